@@ -1,0 +1,157 @@
+"""The `selfinstruct` command: one typed function per subcommand; its docstring is its --help.
+
+Heavy libraries (torch, vllm, faiss) are imported inside the commands so `--help` is instant.
+Every error a user can cause (bad input, a busy or mismatched run, a missing package) ends
+as one red line naming the file and line, not a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from .config import Config, ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn a few hundred seed tasks into a filtered instruction dataset, and train a student on it.")
+console = Console(stderr=True)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config (default: configs/default.yaml).")
+SetOpt = typer.Option([], "--set", help="Override a config key, e.g. --set teacher.temperature=0.9 (repeatable).")
+NameOpt = typer.Option(None, "--name", help="Run name: output goes to runs/<name>/.")
+
+
+def _config(config: Optional[Path], sets: List[str], **cli: object) -> Config:
+    overrides = list(sets) + [f"{k}={v}" for k, v in cli.items() if v is not None]
+    return load_config(config, overrides)
+
+
+def _user_errors():
+    from .formats import InputError
+    from .models import ModelError
+    from .rundir import RunError
+    from .store import StoreError
+
+    return (InputError, ConfigError, RunError, StoreError, ModelError)
+
+
+def _run(fn, *args, **kwargs):
+    """Runs a stage; user-caused errors become one line and exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except _user_errors() as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def generate(
+    config: Optional[Path] = ConfigOpt,
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Rounds of bootstrapping."),
+    per_round: Optional[int] = typer.Option(None, "--per-round", help="Target accepted tasks per round."),
+    seeds: Optional[Path] = typer.Option(None, "--seeds", help="Seed tasks (Self-Instruct JSONL, Alpaca JSON, chat JSONL)."),
+    name: Optional[str] = NameOpt,
+    force_new: bool = typer.Option(False, "--force-new", help="Move an existing run of this name aside and start afresh."),
+    sets: List[str] = SetOpt,
+) -> None:
+    """Expand seed tasks into new tasks with a teacher LLM, round after round (Self-Instruct).
+
+    Each round samples in-context tasks (seeds + generated), asks the teacher for new
+    instructions, identifies classification tasks, writes instances (output-first for
+    classification), filters them (novelty, quality), and accepts the rest into the pool.
+    With a student enabled, each accepted round is distilled into it. A relaunch resumes.
+    """
+    from .generate.loop import run_generate
+
+    cfg = _run(_config, config, sets, **{"generate.rounds": rounds, "generate.per_round": per_round,
+                                         "seeds": seeds, "run.name": name})
+    _run(run_generate, cfg, force_new=force_new)
+
+
+@app.command("filter")
+def filter_cmd(
+    input: Path = typer.Option(..., "--input", "-i", help="Candidate tasks (any supported format)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Accepted tasks (JSONL); rejected go to <output>.rejected.jsonl."),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="Existing pool to test novelty against (default: none)."),
+    config: Optional[Path] = ConfigOpt,
+    method: Optional[str] = typer.Option(None, "--method", help="Novelty method: embedding or rouge (paper mode)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine similarity that counts as a near duplicate."),
+    sets: List[str] = SetOpt,
+) -> None:
+    """Keep what is novel and good: embedding novelty (faiss), ROUGE-L paper mode, quality checks.
+
+    Every rejected record is written with its reason, e.g. near_duplicate(0.93, of=<id>).
+    """
+    from .filter.pipeline import filter_file
+
+    cfg = _run(_config, config, sets, **{"filter.novelty.method": method, "filter.novelty.threshold": threshold})
+    _run(filter_file, input, output, cfg, pool=pool)
+
+
+@app.command()
+def distill(
+    data: Path = typer.Option(..., "--data", "-d", help="A run directory (runs/<name>) or a task file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where the adapter goes (default: <run>/student/)."),
+    config: Optional[Path] = ConfigOpt,
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    sets: List[str] = SetOpt,
+) -> None:
+    """LoRA SFT of the student on accepted tasks (peft + trl), loss on response tokens only.
+
+    Uses the student's own chat template; saves the adapter with the resolved config next to it.
+    Multi-GPU: `accelerate launch -m selfinstruct.cli distill ...` with no code change.
+    """
+    from .distill.train import distill_path
+
+    cfg = _run(_config, config, sets, **{"student.max_steps": max_steps})
+    _run(distill_path, data, cfg, out=out)
+
+
+@app.command("eval")
+def eval_cmd(
+    heldout: Path = typer.Option(..., "--heldout", help="Held-out tasks with reference outputs (Self-Instruct format)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory: evaluates the base student and every round's adapter."),
+    adapter: List[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
+    config: Optional[Path] = ConfigOpt,
+    judge: bool = typer.Option(False, "--judge", help="Also ask the teacher for a pairwise win-rate vs the base model."),
+    sets: List[str] = SetOpt,
+) -> None:
+    """Score the base student and each round's adapter on held-out tasks: ROUGE-L to references, optional judge."""
+    from .distill.evaluate import eval_command
+
+    cfg = _run(_config, config, sets)
+    _run(eval_command, heldout, cfg, run=run, adapters=adapter, judge=judge)
+
+
+@app.command()
+def report(run: Path = typer.Argument(..., help="Run directory, e.g. runs/default.")) -> None:
+    """Write a self-contained HTML report (and PNG plots) of a run into <run>/report/."""
+    from .report import build_report
+
+    path = _run(build_report, run)
+    console.print(f"report: {path}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
+    format: str = typer.Option("hf", "--format", "-f", help="hf | parquet | alpaca | sharegpt | openai-chat"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output path (default: <run>/export/<format>)."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Push the HF dataset to this repo (needs HF_TOKEN)."),
+) -> None:
+    """Export the accepted tasks for the tools people use, provenance columns kept."""
+    from .export import export_run
+
+    path = _run(export_run, run, format, out=out, push_to_hub=push_to_hub)
+    console.print(f"exported: {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Typed configuration: YAML in configs/, overridden from the CLI with dotted keys.
+
+`load_config("configs/default.yaml", ["teacher.temperature=0.9"])` gives a validated Config.
+Unknown keys are errors (a typo must not silently fall back to a default). The resolved config
+and its fingerprint are written next to every output; the fingerprint leaves out the fields a
+user may change when resuming a run (how many rounds, threads, progress display).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(Section):
+    name: str = "default"
+    root: str = "runs"
+    seed: int = 0
+    threads: int = 2  # torch threads; on this 2-core machine set deliberately
+
+
+class VllmOptions(Section):
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    max_num_seqs: int = 64
+    gpu_memory_utilization: float = 0.85
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = True  # ~30 s start-up on CPU instead of ~120 s, same speed
+    max_model_len: int = 2048
+    dtype: str = "auto"  # auto: float32 on CPU (bfloat16 is ~5x slower there), bfloat16 on GPU
+    kv_cache_space_gb: int = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
+    lora_adapter: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM as is
+
+
+class OpenAIOptions(Section):
+    base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
+    api_key_env: str = "OPENAI_API_KEY"  # the key itself is never stored
+    max_in_flight: int = 32
+    timeout_s: float = 120.0
+    max_retries: int = 5
+
+
+class TransformersOptions(Section):
+    batch_size: int = 16
+    dtype: str = "auto"
+
+
+class TeacherConfig(Section):
+    backend: Literal["vllm", "openai", "transformers"] = "vllm"
+    model: str = "embedded:gemma3-270m"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    temperature: float = 0.7
+    top_p: float = 0.5
+    max_tokens: int = 256
+    chunk_size: int = 64  # prompts per durable chunk: a crash loses at most one chunk
+    vllm: VllmOptions = Field(default_factory=VllmOptions)
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
+    transformers: TransformersOptions = Field(default_factory=TransformersOptions)
+
+
+class GenerateConfig(Section):
+    rounds: int = 3
+    per_round: int = 20  # target accepted tasks per round
+    prompts_per_round: int = 24  # instruction-generation prompts sent per round (one batch)
+    in_context: int = 8
+    in_context_seed: int = 6  # of the in-context tasks, how many come from the seeds
+    max_new_per_prompt: int = 8
+    min_acceptance: float = 0.05  # stop when a round accepts less than this share: pool saturated
+    instances_per_task: int = 1
+    templates: str = "prompts"  # folder of Jinja2 templates
+
+
+class NoveltyConfig(Section):
+    method: Literal["embedding", "rouge"] = "embedding"
+    embedder: str = "embedded:all-minilm-l6-v2"
+    embed_input: bool = False  # embed the first instance's input with the instruction
+    threshold: float = 0.9  # cosine similarity at or above which a candidate is a near duplicate
+    rouge_threshold: float = 0.7  # paper mode: ROUGE-L F at or above which it is a duplicate
+    batch_size: int = 256
+    approx_above: int = 200_000  # pool size above which an approximate index is used
+    neighbours: int = 10
+
+
+class QualityConfig(Section):
+    min_words: int = 3
+    max_words: int = 150
+    blacklist: list[str] = Field(default_factory=lambda: [
+        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+        "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
+    ])
+    judge: bool = False
+    judge_threshold: int = 3
+
+
+class FilterConfig(Section):
+    novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+
+
+class LoraConfig(Section):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | str = Field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+class StudentConfig(Section):
+    enabled: bool = False
+    model: str = "embedded:smollm2-135m"
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: Literal["all", "round"] = "all"  # train on all accepted so far, or only the new round
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 2e-4
+    max_length: int = 512
+    packing: bool = False
+    merge: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    loop: Literal["none", "student_teacher", "hard_examples"] = "none"
+
+
+class Config(Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    seeds: str = "seeds/seed_tasks.jsonl"
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+
+    def fingerprint(self) -> str:
+        d = self.model_dump()
+        # Fields a relaunch may change without making it a different run.
+        for section, key in RESUME_SAFE:
+            d[section].pop(key, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+RESUME_SAFE = [("run", "threads"), ("generate", "rounds")]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"override {dotted!r}: {p!r} is not a section")
+    d[last] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Loads YAML (default: configs/default.yaml) and applies `a.b=value` overrides (values are YAML)."""
+    path = Path(path) if path else PROJECT_ROOT / "configs" / "default.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top")
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        _set_dotted(data, key.strip(), yaml.safe_load(value))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"{path}: {loc}: {err['msg']}") from None

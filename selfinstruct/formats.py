@@ -1,0 +1,145 @@
+"""Readers and writers for the task formats people already have.
+
+- Self-Instruct seed JSONL: {id, name, instruction, instances: [{input, output}], is_classification}
+- Alpaca JSON: a list of {instruction, input, output} (also accepted one per line as JSONL)
+- Chat JSONL: {"messages": [{role, content}, ...]}, one conversation per line
+
+Every error is one line naming the file and line, so a user can open the file at the spot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .records import InputError, Instance, Task
+
+FORMATS = ("self-instruct", "alpaca", "chat")
+
+
+def read_tasks(path: str | Path) -> list[Task]:
+    """Reads any supported file into tasks; the format is detected from the content."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "no such file")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:65536]:
+        raise InputError(path, None, "binary file, expected UTF-8 JSON or JSONL")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(path, line, "not valid UTF-8 text") from None
+    if not text.strip():
+        raise InputError(path, None, "empty file: no tasks in it")
+    if text.lstrip().startswith("["):
+        return _read_json_array(path, text)
+    return list(_read_jsonl(path, text))
+
+
+def _read_json_array(path: Path, text: str) -> list[Task]:
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(path, e.lineno, f"malformed JSON: {e.msg}") from None
+    # A JSON array gives no per-record line numbers; report the record's index instead.
+    tasks = []
+    for n, row in enumerate(rows):
+        try:
+            tasks.append(task_from_row(row))
+        except ValueError as e:
+            raise InputError(path, None, f"record {n}: {e}") from None
+    if not tasks:
+        raise InputError(path, None, "empty list: no tasks in it")
+    return tasks
+
+
+def _read_jsonl(path: Path, text: str) -> Iterator[Task]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(path, lineno, f"malformed JSON: {e.msg} (column {e.colno})") from None
+        try:
+            yield task_from_row(row)
+        except ValueError as e:
+            raise InputError(path, lineno, str(e)) from None
+
+
+def task_from_row(row: Any) -> Task:
+    """One record in any supported format -> Task. ValueError names the bad field."""
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "messages" in row:
+        return _from_chat(row["messages"])
+    instruction = row.get("instruction")
+    if instruction is None:
+        raise ValueError("missing 'instruction'")
+    if not isinstance(instruction, str):
+        raise ValueError(f"'instruction' must be a string, got {type(instruction).__name__}")
+    if not instruction.strip():
+        raise ValueError("'instruction' is empty")
+    if "instances" in row:
+        if not isinstance(row["instances"], list):
+            raise ValueError("'instances' must be a list")
+        is_cls = row.get("is_classification")
+        if is_cls is not None and not isinstance(is_cls, bool):
+            raise ValueError(f"'is_classification' must be true/false, got {is_cls!r}")
+        if "id" in row and not isinstance(row["id"], str):
+            row = {**row, "id": str(row["id"])}
+        return Task.from_dict(row)
+    # Alpaca: one instance inline.
+    for k in ("input", "output"):
+        if row.get(k) is not None and not isinstance(row[k], str):
+            raise ValueError(f"'{k}' must be a string, got {type(row[k]).__name__}")
+    inst = Instance(row.get("input") or "", row.get("output") or "")
+    return Task(instruction=instruction, instances=[inst])
+
+
+def _from_chat(messages: Any) -> Task:
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'messages' must be a non-empty list")
+    user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None)
+    reply = next((m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    if user is None or not isinstance(user.get("content"), str):
+        raise ValueError("'messages' has no user message with string content")
+    output = reply.get("content", "") if reply else ""
+    return Task(instruction=user["content"], instances=[Instance("", output or "")])
+
+
+def task_to_row(task: Task, fmt: str) -> dict[str, Any] | list[dict[str, Any]]:
+    if fmt == "self-instruct":
+        return task.to_dict()
+    if fmt == "alpaca":
+        insts = task.instances or [Instance()]
+        return [{"instruction": task.instruction, "input": i.input, "output": i.output} for i in insts]
+    if fmt == "chat":
+        return [{"messages": chat_messages(task.instruction, i)} for i in task.instances]
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def chat_messages(instruction: str, inst: Instance) -> list[dict[str, str]]:
+    """The user turn is the instruction, with the input below it when there is one."""
+    prompt = instruction if not inst.input.strip() else f"{instruction}\n\n{inst.input}"
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": inst.output}]
+
+
+def write_tasks(path: str | Path, tasks: Iterable[Task], fmt: str = "self-instruct") -> int:
+    """Writes tasks; Alpaca goes out as one JSON array, the others as JSONL. Returns rows written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for t in tasks:
+        r = task_to_row(t, fmt)
+        rows.extend(r if isinstance(r, list) else [r])
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        if fmt == "alpaca" and path.suffix == ".json":
+            json.dump(rows, f, ensure_ascii=False, indent=1)
+        else:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(path)
+    return len(rows)

@@ -1,0 +1,111 @@
+"""The run directory: runs/<name>/ with a manifest, the resolved config, and one folder per round.
+
+runs/<name>/
+  manifest.json        name, config fingerprint, commands run, rounds finished
+  config.yaml          the fully resolved config of this run
+  .lock                held (flock) by the one process working on the run
+  round-1/ ...         the stores of each step of round 1 (see store.py)
+
+A relaunch with the same config resumes; with a different one it is refused unless
+force_new, which moves the old run aside (it is never deleted) and starts afresh.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .store import ChunkStore, fsync_dir
+
+
+class RunError(RuntimeError):
+    pass
+
+
+class RunDir:
+    def __init__(self, config: Config, force_new: bool = False, command: str = ""):
+        self.config = config
+        self.path = Path(config.run.root) / config.run.name
+        self.force_new = force_new
+        self.command = command or " ".join(sys.argv)
+        self._lock_fd: int | None = None
+
+    def __enter__(self) -> "RunDir":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if self.force_new and self.path.exists():
+            aside = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.path.rename(aside)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        manifest = self.manifest()
+        fp = self.config.fingerprint()
+        if manifest and manifest.get("fingerprint") != fp:
+            self.close()
+            raise RunError(
+                f"{self.path}: this run was started with a different config (fingerprint "
+                f"{manifest.get('fingerprint')} vs {fp}); see {self.path / 'config.yaml'}. "
+                "Use the same config to resume, another --name, or --force-new to move it aside.")
+        manifest = manifest or {"name": self.config.run.name, "fingerprint": fp,
+                                "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds_done": 0}
+        manifest.setdefault("commands", []).append(self.command)
+        self._write_json(self.path / "manifest.json", manifest)
+        (self.path / "config.yaml").write_text(self.config.to_yaml())
+
+    def _lock(self) -> None:
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunError(f"{self.path}: another process (pid {holder}) is working on this run; "
+                           "wait for it or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd  # the kernel drops the lock when this process dies, even on SIGKILL
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def manifest(self) -> dict[str, Any]:
+        p = self.path / "manifest.json"
+        if not p.exists():
+            return {}
+        try:
+            return json.loads(p.read_text())
+        except ValueError:
+            raise RunError(f"{p}: manifest is not valid JSON; the run directory was edited or damaged") from None
+
+    def update_manifest(self, **fields: Any) -> None:
+        m = self.manifest()
+        m.update(fields)
+        self._write_json(self.path / "manifest.json", m)
+
+    def round_dir(self, n: int) -> Path:
+        d = self.path / f"round-{n}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def store(self, round_n: int, name: str) -> ChunkStore:
+        return ChunkStore(self.round_dir(round_n) / f"{name}.jsonl")
+
+    @staticmethod
+    def _write_json(path: Path, obj: Any) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, path)
+        fsync_dir(path.parent)

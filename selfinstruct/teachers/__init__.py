@@ -1,0 +1,1 @@
+"""Teacher backends behind one interface (see base.py)."""

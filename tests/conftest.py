@@ -1,0 +1,44 @@
+"""Shared test setup: offline, threads set deliberately, real small models.
+
+Nothing here mocks a component: tests use the embedded models, a real faiss index, a real vLLM
+engine and server. Tests that start engines or train are marked `slow`; run the fast ones
+alone with `pytest -m "not slow"`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before anything imports transformers / huggingface_hub: never reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+# 2 cores: one pytest process uses both; torch slows 5-10x if it over-subscribes them.
+THREADS = int(os.environ.get("SELFINSTRUCT_TEST_THREADS", "2"))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(THREADS)
+
+
+@pytest.fixture
+def shared_seeds() -> Path:
+    if not SHARED_SEEDS.exists():
+        pytest.skip(f"{SHARED_SEEDS} not present (it lives beside the checkout)")
+    return SHARED_SEEDS
