@@ -49,10 +49,16 @@ class RunDir:
             self.path.rename(aside)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            self._check_and_record()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_and_record(self) -> None:
         manifest = self.manifest()
         fp = self.config.fingerprint()
         if manifest and manifest.get("fingerprint") != fp:
-            self.close()
             raise RunError(
                 f"{self.path}: this run was started with a different config (fingerprint "
                 f"{manifest.get('fingerprint')} vs {fp}); see {self.path / 'config.yaml'}. "

@@ -1,0 +1,118 @@
+"""The store must never lose or duplicate a record, whatever kills the writer and whenever."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from selfinstruct.records import InputError
+from selfinstruct.store import ChunkStore, StoreError
+
+WRITER = Path(__file__).parent / "helpers" / "store_writer.py"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _launch(store: Path, n_chunks: int, per_chunk: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, str(WRITER), str(store), str(n_chunks), str(per_chunk)], env=env)
+
+
+def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path):
+    rng = random.Random(1234)
+    n_chunks, per_chunk = 60, 20
+    kills = 0
+    for trial in range(20):
+        store_path = tmp_path / f"t{trial}" / "data.jsonl"
+        # Kill up to three times per trial at random moments, then let it finish.
+        for _ in range(rng.randint(1, 3)):
+            proc = _launch(store_path, n_chunks, per_chunk)
+            time.sleep(rng.uniform(0.05, 0.6))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        assert _launch(store_path, n_chunks, per_chunk).wait() == 0
+        ids = Counter(r["id"] for r in ChunkStore(store_path))
+        assert len(ids) == n_chunks * per_chunk, f"trial {trial}: lost records"
+        assert max(ids.values()) == 1, f"trial {trial}: duplicated {ids.most_common(1)}"
+        assert ChunkStore(store_path).is_done
+    assert kills >= 15, "the writer finished before most kills: the test did not test crashes"
+
+
+def test_torn_last_line_is_dropped_and_chunk_redone(tmp_path):
+    p = tmp_path / "s.jsonl"
+    s = ChunkStore(p)
+    s.write_chunk("a", [{"id": 1}, {"id": 2}])
+    with open(p, "ab") as f:  # a crash in the middle of the next chunk
+        f.write(b'{"id": 3}\n{"id": 4, "hal')
+    s2 = ChunkStore(p)
+    assert [r["id"] for r in s2] == [1, 2]
+    assert not s2.has("b")
+    s2.write_chunk("b", [{"id": 3}, {"id": 4}])
+    assert [r["id"] for r in ChunkStore(p)] == [1, 2, 3, 4]
+
+
+def test_torn_commit_line_means_chunk_not_committed(tmp_path):
+    p = tmp_path / "s.jsonl"
+    s = ChunkStore(p)
+    s.write_chunk("a", [{"id": 1}])
+    s.write_chunk("b", [{"id": 2}])
+    log = p.with_name(p.name + ".chunks")
+    log.write_bytes(log.read_bytes()[:-5])  # the commit line of "b" was cut off
+    s2 = ChunkStore(p)
+    assert s2.has("a") and not s2.has("b")
+    assert [r["id"] for r in s2] == [1]
+
+
+def test_committed_chunk_is_not_written_twice(tmp_path):
+    s = ChunkStore(tmp_path / "s.jsonl")
+    assert s.write_chunk("a", [{"id": 1}])
+    assert not s.write_chunk("a", [{"id": 1}])
+    assert len(list(ChunkStore(tmp_path / "s.jsonl"))) == 1
+
+
+def test_data_file_shorter_than_log_is_an_error(tmp_path):
+    p = tmp_path / "s.jsonl"
+    ChunkStore(p).write_chunk("a", [{"id": 1, "x": "y" * 100}])
+    os.truncate(p, 10)
+    with pytest.raises(StoreError, match="shorter"):
+        ChunkStore(p)
+
+
+def test_corrupt_committed_record_names_file_and_line(tmp_path):
+    p = tmp_path / "s.jsonl"
+    ChunkStore(p).write_chunk("a", [{"id": 1}, {"id": 2}])
+    data = p.read_bytes().replace(b'{"id": 2}', b'{"id": X}')
+    p.write_bytes(data)
+    with pytest.raises(InputError, match=r"s\.jsonl:2: corrupt"):
+        list(ChunkStore(p))
+
+
+def test_full_disk_rolls_back_and_keeps_committed(tmp_path):
+    """A real ENOSPC: a tiny tmpfs is not available unprivileged everywhere, so use /dev/full's
+    errno through a file size limit (RLIMIT_FSIZE raises EFBIG in a child process)."""
+    p = tmp_path / "s.jsonl"
+    ChunkStore(p).write_chunk("a", [{"id": 1}])
+    code = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "from selfinstruct.store import ChunkStore, StoreError;"
+        f"s = ChunkStore({str(p)!r});"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (s.end + 100, s.end + 100));"
+        "\ntry:\n    s.write_chunk('b', [{'id': 2, 'pad': 'x' * 5000}])\n"
+        "except StoreError as e:\n    print('ERR', e); sys.exit(3)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr
+    assert "rolled back" in r.stdout
+    s = ChunkStore(p)
+    assert [r["id"] for r in s] == [1] and not s.has("b")
+    s.write_chunk("b", [{"id": 2}])
+    assert [r["id"] for r in ChunkStore(p)] == [1, 2]
