@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
@@ -68,6 +69,13 @@ def chunk_key(requests: list[Request]) -> str:
     return hashlib.sha256("".join(r.id for r in requests).encode()).hexdigest()[:16]
 
 
+def _log_asked(store: ChunkStore, chunk: list[Request]) -> None:
+    """An audit trail of what was sent to the teacher, by which process: it shows that a relaunch
+    never re-asks a committed prompt (only the chunk in flight at a crash is asked again)."""
+    with open(store.path.with_name(store.path.stem + ".asked.log"), "a") as f:
+        f.writelines(f"{os.getpid()} {r.id}\n" for r in chunk)
+
+
 def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk_size: int,
              on_chunk: Callable[[list[Completion], float], None] | None = None) -> list[Completion]:
     """Answers `requests` through `teacher`, chunk by chunk, durably; returns all completions in order.
@@ -87,6 +95,7 @@ def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk
             key = f"retry{len(store.chunks)}-{key}"
         if store.has(key):
             continue
+        _log_asked(store, chunk)
         t0 = time.perf_counter()
         outs = teacher.complete(chunk)
         wall = time.perf_counter() - t0
