@@ -48,13 +48,20 @@ class OpenAIOptions(Section):
     base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
     api_key_env: str = "OPENAI_API_KEY"  # the key itself is never stored
     max_in_flight: int = 32
-    timeout_s: float = 120.0
-    max_retries: int = 5
+    timeout_s: float = 120.0  # hard limit per attempt, so a stuck server never hangs a step
+    max_retries: int = 5  # on connection errors, timeouts, 429 and 5xx; never on other 4xx
+    backoff_s: float = 1.0  # first retry wait; doubles each time, with jitter
+    backoff_max_s: float = 30.0
+    balance: Literal["least_in_flight", "round_robin"] = "least_in_flight"  # over base_urls
+    served_model: str | None = None  # the name the server serves; default: teacher.model (resolved)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
 
 
 class TransformersOptions(Section):
     batch_size: int = 16
-    dtype: str = "auto"
+    dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    lora_adapter: str | None = None  # a peft adapter folder on top of teacher.model (e.g. the student)
 
 
 class TeacherConfig(Section):
@@ -65,6 +72,7 @@ class TeacherConfig(Section):
     top_p: float = 0.5
     max_tokens: int = 256
     chunk_size: int = 64  # prompts per durable chunk: a crash loses at most one chunk
+    ignore_eos: bool = False  # benchmarks only: always generate max_tokens, so backends compare fairly
     vllm: VllmOptions = Field(default_factory=VllmOptions)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
     transformers: TransformersOptions = Field(default_factory=TransformersOptions)
