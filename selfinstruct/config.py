@@ -94,22 +94,33 @@ class NoveltyConfig(Section):
     method: Literal["embedding", "rouge"] = "embedding"
     embedder: str = "embedded:all-minilm-l6-v2"
     embed_input: bool = False  # embed the first instance's input with the instruction
-    threshold: float = 0.9  # cosine similarity at or above which a candidate is a near duplicate
+    # Cosine similarity at or above which a candidate is a near duplicate. With MiniLM, paraphrases
+    # ("Write a poem about the ocean." / "Compose a poem about the sea.") score ~0.89.
+    threshold: float = 0.85
     rouge_threshold: float = 0.7  # paper mode: ROUGE-L F at or above which it is a duplicate
-    batch_size: int = 256
-    approx_above: int = 200_000  # pool size above which an approximate index is used
-    neighbours: int = 10
+    batch_size: int = 256  # texts per embedding forward pass
+    search_block: int = 2048  # candidates searched (and compared with each other) per faiss call
+    approx_above: int = 200_000  # index size (pool + candidates) above which an approximate index is used
+    approx_index: Literal["ivf", "hnsw"] = "ivf"
+    ivf_nlist: int = 0  # 0: about 4*sqrt(size), rounded to a power of two
+    ivf_nprobe: int = 16
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 40
+    hnsw_ef_search: int = 64
 
 
 class QualityConfig(Section):
-    min_words: int = 3
+    min_words: int = 4  # Self-Instruct drops instructions of 3 words or fewer
     max_words: int = 150
     blacklist: list[str] = Field(default_factory=lambda: [
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
         "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
     ])
-    judge: bool = False
-    judge_threshold: int = 3
+    judge: bool = False  # AlpaGasus-style: the teacher rates (instruction, input, output) 1-5
+    judge_threshold: float = 3
+    judge_template: str = "judge.jinja"  # completion style; judge_chat.jinja for chat teachers
+    judge_chat_template: str = "judge_chat.jinja"
+    judge_max_tokens: int = 8
 
 
 class FilterConfig(Section):

@@ -1,0 +1,179 @@
+"""Embedding novelty: a candidate is new unless it is close to a pool task or to an earlier kept candidate.
+
+Vectors are normalised sentence-transformers embeddings, so inner product = cosine similarity.
+Candidates are processed in blocks (never one query at a time):
+1. the block is searched against a faiss index of the pool plus the candidates kept so far;
+2. the block is compared with itself (one matrix product), and a greedy pass in candidate order
+   drops any member close to an earlier *kept* member of the block;
+3. the block's kept members join the index.
+This is exact and order-correct: candidate i is compared with the pool and with exactly the
+candidates before it that were kept, as Self-Instruct's sequential loop does. The index is exact
+(IndexFlatIP) up to `approx_above` vectors, then IVF (or HNSW): an approximate search, whose
+recall on near duplicates is measured in tests/test_filter_novelty.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..config import NoveltyConfig
+from ..records import Task
+
+
+class Embedder:
+    """A sentence-transformers model; `encoded` counts texts embedded (the cache's saving shows there)."""
+
+    def __init__(self, name: str, batch_size: int = 256):
+        from sentence_transformers import SentenceTransformer
+
+        from ..models import resolve_model
+
+        self.name, self.batch_size, self.encoded = name, batch_size, 0
+        self.model = SentenceTransformer(resolve_model(name), device="cpu")
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = dim_of()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+@lru_cache(maxsize=2)
+def get_embedder(name: str, batch_size: int = 256) -> Embedder:
+    """One loaded model per process: every generate round reuses it."""
+    return Embedder(name, batch_size)
+
+
+def embed_text(task: Task, embed_input: bool) -> str:
+    first_input = task.instances[0].input.strip() if task.instances else ""
+    return f"{task.instruction}\n{first_input}" if embed_input and first_input else task.instruction
+
+
+class EmbeddingCache:
+    """Vectors keyed by task id (plus a hash of the embedded text, so an edited task is re-embedded),
+    in one .npz per embedder setting, replaced atomically: a crash leaves the old file or the new."""
+
+    def __init__(self, directory: Path, cfg: NoveltyConfig):
+        tag = hashlib.sha256(f"{cfg.embedder}|{cfg.embed_input}".encode()).hexdigest()[:10]
+        self.path = Path(directory) / f"embeddings-{tag}.npz"
+        self.keys: list[str] = []
+        self.vecs = np.zeros((0, 0), dtype=np.float32)
+        if self.path.exists():
+            with np.load(self.path, allow_pickle=False) as z:
+                self.keys, self.vecs = [str(k) for k in z["keys"]], z["vecs"]
+        self.row = {k: i for i, k in enumerate(self.keys)}
+
+    def lookup(self, keys: list[str]) -> list[int | None]:
+        return [self.row.get(k) for k in keys]
+
+    def add(self, keys: list[str], vecs: np.ndarray) -> None:
+        if not keys:
+            return
+        self.vecs = vecs if not self.keys else np.concatenate([self.vecs, vecs])
+        for k in keys:
+            self.row[k] = len(self.keys)
+            self.keys.append(k)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, keys=np.array(self.keys), vecs=self.vecs)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | None = None) -> np.ndarray:
+    """(n, dim) float32 unit vectors; cached ones are read, only the others are encoded (in one batch)."""
+    texts = [embed_text(t, cfg.embed_input) for t in tasks]
+    embedder = get_embedder(cfg.embedder, cfg.batch_size)
+    if cache is None:
+        return embedder.encode(texts)
+    keys = [f"{t.id}:{hashlib.sha1(x.encode()).hexdigest()[:12]}" for t, x in zip(tasks, texts)]
+    todo: dict[str, int] = {}  # key -> first position; the same task twice is encoded once
+    for i, (k, r) in enumerate(zip(keys, cache.lookup(keys))):
+        if r is None and k not in todo:
+            todo[k] = i
+    cache.add(list(todo), embedder.encode([texts[i] for i in todo.values()]))
+    return cache.vecs[cache.lookup(keys)] if tasks else np.zeros((0, embedder.dim), np.float32)
+
+
+def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None = None):
+    """Exact inner-product index, or an approximate one when the pool is big. -> (index, kind)."""
+    import faiss
+
+    if size <= cfg.approx_above:
+        return faiss.IndexFlatIP(dim), "flat"
+    if cfg.approx_index == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = cfg.hnsw_ef_construction
+        index.hnsw.efSearch = cfg.hnsw_ef_search
+        return index, "hnsw"
+    # IVF with an HNSW coarse quantizer: assigning a vector to one of thousands of lists is then
+    # cheap too, so a million queries cost about nprobe/nlist of an exact search.
+    nlist = cfg.ivf_nlist or int(2 ** round(math.log2(4 * math.sqrt(size))))
+    index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,Flat", faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = train if len(train) <= 40 * nlist else train[rng.choice(len(train), 40 * nlist, replace=False)]
+    index.train(np.ascontiguousarray(sample))
+    faiss.extract_index_ivf(index).nprobe = cfg.ivf_nprobe
+    return index, "ivf"
+
+
+def _greedy_block(sims: np.ndarray, kept: np.ndarray, threshold: float) -> None:
+    """In place: clears kept[i] when an earlier kept member of the block is at >= threshold."""
+    hits = np.tril(sims >= threshold, -1)
+    for i in np.flatnonzero(hits.any(axis=1) & kept):
+        if (hits[i, :i] & kept[:i]).any():
+            kept[i] = False
+
+
+def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
+    """-> (keep bool[m], max similarity float32[m], of int64[m], index kind).
+
+    `of` points at the most similar earlier item: < len(pool) is a pool row, else len(pool) + a
+    candidate row; -1 when there was nothing to compare with (empty pool, first candidate).
+    """
+    m, npool = len(cand), len(pool)
+    dim = cand.shape[1] if m else (pool.shape[1] if npool else 384)
+    index, kind = make_index(dim, npool + m, cfg, train=pool if npool else cand)
+    if npool:
+        for s in range(0, npool, 65536):  # bounded temporary memory while adding a big pool
+            index.add(pool[s:s + 65536])
+    labels = [np.arange(npool, dtype=np.int64)]
+    keep = np.ones(m, dtype=bool)
+    best = np.full(m, -np.inf, dtype=np.float32)
+    of = np.full(m, -1, dtype=np.int64)
+    for s in range(0, m, cfg.search_block):
+        q = cand[s:s + cfg.search_block]
+        e = s + len(q)
+        if index.ntotal:
+            dist, idx = index.search(q, 1)
+            found = idx[:, 0] >= 0
+            lab = np.concatenate(labels)
+            best[s:e] = np.where(found, dist[:, 0], -np.inf)
+            of[s:e] = np.where(found, lab[np.maximum(idx[:, 0], 0)], -1)
+        k = keep[s:e]
+        k &= ~(best[s:e] >= cfg.threshold)
+        sims = q @ q.T
+        _greedy_block(sims, k, cfg.threshold)
+        # Within the block, the most similar earlier *kept* member (what the decision looked at).
+        masked = np.where(np.tril(np.ones_like(sims, dtype=bool), -1) & k[None, :], sims, -np.inf)
+        j = masked.argmax(axis=1)
+        inner = masked[np.arange(len(q)), j]
+        closer = inner > best[s:e]
+        best[s:e] = np.where(closer, inner, best[s:e])
+        of[s:e] = np.where(closer, npool + s + j, of[s:e])
+        if k.any():
+            index.add(np.ascontiguousarray(q[k]))
+            labels.append(np.flatnonzero(k).astype(np.int64) + npool + s)
+    return keep, best, of, kind

@@ -1,0 +1,164 @@
+"""The filter: candidates in, (accepted, rejected with a reason, stats) out.
+
+Order, cheapest first: quality heuristics, then novelty against the pool and within the batch
+(the first of a near-duplicate group wins), then the LLM judge on the survivors only. Every
+reject carries `kind(detail)`; stats count them per kind. Candidate order is preserved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config, FilterConfig
+from ..records import Task
+from ..store import ChunkStore
+from . import quality
+
+
+def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
+                 teacher=None, judge_store: ChunkStore | None = None, chunk_size: int = 64,
+                 check_instances: bool = True, prompt_style: str | None = None) -> tuple[list[Task], list[Task], dict]:
+    """-> (accepted, rejected, stats). check_instances=False: instruction-only candidates (before
+    instances are written); the instance checks and the judge, which needs outputs, are skipped."""
+    timings: dict[str, float] = {}
+    reasons: dict[int, str] = {}
+    dropped = 0
+    t0 = time.perf_counter()
+    for i, task in enumerate(candidates):
+        task.reject_reason = None
+        why = quality.check_instruction(task.instruction, cfg.quality)
+        if why is None and check_instances:
+            why, n = quality.check_instances(task)
+            dropped += n
+        if why:
+            reasons[i] = why
+    timings["quality_s"] = time.perf_counter() - t0
+
+    alive = [i for i in range(len(candidates)) if i not in reasons]
+    extra = _novelty([candidates[i] for i in alive], pool, cfg, cache_dir, timings)
+    reasons.update({alive[k]: why for k, why in extra.items()})
+
+    if cfg.quality.judge and check_instances:
+        alive = [i for i in range(len(candidates)) if i not in reasons]
+        t0 = time.perf_counter()
+        verdicts = _judge([candidates[i] for i in alive], cfg, teacher, judge_store, chunk_size, prompt_style)
+        reasons.update({i: why for i, why in zip(alive, verdicts) if why})
+        timings["judge_s"] = time.perf_counter() - t0
+
+    accepted, rejected = [], []
+    for i, task in enumerate(candidates):
+        task.reject_reason = reasons.get(i)
+        (rejected if task.reject_reason else accepted).append(task)
+    stats = {
+        "candidates": len(candidates), "accepted": len(accepted),
+        "rejected": dict(Counter(t.reject_reason.split("(")[0] for t in rejected)),
+        "instances_dropped": dropped, "novelty_method": cfg.novelty.method,
+        **{k: round(v, 3) for k, v in timings.items()},
+    }
+    return accepted, rejected, stats
+
+
+def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, cache_dir: Path | None,
+             timings: dict[str, float]) -> dict[int, str]:
+    """Reject reasons by position in `tasks`; sets scores["nn_sim"] (or ["rouge_l"] in paper mode)."""
+    if not tasks:
+        return {}
+    ncfg = cfg.novelty
+    if ncfg.method == "rouge":
+        from .rouge import rouge_filter
+
+        t0 = time.perf_counter()
+        keep, best, of = rouge_filter([t.instruction for t in tasks], [t.instruction for t in pool],
+                                      ncfg.rouge_threshold)
+        timings["novelty_s"] = time.perf_counter() - t0
+        key, kind = "rouge_l", "rouge_duplicate"
+    else:
+        from .novelty import EmbeddingCache, embed_tasks, novelty_filter
+
+        t0 = time.perf_counter()
+        cache = EmbeddingCache(cache_dir, ncfg) if cache_dir is not None else None
+        vecs = embed_tasks(pool + tasks, ncfg, cache)
+        timings["embed_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        keep, best, of, index_kind = novelty_filter(vecs[len(pool):], vecs[:len(pool)], ncfg)
+        timings["novelty_s"] = time.perf_counter() - t0
+        timings["index_" + index_kind] = 1
+        key, kind = "nn_sim", "near_duplicate"
+    reasons = {}
+    for k, task in enumerate(tasks):
+        if np.isfinite(best[k]) and of[k] >= 0:
+            task.scores[key] = round(float(best[k]), 4)
+        if not keep[k]:
+            other = pool[of[k]] if of[k] < len(pool) else tasks[of[k] - len(pool)]
+            reasons[k] = f"{kind}({best[k]:.2f}, of={other.id})"
+    return reasons
+
+
+def _judge(tasks: list[Task], cfg: FilterConfig, teacher, store: ChunkStore | None, chunk_size: int,
+           prompt_style: str | None) -> list[str | None]:
+    if not tasks:
+        return []
+    if teacher is None or store is None:
+        raise ValueError("filter.quality.judge is on: filter_tasks needs a teacher and a judge_store")
+    # The prompt must match the model: a base model continues text, a chat model answers a turn.
+    style = (prompt_style or getattr(teacher, "prompt_style", None)
+             or getattr(getattr(teacher, "cfg", None), "prompt_style", None) or "completion")
+    return quality.judge(tasks, teacher, store, chunk_size, cfg.quality, style)
+
+
+def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None) -> dict:
+    """`selfinstruct filter`: accepted -> output (JSONL), rejected -> <output>.rejected.jsonl,
+    plus <output>.config.yaml and <output>.stats.json; the embedding cache goes to <output>.cache/."""
+    from ..formats import read_tasks, write_tasks
+
+    input, output = Path(input), Path(output)
+    candidates = read_tasks(input)
+    pool_tasks = read_tasks(pool) if pool else []
+    teacher = store = None
+    if cfg.filter.quality.judge:
+        from ..teachers import make_teacher
+
+        teacher = make_teacher(cfg.teacher, cfg.run.seed)
+        store = ChunkStore(output.with_name(output.name + ".judge.jsonl"))
+    try:
+        accepted, rejected, stats = filter_tasks(
+            candidates, pool_tasks, cfg.filter, cache_dir=output.with_name(output.name + ".cache"),
+            teacher=teacher, judge_store=store, chunk_size=cfg.teacher.chunk_size,
+            prompt_style=cfg.teacher.prompt_style)
+    finally:
+        if teacher is not None:
+            teacher.close()
+    stats.update(input=str(input), pool=str(pool) if pool else None, pool_size=len(pool_tasks))
+    write_tasks(output, accepted)
+    write_tasks(output.with_name(output.name + ".rejected.jsonl"), rejected)
+    _write_atomic(output.with_name(output.name + ".config.yaml"), cfg.to_yaml())
+    _write_atomic(output.with_name(output.name + ".stats.json"), json.dumps(stats, indent=1))
+    print_summary(stats, output)
+    return stats
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def print_summary(stats: dict, output: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"filter: {stats['accepted']} of {stats['candidates']} accepted -> {output}")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    n = max(stats["candidates"], 1)
+    for kind, count in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
+        table.add_row(kind, str(count), f"{count / n:.1%}")
+    table.add_row("[bold]accepted[/]", str(stats["accepted"]), f"{stats['accepted'] / n:.1%}")
+    Console(stderr=True).print(table)

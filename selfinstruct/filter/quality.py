@@ -1,0 +1,145 @@
+"""Quality: Self-Instruct's cheap heuristics, then (optionally) an LLM judge, as AlpaGasus does.
+
+Heuristics (Self-Instruct's generate_instructions / prepare_for_finetuning):
+- the instruction has min_words..max_words words, no blacklisted word (a task a text model cannot
+  do: images, audio, files...), and does not start with punctuation or a non-ASCII character;
+- instances: one whose output is empty, equals its input, or ends with ":" (a cut-off
+  generation) is dropped; exact duplicate instances are merged; if two instances have the same
+  non-empty input but different outputs the task contradicts itself and is rejected; a task left
+  with no instance is rejected with the first problem found.
+
+The judge asks the teacher for a 1-5 score of (instruction, first instance). A task is kept if
+score >= judge_threshold. An answer with no score in it, or a teacher error, rejects the task
+(`judge_unparsable`, `judge_error`): with the judge on, a task joins the pool on positive
+evidence only, and the reason is recorded so the share of such answers is visible in the stats.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from ..config import PROJECT_ROOT, QualityConfig
+from ..records import Instance, Task
+from ..store import ChunkStore
+from ..teachers.base import Request, run_step
+
+
+@lru_cache(maxsize=4)
+def _blacklist_re(words: tuple[str, ...]) -> re.Pattern | None:
+    if not words:
+        return None
+    alts = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"\b({alts})\b", re.IGNORECASE)
+
+
+def check_instruction(text: str, cfg: QualityConfig) -> str | None:
+    """The reject reason of an instruction, or None if it passes."""
+    n = len(text.split())
+    if n < cfg.min_words:
+        return f"too_short({n} word{'s' * (n != 1)})"
+    if n > cfg.max_words:
+        return f"too_long({n} words)"
+    pattern = _blacklist_re(tuple(cfg.blacklist))
+    hit = pattern.search(text) if pattern else None
+    if hit:
+        return f"blacklist({hit.group(1).lower()})"
+    first = text.lstrip()[0]
+    if first in string.punctuation:
+        return "bad_start(punctuation)"
+    if not first.isascii():
+        return "non_ascii_start"
+    return None
+
+
+def _instance_problem(inst: Instance) -> str | None:
+    if not inst.output.strip():
+        return "empty_output"
+    if inst.input.strip() == inst.output.strip():
+        return "output_equals_input"
+    if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
+        return "truncated_instance"
+    return None
+
+
+def check_instances(task: Task) -> tuple[str | None, int]:
+    """Drops bad instances in place (only from a task that stays). -> (reject reason or None, instances dropped)."""
+    if not task.instances:
+        return "no_instances", 0
+    outputs: dict[str, str] = {}
+    for inst in task.instances:
+        key = inst.input.strip()
+        if key and inst.output.strip() and outputs.setdefault(key, inst.output.strip()) != inst.output.strip():
+            return "conflicting_outputs", 0
+    good, seen, first_problem = [], set(), None
+    for inst in task.instances:
+        problem = _instance_problem(inst)
+        first_problem = first_problem or problem
+        if problem is None and (inst.input, inst.output) not in seen:
+            seen.add((inst.input, inst.output))
+            good.append(inst)
+    if not good:  # a rejected task keeps its instances, so the record shows what was wrong
+        return first_problem, 0
+    dropped = len(task.instances) - len(good)
+    task.instances = good
+    return None, dropped
+
+
+@lru_cache(maxsize=4)
+def _template(name: str) -> jinja2.Template:
+    path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / "prompts" / name
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), autoescape=False,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template(path.name)
+
+
+def judge_requests(tasks: list[Task], cfg: QualityConfig, style: str) -> list[Request]:
+    """Greedy (temperature 0) rating requests, one per task, on its first instance."""
+    name = cfg.judge_template if style == "completion" else cfg.judge_chat_template
+    reqs = []
+    for t in tasks:
+        inst = t.instances[0] if t.instances else Instance()
+        text = _template(name).render(instruction=t.instruction, input=inst.input, output=inst.output)
+        common = dict(max_tokens=cfg.judge_max_tokens, temperature=0.0, top_p=1.0,
+                      meta={"task_id": t.id, "step": "judge"})
+        if style == "completion":
+            reqs.append(Request(prompt=text, stop=["\n"], **common))
+        else:
+            reqs.append(Request(messages=[{"role": "user", "content": text}], **common))
+    return reqs
+
+
+_SCORE_RE = re.compile(r"(?<![\d.])([1-5](?:\.\d+)?)(?![\d.]*\d)")
+
+
+def parse_score(text: str) -> float | None:
+    """The first number from 1 to 5 in the answer ("4", " 4/5", "Score: 4.5", "**3**"), else None."""
+    hit = _SCORE_RE.search(text or "")
+    if not hit:
+        return None
+    value = float(hit.group(1))
+    return value if 1.0 <= value <= 5.0 else None
+
+
+def judge(tasks: list[Task], teacher, store: ChunkStore, chunk_size: int, cfg: QualityConfig,
+          style: str) -> list[str | None]:
+    """Rates every task through run_step (durable: a relaunch re-asks nothing); sets scores["judge"]."""
+    outs = run_step(teacher, judge_requests(tasks, cfg, style), store, chunk_size)
+    by_task = {o.meta.get("task_id"): o for o in outs}
+    reasons = []
+    for t in tasks:
+        out = by_task.get(t.id)
+        if out is None or out.finish_reason == "error":
+            reasons.append("judge_error")
+            continue
+        score = parse_score(out.text)
+        if score is None:
+            reasons.append("judge_unparsable")
+            continue
+        t.scores["judge"] = score
+        reasons.append(None if score >= cfg.judge_threshold else f"judge({score:g})")
+    return reasons

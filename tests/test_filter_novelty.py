@@ -1,0 +1,126 @@
+"""Embedding novelty with the real embedded MiniLM and real faiss indexes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selfinstruct.config import NoveltyConfig
+from selfinstruct.filter.novelty import EmbeddingCache, embed_tasks, get_embedder, novelty_filter
+from selfinstruct.records import Task
+
+PARAPHRASES = [
+    ("Write a poem about the ocean.", "Compose a poem about the sea."),
+    ("Translate this sentence into French.", "Translate the following sentence to French."),
+    ("Give me three tips for staying healthy.", "What are three ways to stay healthy?"),
+    ("Summarize the article in two sentences.", "Write a two-sentence summary of the article."),
+]
+DIFFERENT = [
+    "Explain how a car engine works.",
+    "List five countries in South America.",
+    "Convert 100 degrees Fahrenheit to Celsius.",
+    "Write a SQL query that counts the orders per customer.",
+    "Suggest a name for a bakery.",
+]
+
+
+def _vecs(texts: list[str]) -> np.ndarray:
+    return get_embedder(NoveltyConfig().embedder).encode(texts)
+
+
+def test_paraphrases_of_the_pool_are_caught_different_tasks_kept():
+    cfg = NoveltyConfig()
+    pool = [a for a, _ in PARAPHRASES]
+    cands = [b for _, b in PARAPHRASES] + DIFFERENT
+    keep, best, of, kind = novelty_filter(_vecs(cands), _vecs(pool), cfg)
+    assert kind == "flat"
+    assert keep.tolist() == [False] * len(PARAPHRASES) + [True] * len(DIFFERENT)
+    assert of[: len(PARAPHRASES)].tolist() == list(range(len(PARAPHRASES)))  # each caught by its own twin
+    assert (best[: len(PARAPHRASES)] >= cfg.threshold).all() and (best[len(PARAPHRASES):] < 0.6).all()
+
+
+def test_within_batch_the_first_of_a_group_wins():
+    cands = ["Compose a poem about the sea.", "Explain how a car engine works.",
+             "Write a poem about the ocean.", "Write a poem about the sea.", "Suggest a name for a bakery."]
+    keep, best, of, _ = novelty_filter(_vecs(cands), np.zeros((0, 384), np.float32), NoveltyConfig())
+    assert keep.tolist() == [True, True, False, False, True]
+    assert of[2] == 0 and of[3] == 0
+    assert of[0] == -1 and not np.isfinite(best[0])  # nothing before it to compare with
+
+
+def _brute_force(cand: np.ndarray, pool: np.ndarray, thr: float):
+    """Self-Instruct's sequential loop, one candidate at a time: the reference for the blocked version."""
+    kept_vecs, keep, best = list(pool), [], []
+    for v in cand:
+        sims = np.array(kept_vecs) @ v if kept_vecs else np.array([-np.inf])
+        best.append(sims.max())
+        keep.append(sims.max() < thr)
+        if keep[-1]:
+            kept_vecs.append(v)
+    return np.array(keep), np.array(best, dtype=np.float32)
+
+
+def _clustered(n: int, dim: int, rng, centres: int = 50, noise: float = 0.35) -> np.ndarray:
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + noise * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim) * 8
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_blocked_search_is_exact_and_order_correct():
+    rng = np.random.default_rng(0)
+    cand, pool = _clustered(700, 32, rng), _clustered(300, 32, rng)
+    cfg = NoveltyConfig(threshold=0.8, search_block=64)  # many blocks, many duplicates across them
+    keep, best, _, _ = novelty_filter(cand, pool, cfg)
+    ref_keep, ref_best = _brute_force(cand, pool, 0.8)
+    assert 0.1 < keep.mean() < 0.9
+    assert (keep == ref_keep).all()
+    np.testing.assert_allclose(best, ref_best, atol=1e-5)
+
+
+@pytest.mark.parametrize("approx", ["ivf", "hnsw"])
+def test_approximate_index_recall_vs_exact(approx):
+    """Recall@1 of the approximate index on a clustered synthetic set, measured against exact search."""
+    import faiss
+
+    rng = np.random.default_rng(1)
+    base = _clustered(20_000, 64, rng, centres=200)
+    queries = base[rng.choice(len(base), 500, replace=False)] + 0.05 * rng.standard_normal((500, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(64)
+    exact.add(base)
+    _, truth = exact.search(queries, 1)
+    cfg = NoveltyConfig(approx_above=0, approx_index=approx)
+    from selfinstruct.filter.novelty import make_index
+
+    index, kind = make_index(64, len(base), cfg, train=base)
+    assert kind == approx
+    index.add(base)
+    _, got = index.search(queries, 1)
+    recall = (got[:, 0] == truth[:, 0]).mean()
+    assert recall >= 0.95, recall
+
+
+def test_approximate_filter_agrees_with_exact():
+    rng = np.random.default_rng(2)
+    cand, pool = _clustered(3000, 64, rng, centres=100), _clustered(5000, 64, rng, centres=100)
+    exact = novelty_filter(cand, pool, NoveltyConfig(threshold=0.9))
+    approx = novelty_filter(cand, pool, NoveltyConfig(threshold=0.9, approx_above=0))
+    assert approx[3] == "ivf"
+    assert (exact[0] == approx[0]).mean() >= 0.98
+
+
+def test_embedding_cache_is_reused(tmp_path):
+    cfg = NoveltyConfig()
+    tasks = [Task(t) for t in DIFFERENT]
+    embedder = get_embedder(cfg.embedder, cfg.batch_size)
+    before = embedder.encoded
+    first = embed_tasks(tasks, cfg, EmbeddingCache(tmp_path, cfg))
+    assert embedder.encoded - before == len(tasks)
+    more = tasks + [Task("Name three famous painters.")]
+    second = embed_tasks(more, cfg, EmbeddingCache(tmp_path, cfg))  # a fresh process would load the file
+    assert embedder.encoded - before == len(tasks) + 1  # only the new task was encoded
+    np.testing.assert_array_equal(first, second[: len(tasks)])
+    np.testing.assert_allclose(np.linalg.norm(second, axis=1), 1.0, atol=1e-5)
+    # embed_input is another text, so another cache file: nothing stale is read back.
+    other = NoveltyConfig(embed_input=True)
+    assert EmbeddingCache(tmp_path, other).path != EmbeddingCache(tmp_path, cfg).path
