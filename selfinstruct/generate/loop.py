@@ -21,13 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import PROJECT_ROOT, Config
-from ..formats import read_tasks
+from ..formats import read_tasks, write_tasks
 from ..records import Task
 from ..rundir import RunDir
 from ..store import ChunkStore
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
-from .student_loop import StudentLoop
+from .student_loop import StudentLoop, is_heldout
 
 console = Console(stderr=True)
 
@@ -69,6 +69,7 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         s.round = 0
     summary = []
     with RunDir(cfg, force_new=force_new, command="generate") as run:
+        seeds = _hold_out(cfg, run, seeds)
         teacher = LazyTeacher(cfg)
         student = StudentLoop(cfg, run, teacher)
         generated: list[Task] = []
@@ -89,6 +90,16 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
             teacher.close()
     _print_summary(summary, run.path)
     return {"run": str(run.path), "rounds": summary, "accepted": len(generated)}
+
+
+def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> list[Task]:
+    """Keeps a fixed share of the seeds out of generation, for `selfinstruct eval` to test on."""
+    share = cfg.generate.heldout_share
+    if share <= 0:
+        return seeds
+    heldout = [t for t in seeds if is_heldout(t, share)]
+    write_tasks(run.path / "heldout.jsonl", heldout)
+    return [t for t in seeds if not is_heldout(t, share)]
 
 
 def _finished_round(run: RunDir, n: int, generated: list[Task]) -> dict | None:
@@ -122,7 +133,8 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
         judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
         accepted, rejected2, fstats2 = filter_tasks(with_instances, pool, cfg.filter, cache_dir=cache,
                                                     teacher=teacher, judge_store=judge_store,
-                                                    chunk_size=cfg.teacher.chunk_size)
+                                                    chunk_size=cfg.teacher.chunk_size,
+                                                    prompt_style=cfg.teacher.prompt_style)
     surplus += accepted[cfg.generate.per_round:]
     accepted = accepted[: cfg.generate.per_round]
     for t in surplus:
