@@ -1,0 +1,198 @@
+"""The `openai` backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted API).
+
+Prompt requests go to /v1/completions, chat requests to /v1/chat/completions. Requests run
+concurrently, at most `max_in_flight` at once (the vLLM server has no admission control: the
+client must cap the load), spread over one or several base URLs. Connection errors, timeouts,
+429 and 5xx are retried with exponential backoff and jitter; other 4xx are not. Every attempt
+has a hard deadline, so nothing hangs. An answer that fails for good, or cannot be parsed,
+comes back as finish_reason "error" with the reason: reported, never kept as text.
+
+The API key is read from the environment variable named in the config at start and only ever
+sent in the Authorization header: it is not in the config, the name, errors, or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Coroutine
+
+from ..config import TeacherConfig
+from ..models import resolve_model
+from .base import Completion, Request
+from .common import model_label, request_seed, require
+
+
+class Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unanswerable(Exception):
+    """A request the server refused (4xx) or answered with something unusable: not retried."""
+
+
+class OpenAITeacher:
+    def __init__(self, cfg: TeacherConfig, seed: int = 0):
+        require("httpx", "pip install httpx")
+        require("tenacity", "pip install tenacity")
+        self.cfg, self.opts, self.seed = cfg, cfg.openai, seed
+        if not self.opts.base_urls:
+            raise ValueError("teacher.openai.base_urls is empty: name at least one server")
+        self.urls = [u.rstrip("/") for u in self.opts.base_urls]
+        self.model = self.opts.served_model or resolve_model(cfg.model)
+        self.name = "openai:" + model_label(cfg.model)
+        self._key = os.environ.get(self.opts.api_key_env) or None
+        self._in_flight = [0] * len(self.urls)
+        self._turn = itertools.count()
+        self.attempts = 0  # HTTP requests sent, retries included
+
+    def __repr__(self) -> str:
+        return f"OpenAITeacher({self.name!r}, urls={self.urls!r})"  # never the key
+
+    def complete(self, requests: list[Request]) -> list[Completion]:
+        if not requests:
+            return []
+        return _run_sync(self._complete_all(requests))
+
+    def close(self) -> None:
+        pass  # clients live for one call: nothing stays open between calls
+
+    def __enter__(self) -> "OpenAITeacher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def _complete_all(self, requests: list[Request]) -> list[Completion]:
+        import httpx
+
+        n = self.opts.max_in_flight
+        limit = asyncio.Semaphore(n)
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=self.opts.timeout_s) as client:
+            return list(await asyncio.gather(*(self._one(client, limit, r) for r in requests)))
+
+    async def _one(self, client: Any, limit: asyncio.Semaphore, req: Request) -> Completion:
+        async with limit:
+            try:
+                data = await self._post_with_retries(client, req)
+                return self._parse(req, data)
+            except Retryable as e:
+                return _error(req, self._redact(f"gave up after {self.opts.max_retries + 1} attempts: {e}"))
+            except Unanswerable as e:
+                return _error(req, self._redact(str(e)))
+
+    async def _post_with_retries(self, client: Any, req: Request) -> Any:
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+        backoff = wait_exponential_jitter(multiplier=self.opts.backoff_s, max=self.opts.backoff_max_s,
+                                          jitter=self.opts.backoff_s)
+
+        def wait(state: Any) -> float:
+            # A server's Retry-After is honoured, within the configured ceiling.
+            after = getattr(state.outcome.exception(), "retry_after", None) or 0.0
+            return min(max(backoff(state), after), self.opts.backoff_max_s)
+
+        path, body = self._body(req)
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(self.opts.max_retries + 1), wait=wait,
+                                           retry=retry_if_exception_type(Retryable), reraise=True):
+            with attempt:
+                return await self._post(client, path, body)
+
+    def _pick(self) -> int:
+        turn = next(self._turn)
+        if self.opts.balance == "round_robin":
+            return turn % len(self.urls)
+        # Least in flight; ties go round-robin so idle servers all get work.
+        order = [(turn + k) % len(self.urls) for k in range(len(self.urls))]
+        return min(order, key=lambda i: self._in_flight[i])
+
+    async def _post(self, client: Any, path: str, body: dict[str, Any]) -> Any:
+        import httpx
+
+        i = self._pick()
+        url = self.urls[i] + path
+        self._in_flight[i] += 1
+        self.attempts += 1
+        try:
+            # httpx's timeout is per read; wait_for bounds the whole attempt (a trickling server too).
+            resp = await asyncio.wait_for(client.post(url, json=body), self.opts.timeout_s)
+        except asyncio.TimeoutError:
+            raise Retryable(f"{url}: no answer within {self.opts.timeout_s:g} s") from None
+        except httpx.TransportError as e:
+            raise Retryable(f"{url}: {type(e).__name__}: {e}") from None
+        finally:
+            self._in_flight[i] -= 1
+        code = resp.status_code
+        if code == 429 or code >= 500:
+            raise Retryable(f"{url}: HTTP {code}: {_snippet(resp.text)}", _retry_after(resp))
+        if code >= 300:
+            raise Unanswerable(f"{url}: HTTP {code} (not retried): {_snippet(resp.text)}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise Unanswerable(f"{url}: malformed JSON in the answer: {_snippet(resp.text)}") from None
+
+    def _body(self, req: Request) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"model": self.model, "max_tokens": req.max_tokens, "temperature": req.temperature,
+                                "top_p": req.top_p, "seed": request_seed(req, self.seed), "n": 1}
+        if req.stop:
+            body["stop"] = list(req.stop)
+        if self.cfg.ignore_eos:
+            body["ignore_eos"] = True  # a vLLM/SGLang extension; only sent when asked for
+        body.update(self.opts.extra_body)
+        if req.prompt is not None:
+            return "/completions", {**body, "prompt": req.prompt}
+        return "/chat/completions", {**body, "messages": req.messages}
+
+    def _parse(self, req: Request, data: Any) -> Completion:
+        try:
+            choice = data["choices"][0]
+            text = choice["text"] if req.prompt is not None else choice["message"]["content"]
+            if not isinstance(text, str):
+                raise TypeError(f"the answer text is {type(text).__name__}, not a string")
+            finish = choice.get("finish_reason") or "stop"
+            usage = data.get("usage") or {}
+            p_tok, c_tok = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            return _error(req, self._redact(f"unparsable answer ({type(e).__name__}: {e}): {_snippet(str(data))}"))
+        if finish not in ("stop", "length"):
+            return _error(req, f"the server finished with {finish!r}", text, p_tok, c_tok)
+        return Completion(request_id=req.id, text=text, finish_reason=finish, prompt_tokens=p_tok,
+                          completion_tokens=c_tok)
+
+    def _redact(self, message: str) -> str:
+        # A server may echo our headers back in an error page.
+        return message.replace(self._key, "***") if self._key else message
+
+
+def _error(req: Request, message: str, text: str = "", p_tok: int = 0, c_tok: int = 0) -> Completion:
+    return Completion(request_id=req.id, text=text, finish_reason="error", prompt_tokens=p_tok,
+                      completion_tokens=c_tok, error=message)
+
+
+def _snippet(text: str, n: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _retry_after(resp: Any) -> float | None:
+    try:
+        return float(resp.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Runs `coro` to the end; in a thread of its own when the caller already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
