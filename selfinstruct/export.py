@@ -1,0 +1,174 @@
+"""`selfinstruct export RUN --format ...`: the accepted tasks in the formats people load.
+
+One row per instance (a task with three instances gives three rows), with its provenance:
+task id, instance index, round, parent task ids, teacher, is_classification, and the filter
+scores as a JSON string (a fixed schema, whatever scores a run has). Formats:
+
+  hf           datasets.Dataset.save_to_disk folder        (load_from_disk)
+  parquet      one Parquet file                            (load_dataset("parquet", ...))
+  alpaca       JSON array of {instruction, input, output, ...provenance}
+  sharegpt     JSON array of {conversations: [{from: human}, {from: gpt}], ...provenance}
+  openai-chat  JSONL of {messages: [user, assistant], metadata: {...provenance}}
+
+The chat formats put the input under the instruction, as formats.chat_messages does for
+training, so an exported conversation is exactly what the student was trained on.
+Nothing from the config is exported, and a teacher name that is a local path is shortened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .formats import chat_messages
+from .records import Instance
+from .report.load import RunData, load_run, safe_text
+from .rundir import RunError
+
+FORMATS = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
+           "openai-chat": "openai-chat.jsonl"}
+PROVENANCE = ("id", "instance", "round", "parents", "teacher", "is_classification", "scores")
+console = Console(stderr=True)
+
+
+class ExportError(RunError):
+    """A RunError, so the CLI prints it as one red line."""
+
+
+def rows(run: RunData) -> list[dict[str, Any]]:
+    out = []
+    for t in run.accepted:
+        for k, inst in enumerate(t.instances):
+            out.append({"id": t.id, "instance": k, "instruction": t.instruction, "input": inst.input,
+                        "output": inst.output, "round": t.round, "parents": [str(p) for p in t.parents],
+                        "teacher": safe_text(t.teacher, run.path), "is_classification": t.is_classification,
+                        "scores": json.dumps(t.scores, sort_keys=True)})
+    return out
+
+
+def features():
+    import datasets as ds
+
+    return ds.Features({
+        "id": ds.Value("string"), "instance": ds.Value("int32"), "instruction": ds.Value("string"),
+        "input": ds.Value("string"), "output": ds.Value("string"), "round": ds.Value("int32"),
+        "parents": ds.List(ds.Value("string")), "teacher": ds.Value("string"),
+        "is_classification": ds.Value("bool"), "scores": ds.Value("string")})
+
+
+def to_dataset(data: list[dict[str, Any]]):
+    import datasets
+
+    return datasets.Dataset.from_list(data, features=features())
+
+
+def _provenance(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in PROVENANCE}
+
+
+def _conversation(r: dict[str, Any]) -> list[dict[str, str]]:
+    return chat_messages(r["instruction"], Instance(r["input"], r["output"]))
+
+
+def alpaca(r: dict[str, Any]) -> dict[str, Any]:
+    return {"instruction": r["instruction"], "input": r["input"], "output": r["output"], **_provenance(r)}
+
+
+def sharegpt(r: dict[str, Any]) -> dict[str, Any]:
+    user, reply = _conversation(r)
+    return {"conversations": [{"from": "human", "value": user["content"]}, {"from": "gpt", "value": reply["content"]}],
+            **_provenance(r)}
+
+
+def openai_chat(r: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": _conversation(r), "metadata": _provenance(r)}
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save_hf(data: list[dict[str, Any]], path: Path) -> None:
+    """Saved beside, then swapped in, so a failed export never leaves half a dataset."""
+    if path.exists() and any(path.iterdir()) and not (path / "dataset_info.json").exists():
+        raise ExportError(f"{path}: exists and is not a saved dataset; refusing to overwrite it")
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    to_dataset(data).save_to_disk(str(tmp))
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def write(data: list[dict[str, Any]], fmt: str, path: Path) -> None:
+    if fmt == "hf":
+        _save_hf(data, path)
+    elif fmt == "parquet":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        to_dataset(data).to_parquet(str(tmp))
+        os.replace(tmp, path)
+    elif fmt == "alpaca":
+        _write_text(path, json.dumps([alpaca(r) for r in data], ensure_ascii=False, indent=1))
+    elif fmt == "sharegpt":
+        _write_text(path, json.dumps([sharegpt(r) for r in data], ensure_ascii=False, indent=1))
+    elif fmt == "openai-chat":
+        _write_text(path, "".join(json.dumps(openai_chat(r), ensure_ascii=False) + "\n" for r in data))
+
+
+def hub_token(repo: str) -> str:
+    """Checked before anything is written, so a push that cannot happen fails at once."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        raise ExportError(f"--push-to-hub {repo}: no Hugging Face token; set HF_TOKEN (a write token) and retry")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise ExportError(f"--push-to-hub {repo}: HF_HUB_OFFLINE is set; unset it to push")
+    return token
+
+
+def push(data: list[dict[str, Any]], repo: str, token: str) -> None:
+    """Pushes as a private dataset: generated data is never published by accident."""
+    try:
+        to_dataset(data).push_to_hub(repo, token=token, private=True)
+    except Exception as e:  # network, auth, repo name: whatever it is, one line, and never the token
+        raise ExportError(f"--push-to-hub {repo} failed: {str(e).replace(token, '[token]')}") from None
+
+
+def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: str | None = None) -> Path:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    token = hub_token(push_to_hub) if push_to_hub else ""
+    data_run = load_run(run)
+    data = rows(data_run)
+    if not data:
+        raise ExportError(f"{run}: no accepted tasks with instances to export yet")
+    path = Path(out) if out else data_run.path / "export" / FORMATS[fmt]
+    write(data, fmt, path)
+    if push_to_hub:
+        push(data, push_to_hub, token)
+    summary(data_run, data, fmt, path, push_to_hub)
+    return path
+
+
+def summary(run: RunData, data: list[dict[str, Any]], fmt: str, path: Path, repo: str | None) -> None:
+    t = Table(title=f"export {run.name} -> {fmt}")
+    for col in ("round", "tasks", "rows", "classification"):
+        t.add_column(col, justify="right")
+    for r in sorted({d["round"] for d in data}):
+        mine = [d for d in data if d["round"] == r]
+        cls = sum(1 for d in mine if d["is_classification"])
+        t.add_row(str(r), str(len({d["id"] for d in mine})), str(len(mine)), f"{cls / len(mine):.0%}")
+    t.add_row("all", str(len({d["id"] for d in data})), str(len(data)), "", style="bold")
+    console.print(t)
+    size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+    full, root = path.resolve(), run.path.resolve()
+    where = full.relative_to(root) if full.is_relative_to(root) else path
+    console.print(f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""))

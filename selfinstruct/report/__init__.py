@@ -1,0 +1,64 @@
+"""`selfinstruct report RUN`: one self-contained HTML page (plus the PNGs) in <run>/report/.
+
+load.py reads the run read-only, analyze.py computes, plots.py draws, sections.py builds each
+section and page.py escapes and assembles. The page has no external asset: images are data
+URIs and the CSS is inline, so it can be mailed or opened offline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import analyze
+from .load import RunData, load_run
+from .page import document
+from .sections import SECTIONS
+
+__all__ = ["build_report", "SECTIONS"]
+console = Console(stderr=True)
+
+
+def build_report(run: str | Path) -> Path:
+    data = load_run(run)
+    out = data.path / "report"
+    out.mkdir(exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()  # a plot that is no longer drawn must not linger from an earlier report
+    t0 = time.time()
+    bodies = [(sid, title, fn(data, out)) for sid, title, fn in SECTIONS]
+    html = document(f"selfinstruct report: {data.name}",
+                    f"generated {time.strftime('%Y-%m-%d %H:%M:%S')} from run directory '{data.path.name}'", bodies)
+    page = out / "index.html"
+    tmp = page.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, page)
+    summary(data, page, time.time() - t0)
+    return page
+
+
+def summary(data: RunData, page: Path, seconds: float) -> None:
+    t = Table(title=f"run {data.name}: {len(data.rounds)} rounds, {len(data.seeds)} seeds")
+    for col in ("round", "generated", "candidates", "accepted", "rate", "top rejection", "tokens", "teacher s"):
+        t.add_column(col, justify="left" if col in ("round", "top rejection") else "right")
+    for r in data.rounds:
+        f = analyze.funnel(r)
+        top = next(iter(f["rejected"].items()), None)
+        u = analyze.usage(r).values()
+        tokens = sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in u)
+        wall = sum(s.get("wall_s", 0) for s in u)
+        rate = f["acceptance_rate"]
+        t.add_row(str(r.n), _n(f["generated"]), _n(f["candidates"]), _n(f["accepted"]),
+                  "–" if rate is None else f"{rate:.0%}", f"{top[0]} ({top[1]})" if top else "–",
+                  _n(tokens) if u else "–", f"{wall:.1f}" if u else "–")
+    console.print(t)
+    pngs = len(list(page.parent.glob("*.png")))
+    console.print(f"report: {pngs} plots, {page.stat().st_size / 1e6:.1f} MB page, built in {seconds:.1f} s")
+
+
+def _n(v) -> str:
+    return "–" if v is None else f"{int(v):,}"

@@ -1,0 +1,201 @@
+"""Reads a run directory for the report and the export, without ever changing it.
+
+A run may be half-way (generate still going, a round without stats, no student): every
+piece is optional and a missing one is None or empty, so each report section can say
+"not available" instead of failing. Stores are read through their commit log only, the
+same rule ChunkStore follows, but read-only: opening a ChunkStore truncates an uncommitted
+tail, which would cut a chunk that a running generate is writing right now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import PROJECT_ROOT
+from ..records import InputError, Task
+from ..rundir import RunError
+
+# A config key is secret-looking when one of its words is one of these ("max_tokens" is not).
+SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credential", "credentials", "auth"}
+# Values that look like credentials whatever their key: HF and OpenAI-style tokens, bearer strings.
+SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{8,}|sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)")
+URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+@dataclass
+class RoundData:
+    n: int
+    accepted: list[Task] = field(default_factory=list)
+    rejected: list[Task] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> summed usage
+    student: dict[str, Any] | None = None
+
+
+@dataclass
+class RunData:
+    path: Path
+    name: str
+    manifest: dict[str, Any]
+    config: dict[str, Any]  # redacted, paths shortened
+    seeds: list[Task]
+    seeds_note: str  # where the seeds came from, or why they are missing
+    rounds: list[RoundData]
+    eval_rows: list[dict[str, Any]] | None
+
+    @property
+    def accepted(self) -> list[Task]:
+        return [t for r in self.rounds for t in r.accepted]
+
+
+def read_committed(path: Path) -> list[dict[str, Any]]:
+    """Records of a chunk store that are committed; a plain JSONL without a log is read whole."""
+    if not path.exists():
+        return []
+    log = path.with_name(path.name + ".chunks")
+    data = path.read_bytes()
+    if log.exists():
+        end = 0
+        for raw in log.read_bytes().splitlines(keepends=True):
+            if not raw.endswith(b"\n"):
+                break  # torn commit line: that chunk never committed
+            try:
+                end = max(end, int(json.loads(raw)["end"]))
+            except (ValueError, KeyError, TypeError):
+                raise InputError(log, None, "corrupt commit log line") from None
+        data = data[:end]
+    out = []
+    for lineno, raw in enumerate(data.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            raise InputError(path, lineno, "corrupt record") from None
+    return out
+
+
+def read_tasks_store(path: Path) -> list[Task]:
+    tasks = []
+    for lineno, d in enumerate(read_committed(path), 1):
+        try:
+            tasks.append(Task.from_dict(d))
+        except (TypeError, ValueError) as e:
+            raise InputError(path, lineno, f"not a task record: {e}") from None
+    return tasks
+
+
+def _json(path: Path) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise InputError(path, None, f"invalid JSON: {e}") from None
+
+
+def _usage(round_dir: Path) -> dict[str, dict[str, float]]:
+    """Sums the per-chunk usage rows of each step (instructions, classify, instances)."""
+    out: dict[str, dict[str, float]] = {}
+    for p in sorted(round_dir.glob("*.usage.jsonl")):
+        step = p.name[: -len(".usage.jsonl")]
+        acc = out.setdefault(step, {})
+        for row in read_committed(p):
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    acc[k] = acc.get(k, 0) + v
+    return out
+
+
+def _round_dirs(run: Path) -> list[tuple[int, Path]]:
+    found = []
+    for p in run.glob("round-*"):
+        m = re.fullmatch(r"round-(\d+)", p.name)
+        if m and p.is_dir():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def load_round(n: int, d: Path) -> RoundData:
+    stats = _json(d / "stats.json")
+    return RoundData(
+        n=n,
+        accepted=read_tasks_store(d / "accepted.jsonl"),
+        rejected=read_tasks_store(d / "rejected.jsonl"),
+        stats=stats if isinstance(stats, dict) else None,
+        usage=_usage(d),
+        student=_json(d / "student" / "metrics.json"),
+    )
+
+
+def load_run(run: str | Path) -> RunData:
+    run = Path(run)
+    if not run.is_dir():
+        raise RunError(f"{run}: no such run directory")
+    manifest = _json(run / "manifest.json") or {}
+    rounds = [load_round(n, d) for n, d in _round_dirs(run)]
+    if not manifest and not rounds:
+        raise RunError(f"{run}: not a run directory (no manifest.json and no round-N/ folders)")
+    raw_cfg = _yaml(run / "config.yaml")
+    seeds, note = _seeds(raw_cfg.get("seeds"))
+    eval_rows = _json(run / "eval" / "eval.json")
+    return RunData(path=run, name=str(manifest.get("name") or run.name), manifest=manifest,
+                   config=redact(raw_cfg, run), seeds=seeds, seeds_note=note, rounds=rounds,
+                   eval_rows=eval_rows if isinstance(eval_rows, list) else None)
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise InputError(path, None, f"invalid YAML: {e}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _seeds(path: Any) -> tuple[list[Task], str]:
+    """The seeds are round 0; they live outside the run, so only their file name is shown."""
+    if not isinstance(path, str) or not path:
+        return [], "no seeds path in config.yaml"
+    p = Path(path)
+    if not p.is_absolute() and not p.exists():
+        p = PROJECT_ROOT / p
+    if not p.is_file():
+        return [], f"seed file {Path(path).name} not found"
+    from ..formats import read_tasks
+
+    tasks = read_tasks(p)
+    for t in tasks:
+        t.round = 0
+    return tasks, Path(path).name
+
+
+def safe_text(value: str, run: Path | None = None) -> str:
+    """A config-ish string made safe to show: credentials cut, paths outside the run shortened."""
+    value = SECRET_VALUE.sub("[redacted]", value)
+    value = URL_USERINFO.sub(r"\1[redacted]@", value)
+    if run is not None:
+        root = str(run.resolve())
+        value = value.replace(root + os.sep, "").replace(root, ".")
+    # Any other absolute path: keep the last component only.
+    return re.sub(r"(?<![\w:/.])/(?:[^\s/'\",]+/)+([^\s/'\",]+)", r"…/\1", value)
+
+
+def redact(obj: Any, run: Path | None = None, key: str = "") -> Any:
+    if key and SECRET_WORDS & set(re.split(r"[^a-z0-9]+", key.lower())):
+        return "[redacted]"
+    if isinstance(obj, dict):
+        return {k: redact(v, run, str(k)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v, run) for v in obj]
+    if isinstance(obj, str):
+        return safe_text(obj, run)
+    return obj

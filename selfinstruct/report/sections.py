@@ -1,0 +1,205 @@
+"""One function per report section: (run data, report folder) -> body HTML.
+
+A section whose data is missing says "not available" and why; it never fails the report.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import analyze as A
+from . import plots
+from .load import RunData, safe_text
+from .page import card, esc, img, na, para, table
+
+
+def _cfg(run: RunData, *keys: str) -> Any:
+    d: Any = run.config
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def run_info(run: RunData, out: Path) -> str:
+    m = run.manifest
+    rows = [["run", run.name], ["created", m.get("created", "–")], ["rounds done", m.get("rounds_done", "–")],
+            ["config fingerprint", m.get("fingerprint", "–")],
+            ["teacher", f"{_cfg(run, 'teacher', 'backend') or '?'} {_cfg(run, 'teacher', 'model') or '?'}"],
+            ["seeds", f"{len(run.seeds)} tasks ({run.seeds_note})"],
+            ["accepted (all rounds)", len(run.accepted)],
+            ["rejected (all rounds)", sum(len(r.rejected) for r in run.rounds)]]
+    parts = [table(["", ""], [[k, str(v)] for k, v in rows], left=2)]
+    cmds = [safe_text(str(c), run.path) for c in m.get("commands") or []]
+    if cmds:
+        parts.append("<p><b>commands</b></p><pre>" + esc("\n".join(cmds[-10:])) + "</pre>")
+    if run.config:
+        text = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
+        parts.append("<details><summary>resolved config (secret-looking keys redacted, outside paths "
+                     f"shortened)</summary><pre>{esc(text)}</pre></details>")
+    return "".join(parts)
+
+
+def funnel(run: RunData, out: Path) -> str:
+    if not run.rounds:
+        return na("no round-N/ folders yet")
+    rows = [A.funnel(r) for r in run.rounds]
+    kinds = sorted({k for r in rows for k in r["rejected"]})
+    trows = [[f"round {r['round']}", r["prompts"], r["generated"], r["candidates"],
+              *[r["rejected"].get(k, 0) for k in kinds], r["accepted"], r["acceptance_rate"]] for r in rows]
+    head = ["round", "prompts", "generated", "candidates", *[f"rejected: {k}" for k in kinds],
+            "accepted", "acceptance"]
+    note = para("generated = instructions parsed from the teacher's answers; candidates = those that reached "
+                "the filters; each candidate is accepted or rejected with one reason.")
+    return note + img(plots.funnel(rows, out / "funnel.png"), "funnel per round", "funnel.png") + table(head, trows)
+
+
+def novelty(run: RunData, out: Path) -> str:
+    per = {r.n: A.nn_sims(r) for r in run.rounds}
+    per = {n: s for n, s in per.items() if s["accepted"] or s["rejected"]}
+    if not per:
+        return na("no task carries an nn_sim score")
+    method = _cfg(run, "filter", "novelty", "method")
+    thr = _cfg(run, "filter", "novelty", "threshold") if method in (None, "embedding") else None
+    rows = []
+    for n, s in per.items():
+        a = s["accepted"]
+        rows.append([f"round {n}", len(a), sum(a) / len(a) if a else None, max(a) if a else None, len(s["rejected"])])
+    return (para("nn_sim: the highest cosine similarity of a candidate to the pool (seeds + accepted so far) "
+                 "when it was filtered; at or above the threshold it is a near duplicate.")
+            + img(plots.nn_sim(per, thr if isinstance(thr, (int, float)) else None, out / "nn_sim.png"),
+                  "nearest-neighbour similarity per round", "nn_sim.png")
+            + table(["round", "accepted", "mean nn_sim", "max nn_sim", "rejected with nn_sim"], rows))
+
+
+def _by_round(run: RunData) -> dict[int, list]:
+    d = {0: run.seeds} if run.seeds else {}
+    d.update({r.n: r.accepted for r in run.rounds if r.accepted})
+    return d
+
+
+def lengths(run: RunData, out: Path) -> str:
+    per = {n: A.lengths(ts) for n, ts in _by_round(run).items()}
+    if not per:
+        return na("no seeds or accepted tasks")
+    rows = []
+    for n, v in per.items():
+        rows.append(["seeds" if n == 0 else f"round {n}",
+                     *[sum(v[f]) / len(v[f]) if v[f] else None for f in ("instruction", "input", "output")],
+                     sum(1 for x in v["input"] if x == 0)])
+    return (img(plots.lengths(per, out / "lengths.png"), "length histograms", "lengths.png")
+            + table(["", "mean instruction words", "mean input words", "mean output words", "empty inputs"], rows))
+
+
+def classification(run: RunData, out: Path) -> str:
+    shares = {}
+    rows = []
+    for n, ts in _by_round(run).items():
+        share, known = A.classification_share(ts)
+        rows.append(["seeds" if n == 0 else f"round {n}", len(ts), known, share])
+        if share is not None:
+            shares[n] = share
+    if not shares:
+        return na("no task has is_classification set")
+    return (img(plots.classification(shares, out / "classification.png"), "classification share", "classification.png")
+            + table(["", "tasks", "labelled", "classification share"], rows))
+
+
+def verbs(run: RunData, out: Path) -> str:
+    rows = A.verbs(run.accepted)
+    if not rows:
+        return na("no accepted tasks")
+    note = para("Heuristic, no parser: the verb is the instruction's first word, the object the first later word "
+                "that is not a function word; a sentence that does not start with its verb lands under its first word.")
+    trows = [[v, ", ".join(f"{o} ({c})" for o, c in objs), n] for v, n, objs in rows]
+    return (note + img(plots.verbs(rows, out / "verbs.png"), "leading verbs", "verbs.png")
+            + table(["verb", "most common objects", "tasks"], trows, left=2))
+
+
+def embedding_map(run: RunData, out: Path) -> str:
+    from ..models import ModelError
+
+    name = _cfg(run, "filter", "novelty", "embedder")
+    name = name if isinstance(name, str) and name.startswith("embedded:") else "embedded:all-minilm-l6-v2"
+    try:
+        res = A.embed_map(run, name)
+    except (ModelError, OSError, ImportError) as e:
+        return na(f"could not load the embedder {name}: {e}")
+    if res is None:
+        return na("fewer than 3 instructions to map")
+    xy, rounds = res
+    return (para(f"Instructions (seeds and accepted) embedded with {name}, projected on their two principal axes.")
+            + img(plots.embedding_map(xy, rounds, out / "embedding_map.png"), "embedding map", "embedding_map.png"))
+
+
+def accepted_sample(run: RunData, out: Path, per_round: int = 4) -> str:
+    rng = random.Random(0)
+    cards = [card(t) for r in run.rounds for t in rng.sample(r.accepted, min(per_round, len(r.accepted)))]
+    if not cards:
+        return na("no accepted tasks")
+    return para(f"Up to {per_round} random accepted tasks per round.") + "".join(cards)
+
+
+def rejected_sample(run: RunData, out: Path, limit: int = 12) -> str:
+    """One of each reject reason first (so every reason is seen), then random others."""
+    rejected = [t for r in run.rounds for t in r.rejected]
+    if not rejected:
+        return na("no rejected tasks")
+    rng = random.Random(0)
+    rng.shuffle(rejected)
+    seen, first, rest = set(), [], []
+    for t in rejected:
+        kind = A.reason_kind(t.reject_reason)
+        (rest if kind in seen else first).append(t)
+        seen.add(kind)
+    pick = (first + rest)[:limit]
+    return (para(f"{len(pick)} of {len(rejected)} rejected tasks, every reason represented.")
+            + "".join(card(t, t.reject_reason or "unknown") for t in pick))
+
+
+def usage(run: RunData, out: Path) -> str:
+    per = {r.n: A.usage(r) for r in run.rounds}
+    per = {n: u for n, u in per.items() if u}
+    if not per:
+        return na("no *.usage.jsonl rows and no teacher totals in stats.json")
+    rows = [[f"round {n}", step, *[u.get(k) for k in A.USAGE_KEYS]] for n, steps in per.items()
+            for step, u in steps.items()]
+    return (img(plots.usage(per, out / "usage.png"), "teacher usage", "usage.png")
+            + table(["round", "step", *A.USAGE_KEYS], rows, left=2))
+
+
+def student(run: RunData, out: Path) -> str:
+    parts = []
+    metrics = {r.n: r.student for r in run.rounds if isinstance(r.student, dict)}
+    if metrics:
+        keys = sorted({k for m in metrics.values() for k, v in m.items() if isinstance(v, (int, float, str))})
+        parts.append("<p><b>training, per round</b></p>" + table(
+            ["round", *keys], [[f"round {n}", *[_scalar(m.get(k)) for k in keys]] for n, m in metrics.items()]))
+    if run.eval_rows:
+        keys = list(dict.fromkeys(k for row in run.eval_rows if isinstance(row, dict) for k in row))
+        parts.append("<p><b>evaluation (eval/eval.json)</b></p>" + table(
+            keys, [[_scalar(row.get(k)) for k in keys] for row in run.eval_rows if isinstance(row, dict)]))
+    return "".join(parts) or na("no round-N/student/metrics.json and no eval/eval.json")
+
+
+def _scalar(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str)) or v is None else json.dumps(v)
+
+
+SECTIONS = [
+    ("run", "Run", run_info),
+    ("funnel", "Funnel per round", funnel),
+    ("novelty", "Similarity to the pool", novelty),
+    ("lengths", "Lengths", lengths),
+    ("classification", "Classification share", classification),
+    ("verbs", "Leading verbs and objects", verbs),
+    ("map", "Embedding map", embedding_map),
+    ("accepted", "Sample of accepted tasks", accepted_sample),
+    ("rejected", "Sample of rejected tasks", rejected_sample),
+    ("usage", "Teacher usage and time", usage),
+    ("student", "Student", student),
+]
