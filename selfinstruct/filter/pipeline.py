@@ -92,7 +92,7 @@ def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, cache_dir: 
         key, kind = "nn_sim", "near_duplicate"
     reasons = {}
     for k, task in enumerate(tasks):
-        if np.isfinite(best[k]) and of[k] >= 0:
+        if np.isfinite(best[k]):  # -inf: nothing before it to compare with
             task.scores[key] = round(float(best[k]), 4)
         if not keep[k]:
             other = pool[of[k]] if of[k] < len(pool) else tasks[of[k] - len(pool)]

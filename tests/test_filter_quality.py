@@ -1,0 +1,82 @@
+"""Self-Instruct's heuristics, the judge's prompt and score parsing, and a real judge run (slow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfinstruct.config import QualityConfig, TeacherConfig
+from selfinstruct.filter.quality import check_instances, check_instruction, judge, judge_requests, parse_score
+from selfinstruct.records import Instance, Task
+
+CFG = QualityConfig()
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("Write a haiku about autumn leaves.", None),
+    ("Say hi", "too_short(2 words)"),
+    ("word " * 151, "too_long(151 words)"),
+    ("Describe the image below in detail.", "blacklist(image)"),
+    ("Please GO TO the store and buy milk.", "blacklist(go to)"),
+    ("Draw a diagram of the water cycle.", "blacklist(draw)"),
+    ("Explain why drawing helps children learn.", None),  # word boundary: "drawing" is not "draw"
+    ("Summarize the profile of this user.", None),  # "file" inside "profile" is not a hit
+    ("- List three fruits that are red.", "bad_start(punctuation)"),
+    ("¿Cómo se dice hello en inglés?", "non_ascii_start"),
+])
+def test_instruction_heuristics(text, reason):
+    assert check_instruction(text, CFG) == reason
+
+
+def test_instance_checks():
+    ok = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("2, 3", "5"), Instance("1, 1", "")])
+    assert check_instances(ok) == (None, 2)  # the duplicate and the empty one are dropped
+    assert ok.instances == [Instance("2, 3", "5")]
+    conflict = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("2, 3", "6")])
+    assert check_instances(conflict)[0] == "conflicting_outputs"
+    empty = Task("Write a slogan for a cafe.", [Instance("", "  ")])
+    assert check_instances(empty)[0] == "empty_output"
+    assert empty.instances == [Instance("", "  ")]  # a rejected task keeps what was wrong with it
+    assert check_instances(Task("Write a slogan for a cafe."))[0] == "no_instances"
+    assert check_instances(Task("Copy it.", [Instance("abc", "abc")]))[0] == "output_equals_input"
+    assert check_instances(Task("List them.", [Instance("", "Here are the items:")]))[0] == "truncated_instance"
+
+
+@pytest.mark.parametrize("text,score", [
+    ("4", 4.0), (" 4/5", 4.0), ("Score: 4.5", 4.5), ("**3**", 3.0), ("I would rate it 2.", 2.0),
+    ("10", None), ("0", None), ("", None), ("five", None), ("5.0 out of 5", 5.0),
+])
+def test_parse_score(text, score):
+    assert parse_score(text) == score
+
+
+def test_judge_prompts():
+    task = Task("Give an antonym of the word.", [Instance("happy", "sad")])
+    comp = judge_requests([task], CFG, "completion")[0]
+    assert comp.prompt.endswith("Instruction: Give an antonym of the word.\nInput: happy\nOutput: sad\nScore:")
+    assert comp.stop == ["\n"] and comp.temperature == 0.0
+    chat = judge_requests([task], CFG, "chat")[0]
+    assert chat.messages[0]["role"] == "user" and "Output: sad" in chat.messages[0]["content"]
+
+
+@pytest.mark.slow
+def test_judge_with_a_real_teacher(tmp_path):
+    """The embedded SmolLM2 chat model rates two tasks; a second call re-asks nothing (durable)."""
+    from selfinstruct.store import ChunkStore
+    from selfinstruct.teachers import make_teacher
+
+    cfg = TeacherConfig(backend="vllm", model="embedded:smollm2-135m", prompt_style="chat")
+    tasks = [Task("Give an antonym of the word.", [Instance("happy", "sad")]),
+             Task("Translate the sentence into French.", [Instance("I like apples.", "I like apples.")])]
+    store = ChunkStore(tmp_path / "judge.jsonl")
+    teacher = make_teacher(cfg, 0)
+    try:
+        reasons = judge(tasks, teacher, store, 8, QualityConfig(judge=True), "chat")
+    finally:
+        teacher.close()
+    assert len(reasons) == 2
+    for t, why in zip(tasks, reasons):
+        assert why is None or why.split("(")[0] in {"judge", "judge_unparsable", "judge_error"}
+        assert ("judge" in t.scores) == (why is None or why.startswith("judge("))
+    rows = len(store)
+    assert judge(tasks, None, store, 8, QualityConfig(judge=True), "chat") == reasons  # no teacher needed now
+    assert len(store) == rows
