@@ -29,7 +29,6 @@ FAKE_SECRET = "hf_FIXTUREsecret0123456789"
 URL_PASSWORD = "pa55word-fixture"
 XSS_INSTRUCTION = "<script>document.title='pwned'</script>"
 XSS_OUTPUT = '<img src=x onerror="document.body.dataset.pwned=1">'
-THRESHOLD = 0.9
 
 
 @lru_cache(maxsize=1)
@@ -57,12 +56,13 @@ def _candidates(seeds: list[Task], r: int, rng: random.Random) -> list[Task]:
     return out
 
 
-def _filter(cands: list[Task], pool_vecs: np.ndarray, blacklist: list[str]) -> tuple[list, list, np.ndarray]:
+def _filter(cands: list[Task], pool_vecs: np.ndarray, pool_ids: list[str], cfg: Config) -> tuple:
+    """Blacklist, instances, then novelty against the growing pool (pool_ids grows with it)."""
     vecs = _embed([t.instruction for t in cands])
     accepted, rejected = [], []
     for t, v in zip(cands, vecs):
         words = set(t.instruction.lower().replace(".", " ").split())
-        hit = next((b for b in blacklist if b in words), None)
+        hit = next((b for b in cfg.filter.quality.blacklist if b in words), None)
         if hit:
             t.reject_reason = f"blacklist({hit})"
         elif not t.instances:
@@ -71,10 +71,11 @@ def _filter(cands: list[Task], pool_vecs: np.ndarray, blacklist: list[str]) -> t
             sims = pool_vecs @ v
             j = int(np.argmax(sims))
             t.scores["nn_sim"] = round(float(sims[j]), 4)
-            if sims[j] >= THRESHOLD:
-                t.reject_reason = f"near_duplicate({sims[j]:.2f}, of={j})"
+            if sims[j] >= cfg.filter.novelty.threshold:
+                t.reject_reason = f"near_duplicate({sims[j]:.2f}, of={pool_ids[j]})"
             else:
                 pool_vecs = np.vstack([pool_vecs, v])
+                pool_ids.append(t.id)
         (rejected if t.reject_reason else accepted).append(t)
     return accepted, rejected, pool_vecs
 
@@ -100,14 +101,13 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
         cands = _candidates(seeds, r, rng)
         for t in cands:
             t.round, t.teacher, t.parents = r, "fixture", rng.sample(pool_ids, 3)
-        accepted, rejected, pool_vecs = _filter(cands, pool_vecs, cfg.filter.quality.blacklist)
-        pool_ids += [t.id for t in accepted]
+        accepted, rejected, pool_vecs = _filter(cands, pool_vecs, pool_ids, cfg)
         _write_round(run / f"round-{r}", r, accepted, rejected)
     if hostile:  # a last, tiny round, so the report's samples are sure to show these records
         r = rounds = rounds + 1
         bad = Task(instruction=XSS_INSTRUCTION, round=r, teacher="fixture", parents=pool_ids[:2],
                    instances=[Instance("</pre><b>bold?</b>", XSS_OUTPUT)], is_classification=False)
-        accepted, rejected, _ = _filter([bad], pool_vecs, cfg.filter.quality.blacklist)
+        accepted, rejected, _ = _filter([bad], pool_vecs, pool_ids, cfg)
         if not accepted:
             raise AssertionError("the hostile record must be accepted for the test to mean anything")
         rejected = [Task(instruction=XSS_OUTPUT, round=r, teacher="fixture", reject_reason=f"parse_error({XSS_OUTPUT})")]

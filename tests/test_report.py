@@ -138,10 +138,27 @@ def test_verb_object_heuristic_and_pca():
     assert verb_object("Write a short story about a dog.") == ("write", "story")
     assert verb_object("Please classify the sentiment of the tweet.") == ("classify", "sentiment")
     assert verb_object("List 5 things.") == ("list", "things")
-    assert verb_object("...") is None
+    assert verb_object("Given a tweet, detect its sentiment.") == ("detect", "sentiment")
+    assert verb_object("Given the following list of numbers") == ("given", "list")
+    assert verb_object("...") is None and verb_object(", odd start") == ("odd", "start")
     import numpy as np
 
     x = np.random.default_rng(0).normal(size=(50, 8)) * np.array([10, 3, 1, 1, 1, 1, 1, 1])
     xy = pca_2d(x)
     assert xy.shape == (50, 2) and xy[:, 0].var() > xy[:, 1].var() > x[:, 2].var()
     assert json.dumps(xy.tolist())  # finite numbers
+
+
+def test_seeds_held_out_for_eval_are_not_counted_in_the_pool(tmp_path):
+    from selfinstruct.formats import write_tasks
+    from selfinstruct.report.load import load_run
+
+    seeds = [Task(f"Seed task number {i}.", [Instance("", str(i))], id=f"s{i}") for i in range(3)]
+    write_tasks(tmp_path / "seeds.jsonl", seeds)
+    run = tmp_path / "runs" / "r"
+    write_tasks(run / "heldout.jsonl", seeds[:1])
+    (run / "config.yaml").write_text(f"seeds: {tmp_path / 'seeds.jsonl'}\n")
+    (run / "manifest.json").write_text(json.dumps({"name": "r", "rounds_done": 0}))
+    data = load_run(run)
+    assert [t.id for t in data.seeds] == ["s1", "s2"] and all(t.round == 0 for t in data.seeds)
+    assert data.seeds_note == "seeds.jsonl, 1 held out for eval"

@@ -15,7 +15,9 @@ USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "wall_s", "error
 
 # Leading-verb heuristic (no parser offline): the verb is the first word, the object the first
 # later word that is not a function word or a vague modifier. Honest enough for a histogram.
+# One common shape is handled: "Given a sentence, detect ..." -> the clause after the comma.
 SKIP_FIRST = {"please", "now", "then", "so", "also"}
+LEAD_IN = {"given", "in", "for", "using", "based", "with", "from", "after", "if"}
 NOT_OBJECT = set("""a an the this that these those some any each every all both either my your our his her its
 their me us you him them it i we they of to for in on at by with from into about as and or but is are be was
 were been following given below above same other another such more most few several many much one two three
@@ -66,6 +68,10 @@ def classification_share(tasks: list[Task]) -> tuple[float | None, int]:
 
 
 def verb_object(instruction: str) -> tuple[str, str | None] | None:
+    head, comma, tail = instruction.partition(",")
+    lead = head.split()
+    if comma and lead and len(lead) <= 12 and lead[0].lower() in LEAD_IN and WORD.search(tail):
+        instruction = tail
     toks = [w.lower().strip("'-") for w in WORD.findall(instruction)]
     while toks and toks[0] in SKIP_FIRST:
         toks = toks[1:]

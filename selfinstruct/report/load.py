@@ -144,7 +144,7 @@ def load_run(run: str | Path) -> RunData:
     if not manifest and not rounds:
         raise RunError(f"{run}: not a run directory (no manifest.json and no round-N/ folders)")
     raw_cfg = _yaml(run / "config.yaml")
-    seeds, note = _seeds(raw_cfg.get("seeds"))
+    seeds, note = _seeds(raw_cfg.get("seeds"), run / "heldout.jsonl")
     eval_rows = _json(run / "eval" / "eval.json")
     return RunData(path=run, name=str(manifest.get("name") or run.name), manifest=manifest,
                    config=redact(raw_cfg, run), seeds=seeds, seeds_note=note, rounds=rounds,
@@ -161,8 +161,9 @@ def _yaml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _seeds(path: Any) -> tuple[list[Task], str]:
-    """The seeds are round 0; they live outside the run, so only their file name is shown."""
+def _seeds(path: Any, heldout: Path) -> tuple[list[Task], str]:
+    """The seeds are round 0; they live outside the run, so only their file name is shown.
+    Seeds that generate held out for evaluation (<run>/heldout.jsonl) were never in the pool."""
     if not isinstance(path, str) or not path:
         return [], "no seeds path in config.yaml"
     p = Path(path)
@@ -175,7 +176,12 @@ def _seeds(path: Any) -> tuple[list[Task], str]:
     tasks = read_tasks(p)
     for t in tasks:
         t.round = 0
-    return tasks, Path(path).name
+    note = Path(path).name
+    if heldout.is_file():
+        held = {(t.instruction, t.id) for t in read_tasks(heldout)}
+        tasks = [t for t in tasks if (t.instruction, t.id) not in held]
+        note += f", {len(held)} held out for eval"
+    return tasks, note
 
 
 def safe_text(value: str, run: Path | None = None) -> str:

@@ -56,19 +56,20 @@ def num(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     return esc(value)
 
 
-def table(headers: list[str], rows: Iterable[list[Any]], left: int = 1) -> str:
-    """The first `left` columns are text (left-aligned), the rest numbers."""
+def table(headers: list[str] | None, rows: Iterable[list[Any]], left: int = 1) -> str:
+    """The first `left` columns are text (left-aligned), the rest numbers; headers=None: no header row."""
     head = "".join(f"<th class='l'>{esc(h)}</th>" if i < left else f"<th>{esc(h)}</th>"
-                   for i, h in enumerate(headers))
+                   for i, h in enumerate(headers or []))
     body = "".join("<tr>" + "".join(f"<td class='l'>{esc(c)}</td>" if i < left else f"<td>{num(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    head = f"<thead><tr>{head}</tr></thead>" if headers else ""
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def img(png: bytes, alt: str, name: str) -> str:

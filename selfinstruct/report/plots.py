@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 DPI = 80
-ACCEPT, GENERATED = "#2e7d32", "#9e9e9e"
+ACCEPT, GENERATED, CANDIDATES = "#2e7d32", "#9e9e9e", "#cfd8dc"
+# Reject reasons: tab10 without its green (accepted is green) and grey (generated is grey).
+REASONS = ["#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 
 
 def _png(fig, path: Path) -> bytes:
@@ -37,22 +39,25 @@ def _round_colours(rounds: list[int]) -> dict[int, Any]:
 
 
 def funnel(rows: list[dict[str, Any]], path: Path) -> bytes:
-    """Per round: a generated bar, and a candidates bar stacked as accepted + each reject reason."""
+    """Per round: generated, candidates, and their outcome stacked as accepted + each reject reason.
+
+    The outcome bar is drawn from the records, so where a loop rejects some tasks before they
+    count as candidates (or drops some silently) it differs from the candidates bar, visibly."""
     kinds = sorted({k for r in rows for k in r["rejected"]})
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(8, 3.6))
     gen = [r["generated"] if r["generated"] is not None else 0 for r in rows]
-    ax.bar(x - 0.2, gen, 0.38, color=GENERATED, label="generated")
+    ax.bar(x - 0.28, gen, 0.27, color=GENERATED, label="generated")
+    ax.bar(x, [r["candidates"] for r in rows], 0.27, color=CANDIDATES, label="candidates")
     bottom = np.array([r["accepted"] for r in rows], dtype=float)
-    ax.bar(x + 0.2, bottom, 0.38, color=ACCEPT, label="accepted")
-    cmap = plt.get_cmap("tab10")
+    ax.bar(x + 0.28, bottom, 0.27, color=ACCEPT, label="accepted")
     for i, k in enumerate(kinds):
         vals = np.array([r["rejected"].get(k, 0) for r in rows], dtype=float)
-        ax.bar(x + 0.2, vals, 0.38, bottom=bottom, color=cmap(i % 10), label=f"rejected: {_plain(k)}")
+        ax.bar(x + 0.28, vals, 0.27, bottom=bottom, color=REASONS[i % len(REASONS)], label=f"rejected: {_plain(k)}")
         bottom += vals
     ax.set_xticks(x, [f"round {r['round']}" for r in rows])
     ax.set_ylabel("tasks")
-    ax.set_title("Funnel: generated vs candidates (accepted + rejected by reason)")
+    ax.set_title("Funnel: generated, candidates, outcome (accepted + rejected by reason)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig, path)
 

@@ -33,7 +33,7 @@ def run_info(run: RunData, out: Path) -> str:
             ["seeds", f"{len(run.seeds)} tasks ({run.seeds_note})"],
             ["accepted (all rounds)", len(run.accepted)],
             ["rejected (all rounds)", sum(len(r.rejected) for r in run.rounds)]]
-    parts = [table(["", ""], [[k, str(v)] for k, v in rows], left=2)]
+    parts = [table(None, [[k, str(v)] for k, v in rows], left=2)]
     cmds = [safe_text(str(c), run.path) for c in m.get("commands") or []]
     if cmds:
         parts.append("<p><b>commands</b></p><pre>" + esc("\n".join(cmds[-10:])) + "</pre>")
