@@ -54,10 +54,10 @@ def propose(ctx: StepContext, store: ChunkStore) -> list[Task]:
         rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i)
         shown = sample_in_context(ctx.seeds, ctx.generated, g.in_context, g.in_context_seed, rng, ctx.weights)
         text = render(g.templates, "instructions", ctx.style, tasks=shown, n_new=g.max_new_per_prompt)
-        last = len(shown) + g.max_new_per_prompt + 1
         requests.append(make_request(
-            text, ctx.style, max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
-            stop=[f"Task {last}", f"\n{last}.", "\n\n\n"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "propose", i),
+            text, ctx.style, max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
+            temperature=t.temperature, top_p=t.top_p, stop=_propose_stop(len(shown), g.max_new_per_prompt),
+            seed=seed_for(ctx.cfg.run.seed, ctx.round, "propose", i),
             meta={"prompt": i, "parents": [s.id for s in shown]}))
     seen: set[str] = set()
     out: list[Task] = []
@@ -76,6 +76,16 @@ def propose(ctx: StepContext, store: ChunkStore) -> list[Task]:
     return out
 
 
+def _propose_stop(shown: int, n_new: int) -> list[str]:
+    # Small base models write one fresh task and then loop on copies ("Task 10: ..." again and
+    # again): with n_new == 1 each prompt stops at the end of its first line, and more prompts
+    # are sent instead (they share a prefix-cached start, so prefill is cheap).
+    if n_new == 1:
+        return ["\n"]
+    last = shown + n_new + 1
+    return [f"Task {last}", f"\n{last}."]
+
+
 def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     """Sets is_classification on each task (unparsable answers count as 'no': input-first is the safe side)."""
     t = ctx.cfg.teacher
@@ -83,8 +93,9 @@ def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     requests = []
     for task in tasks:
         rng = rng_for(ctx.cfg.run.seed, ctx.round, "classify", task.id)
-        yes = rng.sample([s for s in pool if s.is_classification], 4)
-        no = rng.sample([s for s in pool if s.is_classification is False], 4)
+        yes = [s for s in pool if s.is_classification]
+        no = [s for s in pool if s.is_classification is False]
+        yes, no = rng.sample(yes, min(4, len(yes))), rng.sample(no, min(4, len(no)))
         examples = yes + no
         rng.shuffle(examples)
         text = render(ctx.cfg.generate.templates, "classify", ctx.style, examples=examples, instruction=task.instruction)
@@ -112,7 +123,7 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> l
             text = render(g.templates, step, ctx.style, examples=examples, instruction=task.instruction)
             requests.append(make_request(
                 text, ctx.style, max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
-                stop=["\nTask:", "\n\n\n"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
+                stop=["\nTask:"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
                 meta={"task": task.id, "k": k}))
     by_task: dict[str, list[Completion]] = {}
     for comp in ctx.run("instances", requests, store):
