@@ -1,14 +1,14 @@
 """A small but real run directory for the report and export tests, built deterministically.
 
 Until a tiny `generate` run is cheap enough for tests, the rounds are cut from the public
-Self-Instruct seed set: the first 100 seeds are the seed pool (round 0), the other 75 are
-the "generated" candidates of three rounds, plus a few planted near duplicates, blacklisted
-and instance-less tasks. They go through a real filter pass: the blacklist, then novelty
-with the embedded MiniLM (max cosine similarity to the growing pool, threshold 0.9), so
-nn_sim and every reject reason are real numbers. Teacher usage rows and student metrics
-are synthetic (no teacher runs here) and marked so by teacher="fixture".
-The config carries a fake token and a URL password so tests can check neither leaks.
-"""
+Self-Instruct seed set in a fixed shuffled order (the file lists its classification tasks
+last): the first 60 are the seed pool (round 0), the next 45 the "generated" candidates of
+three rounds, plus a few planted near duplicates, blacklisted and instance-less tasks. They
+go through a real filter pass: the blacklist, then novelty with the embedded MiniLM (max
+cosine similarity to the growing pool, at the config's threshold), so nn_sim and every reject
+reason are real numbers. Teacher usage rows and student metrics are synthetic (no teacher
+runs here) and marked so by teacher="fixture". The config carries a fake token and a URL
+password so tests can check neither leaks."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from selfinstruct.store import ChunkStore
 
 FAKE_SECRET = "hf_FIXTUREsecret0123456789"
 URL_PASSWORD = "pa55word-fixture"
+POOL, PER_ROUND = 60, 15  # small: embedding is the slow part of building it
 XSS_INSTRUCTION = "<script>document.title='pwned'</script>"
 XSS_OUTPUT = '<img src=x onerror="document.body.dataset.pwned=1">'
 
@@ -45,10 +46,10 @@ def _embed(texts: list[str]) -> np.ndarray:
 
 
 def _candidates(seeds: list[Task], r: int, rng: random.Random) -> list[Task]:
-    fresh = seeds[100 + 25 * (r - 1): 100 + 25 * r]
+    fresh = seeds[POOL + PER_ROUND * (r - 1): POOL + PER_ROUND * r]
     out = [Task(instruction=s.instruction, instances=[Instance(i.input, i.output) for i in s.instances],
                 is_classification=s.is_classification) for s in fresh]
-    for s in rng.sample(seeds[:100], 3):  # near duplicates of pool tasks
+    for s in rng.sample(seeds[:POOL], 3):  # near duplicates of pool tasks
         out.append(Task(instruction="Please " + s.instruction[0].lower() + s.instruction[1:],
                         instances=list(s.instances), is_classification=s.is_classification))
     out.append(Task(instruction=f"Describe the image shown in picture number {r}.", instances=[Instance("", "A cat.")]))
@@ -84,8 +85,9 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
     """Writes root/seeds.jsonl (outside the run) and root/runs/fixture/; returns the run path."""
     seeds = read_tasks(seeds_file or Path(__file__).resolve().parent.parent.parent / "shared" / "data"
                        / "self_instruct_seed_tasks.jsonl")
+    random.Random(1).shuffle(seeds)
     seed_path = root / "seeds.jsonl"
-    write_tasks(seed_path, seeds[:100])
+    write_tasks(seed_path, seeds[:POOL])
     run = root / "runs" / "fixture"
     cfg = Config()
     cfg.seeds = str(seed_path)
@@ -95,8 +97,8 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
     rng = random.Random(0)
-    pool_vecs = _embed([s.instruction for s in seeds[:100]])
-    pool_ids = [s.id for s in seeds[:100]]
+    pool_vecs = _embed([s.instruction for s in seeds[:POOL]])
+    pool_ids = [s.id for s in seeds[:POOL]]
     for r in range(1, rounds + 1):
         cands = _candidates(seeds, r, rng)
         for t in cands:

@@ -10,8 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from runfixture import FAKE_SECRET, URL_PASSWORD, XSS_INSTRUCTION, cached_run
+from selfinstruct.cli import app
 from selfinstruct.records import Instance, Task
 from selfinstruct.report import SECTIONS, build_report
 from selfinstruct.report.analyze import pca_2d, verb_object
@@ -98,8 +100,10 @@ def test_partial_run_says_not_available(tmp_path):
     run = tmp_path / "half"
     t = Task("Sort these numbers.", [Instance("3 1 2", "1 2 3")], round=1)
     ChunkStore(run / "round-1" / "accepted.jsonl").write_chunk("0", [t.to_dict()])
-    page = build_report(run)
-    html = page.read_text()
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    assert "run half: 1 rounds" in res.output and "round in progress" in res.output  # the summary table
+    html = (run / "report" / "index.html").read_text()
     for sid in ("usage", "student", "map", "novelty", "rejected"):
         body = re.search(rf"<section id='{sid}'>(.*?)</section>", html).group(1)
         assert "not available" in body, sid
@@ -109,6 +113,9 @@ def test_partial_run_says_not_available(tmp_path):
 def test_not_a_run(tmp_path):
     with pytest.raises(RunError, match="no such run directory"):
         build_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "not a run directory" in res.output and "Traceback" not in res.output
 
 
 def test_read_committed_skips_the_uncommitted_tail_and_changes_nothing(tmp_path):

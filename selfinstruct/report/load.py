@@ -37,6 +37,11 @@ class RoundData:
     stats: dict[str, Any] | None = None
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> summed usage
     student: dict[str, Any] | None = None
+    done: bool = False  # its accepted set is committed; otherwise generate is still on it (or died)
+
+    @property
+    def label(self) -> str:
+        return f"round {self.n}" + ("" if self.done else " (in progress)")
 
 
 @dataclass
@@ -132,6 +137,7 @@ def load_round(n: int, d: Path) -> RoundData:
         stats=stats if isinstance(stats, dict) else None,
         usage=_usage(d),
         student=_json(d / "student" / "metrics.json"),
+        done=(d / "accepted.jsonl.done").exists() or stats is not None,
     )
 
 

@@ -49,7 +49,7 @@ def funnel(run: RunData, out: Path) -> str:
         return na("no round-N/ folders yet")
     rows = [A.funnel(r) for r in run.rounds]
     kinds = sorted({k for r in rows for k in r["rejected"]})
-    trows = [[f"round {r['round']}", r["prompts"], r["generated"], r["candidates"],
+    trows = [[r["label"], r["prompts"], r["generated"], r["candidates"],
               *[r["rejected"].get(k, 0) for k in kinds], r["accepted"], r["acceptance_rate"]] for r in rows]
     head = ["round", "prompts", "generated", "candidates", *[f"rejected: {k}" for k in kinds],
             "accepted", "acceptance"]
