@@ -112,7 +112,8 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
         accepted, rejected, _ = _filter([bad], pool_vecs, pool_ids, cfg)
         if not accepted:
             raise AssertionError("the hostile record must be accepted for the test to mean anything")
-        rejected = [Task(instruction=XSS_OUTPUT, round=r, teacher="fixture", reject_reason=f"parse_error({XSS_OUTPUT})")]
+        rejected = [Task(instruction=XSS_OUTPUT, round=r, teacher="fixture",
+                         reject_reason=f"parse_error({XSS_OUTPUT})")]
         _write_round(run / f"round-{r}", r, accepted, rejected)
     _write_json(run / "manifest.json", {"name": "fixture", "fingerprint": cfg.fingerprint(),
                                         "created": "2025-01-01T00:00:00", "rounds_done": rounds,

@@ -38,8 +38,8 @@ def funnel(r: RoundData) -> dict[str, Any]:
         rejected = Counter({str(k): int(v) for k, v in s["rejected"].items()})
     accepted = int(s.get("accepted", len(r.accepted)))
     candidates = int(s.get("candidates", accepted + sum(rejected.values())))
-    generated = s.get("generated")
-    return {"round": r.n, "label": r.label, "prompts": s.get("prompts"), "generated": generated, "candidates": candidates,
+    return {"round": r.n, "label": r.label, "prompts": s.get("prompts"), "generated": s.get("generated"),
+            "candidates": candidates,
             "rejected": dict(rejected.most_common()), "accepted": accepted,
             "acceptance_rate": s.get("acceptance_rate", accepted / candidates if candidates else None)}
 
