@@ -33,13 +33,17 @@ def fsync_dir(path: Path) -> None:
 
 
 class ChunkStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """readonly: look without repairing, for readers (report, export) of a run another process
+        may be writing; cutting its uncommitted tail would corrupt the chunk it is appending."""
         self.path = Path(path)
+        self.readonly = readonly
         self.log = self.path.with_name(self.path.name + ".chunks")
         self.done_marker = self.path.with_name(self.path.name + ".done")
         self.chunks: dict[str, int] = {}  # chunk key -> record count
         self.end = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._recover()
 
     def _recover(self) -> None:
@@ -57,13 +61,13 @@ class ChunkStore:
                     self.chunks[key] = n
                     self.end = max(self.end, end)
                     good_log_bytes += len(raw)
-            if good_log_bytes < self.log.stat().st_size:
+            if good_log_bytes < self.log.stat().st_size and not self.readonly:
                 os.truncate(self.log, good_log_bytes)
         size = self.path.stat().st_size if self.path.exists() else 0
         if size < self.end:
             raise StoreError(f"{self.path}: data file is shorter ({size} bytes) than its commit log says "
                              f"({self.end}); it was changed by hand or truncated")
-        if size > self.end:
+        if size > self.end and not self.readonly:
             os.truncate(self.path, self.end)  # uncommitted tail from a crash
 
     def has(self, key: str) -> bool:
@@ -76,6 +80,8 @@ class ChunkStore:
         """Appends one chunk durably; a chunk already committed is skipped (returns False)."""
         if key in self.chunks:
             return False
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
         payload = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
         new_file = not self.path.exists()
         try:

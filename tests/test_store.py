@@ -116,3 +116,16 @@ def test_full_disk_rolls_back_and_keeps_committed(tmp_path):
     assert [r["id"] for r in s] == [1] and not s.has("b")
     s.write_chunk("b", [{"id": 2}])
     assert [r["id"] for r in ChunkStore(p)] == [1, 2]
+
+
+def test_readonly_reader_leaves_a_writers_uncommitted_tail_alone(tmp_path):
+    p = tmp_path / "s.jsonl"
+    writer = ChunkStore(p)
+    writer.write_chunk("a", [{"id": 1}])
+    with open(p, "ab") as f:  # the writer is in the middle of its next chunk
+        f.write(b'{"id": 2}\n')
+    reader = ChunkStore(p, readonly=True)
+    assert [r["id"] for r in reader] == [1]
+    assert p.read_bytes().endswith(b'{"id": 2}\n'), "a reader must not cut a chunk being written"
+    with pytest.raises(StoreError, match="read-only"):
+        reader.write_chunk("b", [{"id": 3}])

@@ -2,9 +2,8 @@
 
 A run may be half-way (generate still going, a round without stats, no student): every
 piece is optional and a missing one is None or empty, so each report section can say
-"not available" instead of failing. Stores are read through their commit log only, the
-same rule ChunkStore follows, but read-only: opening a ChunkStore truncates an uncommitted
-tail, which would cut a chunk that a running generate is writing right now.
+"not available" instead of failing. Stores are opened read-only: repairing one (cutting an
+uncommitted tail) would cut the chunk that a running generate is writing right now.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import yaml
 from ..config import PROJECT_ROOT
 from ..records import InputError, Task
 from ..rundir import RunError
+from ..store import ChunkStore
 
 # A config key is secret-looking when one of its words is one of these ("max_tokens" is not).
 SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credential", "credentials", "auth"}
@@ -64,20 +64,10 @@ def read_committed(path: Path) -> list[dict[str, Any]]:
     """Records of a chunk store that are committed; a plain JSONL without a log is read whole."""
     if not path.exists():
         return []
-    log = path.with_name(path.name + ".chunks")
-    data = path.read_bytes()
-    if log.exists():
-        end = 0
-        for raw in log.read_bytes().splitlines(keepends=True):
-            if not raw.endswith(b"\n"):
-                break  # torn commit line: that chunk never committed
-            try:
-                end = max(end, int(json.loads(raw)["end"]))
-            except (ValueError, KeyError, TypeError):
-                raise InputError(log, None, "corrupt commit log line") from None
-        data = data[:end]
+    if path.with_name(path.name + ".chunks").exists():
+        return list(ChunkStore(path, readonly=True))
     out = []
-    for lineno, raw in enumerate(data.splitlines(), 1):
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), 1):
         if not raw.strip():
             continue
         try:
