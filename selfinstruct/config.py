@@ -102,9 +102,10 @@ class NoveltyConfig(Section):
     batch_size: int = 256  # texts per embedding forward pass
     search_block: int = 2048  # candidates searched (and compared with each other) per faiss call
     approx_above: int = 200_000  # index size (pool + candidates) above which an approximate index is used
-    approx_index: Literal["ivf", "hnsw"] = "ivf"
+    approx_index: Literal["ivf_pq", "ivf", "hnsw"] = "ivf_pq"  # ivf_pq: PQ fast-scan, exact re-rank
     ivf_nlist: int = 0  # 0: about 4*sqrt(size), rounded to a power of two
     ivf_nprobe: int = 16
+    refine_k: int = 32  # ivf_pq: hits re-ranked with exact vectors per query
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40
     hnsw_ef_search: int = 64

@@ -118,15 +118,21 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
         index.hnsw.efConstruction = cfg.hnsw_ef_construction
         index.hnsw.efSearch = cfg.hnsw_ef_search
         return index, "hnsw"
-    # IVF with an HNSW coarse quantizer: assigning a vector to one of thousands of lists is then
-    # cheap too, so a million queries cost about nprobe/nlist of an exact search.
+    # IVF with an HNSW coarse quantizer: assigning a vector to one of thousands of lists is cheap.
+    # ivf_pq scans 4-bit PQ codes (fast-scan SIMD, 16x less memory traffic than raw floats) and
+    # re-ranks the best k_factor hits with the exact vectors, so the similarity it reports is exact.
     nlist = cfg.ivf_nlist or int(2 ** round(math.log2(4 * math.sqrt(size))))
-    index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,Flat", faiss.METRIC_INNER_PRODUCT)
+    codes = f"PQ{dim // 8}x4fs,RFlat" if cfg.approx_index == "ivf_pq" and dim % 8 == 0 else "Flat"
+    index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,{codes}", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.niter = 10
     rng = np.random.default_rng(0)
-    sample = train if len(train) <= 40 * nlist else train[rng.choice(len(train), 40 * nlist, replace=False)]
+    sample = train if len(train) <= 20 * nlist else train[rng.choice(len(train), 20 * nlist, replace=False)]
     index.train(np.ascontiguousarray(sample))
-    faiss.extract_index_ivf(index).nprobe = cfg.ivf_nprobe
-    return index, "ivf"
+    ivf.nprobe = cfg.ivf_nprobe
+    if codes != "Flat":
+        faiss.downcast_index(index).k_factor = cfg.refine_k
+    return index, "ivf_pq" if codes != "Flat" else "ivf"
 
 
 def _greedy_block(sims: np.ndarray, kept: np.ndarray, threshold: float) -> None:
@@ -149,7 +155,9 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
     if npool:
         for s in range(0, npool, 65536):  # bounded temporary memory while adding a big pool
             index.add(pool[s:s + 65536])
-    labels = [np.arange(npool, dtype=np.int64)]
+    labels = np.empty(npool + m, dtype=np.int64)  # index position -> pool row or npool + candidate row
+    labels[:npool] = np.arange(npool)
+    ntotal = npool
     keep = np.ones(m, dtype=bool)
     best = np.full(m, -np.inf, dtype=np.float32)
     of = np.full(m, -1, dtype=np.int64)
@@ -159,9 +167,8 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
         if index.ntotal:
             dist, idx = index.search(q, 1)
             found = idx[:, 0] >= 0
-            lab = np.concatenate(labels)
             best[s:e] = np.where(found, dist[:, 0], -np.inf)
-            of[s:e] = np.where(found, lab[np.maximum(idx[:, 0], 0)], -1)
+            of[s:e] = np.where(found, labels[np.maximum(idx[:, 0], 0)], -1)
         k = keep[s:e]
         k &= ~(best[s:e] >= cfg.threshold)
         sims = q @ q.T
@@ -175,5 +182,6 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
         of[s:e] = np.where(closer, npool + s + j, of[s:e])
         if k.any():
             index.add(np.ascontiguousarray(q[k]))
-            labels.append(np.flatnonzero(k).astype(np.int64) + npool + s)
+            labels[ntotal:ntotal + int(k.sum())] = np.flatnonzero(k) + npool + s
+            ntotal += int(k.sum())
     return keep, best, of, kind
