@@ -145,3 +145,11 @@ def test_embedding_cache_is_reused(tmp_path):
     # embed_input is another text, so another cache file: nothing stale is read back.
     other = NoveltyConfig(embed_input=True)
     assert EmbeddingCache(tmp_path, other).path != EmbeddingCache(tmp_path, cfg).path
+
+
+def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path):
+    cfg = NoveltyConfig()
+    cache = EmbeddingCache(tmp_path, cfg)
+    cache.path.write_bytes(b"PK\x03\x04 torn")
+    again = EmbeddingCache(tmp_path, cfg)
+    assert again.keys == [] and again.lookup(["x"]) == [None]

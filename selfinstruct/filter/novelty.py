@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,8 +70,11 @@ class EmbeddingCache:
         self.keys: list[str] = []
         self.vecs = np.zeros((0, 0), dtype=np.float32)
         if self.path.exists():
-            with np.load(self.path, allow_pickle=False) as z:
-                self.keys, self.vecs = [str(k) for k in z["keys"]], z["vecs"]
+            try:
+                with np.load(self.path, allow_pickle=False) as z:
+                    self.keys, self.vecs = [str(k) for k in z["keys"]], z["vecs"]
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: a cache, so recompute rather than fail
+                self.keys, self.vecs = [], np.zeros((0, 0), dtype=np.float32)
         self.row = {k: i for i, k in enumerate(self.keys)}
 
     def lookup(self, keys: list[str]) -> list[int | None]:
