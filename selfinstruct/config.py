@@ -81,7 +81,8 @@ class TeacherConfig(Section):
 class GenerateConfig(Section):
     rounds: int = 3
     per_round: int = 20  # target accepted tasks per round
-    prompts_per_round: int = 24  # instruction-generation prompts sent per round (one batch)
+    prompts_per_round: int = 24  # instruction-generation prompts per batch (sent to the teacher at once)
+    max_batches: int = 4  # batches a round may take to reach per_round accepted tasks
     in_context: int = 8
     in_context_seed: int = 6  # of the in-context tasks, how many come from the seeds
     max_new_per_prompt: int = 8

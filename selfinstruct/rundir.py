@@ -20,12 +20,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import Config
+import yaml
+
+from .config import RESUME_SAFE, Config
 from .store import ChunkStore, fsync_dir
 
 
 class RunError(RuntimeError):
     pass
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 class RunDir:
@@ -59,15 +71,30 @@ class RunDir:
         manifest = self.manifest()
         fp = self.config.fingerprint()
         if manifest and manifest.get("fingerprint") != fp:
-            raise RunError(
-                f"{self.path}: this run was started with a different config (fingerprint "
-                f"{manifest.get('fingerprint')} vs {fp}); see {self.path / 'config.yaml'}. "
-                "Use the same config to resume, another --name, or --force-new to move it aside.")
+            changed = self._changed_keys()
+            if changed:
+                raise RunError(
+                    f"{self.path}: this run was started with a different config ({'; '.join(changed[:4])}"
+                    f"{'; ...' if len(changed) > 4 else ''}). Use the same config to resume, another --name, "
+                    "or --force-new to move the old run aside.")
+            manifest["fingerprint"] = fp  # only keys a newer version added, at their defaults
         manifest = manifest or {"name": self.config.run.name, "fingerprint": fp,
                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds_done": 0}
         manifest.setdefault("commands", []).append(self.command)
         self._write_json(self.path / "manifest.json", manifest)
         (self.path / "config.yaml").write_text(self.config.to_yaml())
+
+    def _changed_keys(self) -> list[str]:
+        """'key: old -> new' for each setting that differs from the run's stored config. Keys the
+        stored config lacks (added by a newer selfinstruct, at their defaults) do not count."""
+        try:
+            old = _flatten(yaml.safe_load((self.path / "config.yaml").read_text()) or {})
+        except (OSError, yaml.YAMLError):
+            return ["its config.yaml is missing or unreadable"]
+        new = _flatten(self.config.model_dump())
+        safe = {f"{a}.{b}" for a, b in RESUME_SAFE}
+        return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
+                if k not in safe and old[k] != new.get(k, object())]
 
     def _lock(self) -> None:
         fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)

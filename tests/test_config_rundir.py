@@ -1,6 +1,6 @@
 """Config loading/overrides/fingerprint, and the run directory's manifest, lock and resume rules."""
 
-import multiprocessing as mp
+import json
 import os
 import signal
 import subprocess
@@ -56,11 +56,24 @@ def test_run_dir_writes_resolved_config_and_refuses_a_different_one(tmp_path):
         assert yaml.safe_load((run.path / "config.yaml").read_text())["run"]["name"] == "r"
     with RunDir(_cfg(tmp_path, "generate.rounds=7")):
         pass  # more rounds: the same run, resumed
-    with pytest.raises(RunError, match="different config"):
+    with pytest.raises(RunError, match=r"different config \(teacher.temperature: 0.7 -> 0.1\)"):
         RunDir(_cfg(tmp_path, "teacher.temperature=0.1")).open()
     with RunDir(_cfg(tmp_path, "teacher.temperature=0.1"), force_new=True) as run:
         assert run.manifest()["fingerprint"] == _cfg(tmp_path, "teacher.temperature=0.1").fingerprint()
     assert any(p.name.startswith("r.old-") for p in tmp_path.iterdir()), "the old run must be kept aside"
+
+
+def test_keys_added_by_a_newer_version_do_not_block_resume(tmp_path):
+    with RunDir(_cfg(tmp_path)) as run:
+        path = run.path
+    stored = yaml.safe_load((path / "config.yaml").read_text())
+    del stored["generate"]["max_batches"]  # as written by a version without that setting
+    (path / "config.yaml").write_text(yaml.safe_dump(stored))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["fingerprint"] = "older"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with RunDir(_cfg(tmp_path)) as run:
+        assert run.manifest()["fingerprint"] == _cfg(tmp_path).fingerprint()
 
 
 def test_second_process_is_refused_and_lock_dies_with_its_holder(tmp_path):

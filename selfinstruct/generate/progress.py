@@ -26,6 +26,12 @@ class StepProgress:
         self.tasks[step] = self.progress.add_task(f"{self.title} {step}", total=total, rate="")
         self.tokens[step] = (0, 0.0)
 
+    def note(self, text: str) -> None:
+        """Shows a running figure (e.g. accepted so far) on the last bar."""
+        if self.tasks:
+            last = list(self.tasks.values())[-1]
+            self.progress.update(last, description=f"{self.progress.tasks[last].description}  [{text}]")
+
     def update(self, step: str, outs: list, wall: float) -> None:
         if step not in self.tasks:
             return

@@ -33,6 +33,7 @@ class StepContext:
     counts: Counter = field(default_factory=Counter)
     on_chunk: Callable[[str, list[Completion], float], None] | None = None
     weights: dict[str, float] | None = None  # over-sampling of generated in-context tasks
+    seen: set[str] = field(default_factory=set)  # instructions proposed so far this round
 
     @property
     def style(self) -> str:
@@ -46,11 +47,12 @@ class StepContext:
         return outs
 
 
-def propose(ctx: StepContext, store: ChunkStore) -> list[Task]:
-    """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped."""
+def propose(ctx: StepContext, store: ChunkStore, batch: int = 0) -> list[Task]:
+    """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped.
+    Batch b of a round uses prompt numbers [b*P, (b+1)*P): each batch's prompts are new ones."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     requests = []
-    for i in range(g.prompts_per_round):
+    for i in range(batch * g.prompts_per_round, (batch + 1) * g.prompts_per_round):
         rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i)
         shown = sample_in_context(ctx.seeds, ctx.generated, g.in_context, g.in_context_seed, rng, ctx.weights)
         text = render(g.templates, "instructions", ctx.style, tasks=shown, n_new=g.max_new_per_prompt)
@@ -59,7 +61,7 @@ def propose(ctx: StepContext, store: ChunkStore) -> list[Task]:
             temperature=t.temperature, top_p=t.top_p, stop=_propose_stop(len(shown), g.max_new_per_prompt),
             seed=seed_for(ctx.cfg.run.seed, ctx.round, "propose", i),
             meta={"prompt": i, "parents": [s.id for s in shown]}))
-    seen: set[str] = set()
+    ctx.counts["prompts"] += len(requests)
     out: list[Task] = []
     for comp in ctx.run("propose", requests, store):
         if comp.finish_reason == "error":
@@ -68,10 +70,10 @@ def propose(ctx: StepContext, store: ChunkStore) -> list[Task]:
             ctx.counts["proposed"] += 1
             task = Task(instruction=text, round=ctx.round, parents=comp.meta.get("parents", []),
                         teacher=ctx.teacher.name)
-            if task.id in seen:
+            if task.id in ctx.seen:
                 ctx.counts["duplicate_in_round"] += 1
                 continue
-            seen.add(task.id)
+            ctx.seen.add(task.id)
             out.append(task)
     return out
 
@@ -88,7 +90,6 @@ def _propose_stop(shown: int, n_new: int) -> list[str]:
 
 def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     """Sets is_classification on each task (unparsable answers count as 'no': input-first is the safe side)."""
-    t = ctx.cfg.teacher
     pool = ctx.seeds + ctx.generated
     requests = []
     for task in tasks:

@@ -1,0 +1,128 @@
+"""One round of Self-Instruct: batches of propose -> filter -> classify -> instances -> filter,
+until the round has its target of accepted tasks (or runs out of batches), then commit.
+
+Instructions are filtered before any instance is written (teacher time is the cost), against
+the pool and everything accepted earlier in the round. Novel instructions beyond what a batch
+needs are carried to the next batch instead of being asked for again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import Config
+from ..records import Task
+from ..rundir import RunDir
+from ..store import ChunkStore
+from .progress import StepProgress
+from .steps import StepContext, classify, propose, write_instances
+
+console = Console(stderr=True)
+
+
+def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
+              weights: dict[str, float] | None = None) -> dict:
+    t0 = time.time()
+    target = cfg.generate.per_round
+    accepted: list[Task] = []
+    rejected: list[Task] = []
+    carry: list[Task] = []
+    with StepProgress(f"round {n}") as progress:
+        ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights)
+        for batch in range(cfg.generate.max_batches):
+            acc, rej, carry = _run_batch(ctx, run, batch, seeds + generated + accepted, carry,
+                                         target - len(accepted), progress)
+            accepted += acc
+            rejected += rej
+            progress.note(f"accepted {len(accepted)}/{target}")
+            if len(accepted) >= target:
+                break
+    for t in carry:
+        t.reject_reason = f"surplus(target={target})"
+    rejected += carry
+    stats = _round_stats(n, ctx.counts, accepted, rejected, run, time.time() - t0)
+    _commit_round(run, n, accepted, rejected, stats)
+    generated.extend(accepted)
+    return stats
+
+
+def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carry: list[Task], need: int,
+               progress: StepProgress) -> tuple[list[Task], list[Task], list[Task]]:
+    """-> (accepted, rejected, carried over). One batch of prompts through every step."""
+    from ..filter.pipeline import filter_tasks
+
+    cfg, n = ctx.cfg, ctx.round
+    cache = run.path / "embeddings"
+    progress.start(f"b{batch} propose", cfg.generate.prompts_per_round)
+    candidates = carry + propose(ctx, run.store(n, "propose"), batch)
+    ctx.counts["candidates"] += len(candidates) - len(carry)
+    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False)
+    # Only as many as the batch needs get instances; some will fail, hence the margin.
+    quota = math.ceil(need * 1.3)
+    novel, carry = novel[:quota], novel[quota:]
+    progress.start(f"b{batch} classify", len(novel))
+    classify(ctx, novel, run.store(n, "classify"))
+    progress.start(f"b{batch} instances", len(novel) * cfg.generate.instances_per_task)
+    failed = write_instances(ctx, novel, run.store(n, "instances"))
+    judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
+    accepted, rejected2, _ = filter_tasks([t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache,
+                                          teacher=ctx.teacher, judge_store=judge_store,
+                                          chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.prompt_style)
+    for t in accepted[need:]:  # more than the round needs: reported, not silently dropped
+        t.reject_reason = f"surplus(target={cfg.generate.per_round})"
+    return accepted[:need], rejected + failed + rejected2 + accepted[need:], carry
+
+
+def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task], stats: dict) -> None:
+    """Rejected and stats first, then the accepted set and its marker: a crash in between redoes
+    only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
+    run.store(n, "rejected").write_chunk("round", [t.to_dict() for t in rejected])
+    path = run.round_dir(n) / "stats.json"
+    path.with_suffix(".tmp").write_text(json.dumps(stats, indent=1))
+    os.replace(path.with_suffix(".tmp"), path)
+    accepted_store = run.store(n, "accepted")
+    accepted_store.write_chunk("round", [t.to_dict() for t in accepted])
+    accepted_store.mark_done({"accepted": len(accepted)})
+
+
+def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], run: RunDir,
+                 wall: float) -> dict:
+    reasons = Counter(t.reject_reason.split("(")[0] for t in rejected if t.reject_reason)
+    usage: Counter = Counter()
+    for f in run.round_dir(n).glob("*.usage.jsonl"):
+        for row in ChunkStore(f):
+            for k in ("prompt_tokens", "completion_tokens", "wall_s"):
+                usage[k] += row[k]
+    proposed = max(counts["proposed"], 1)
+    return {
+        "round": n, "prompts": counts["prompts"], "generated": counts["proposed"],
+        "candidates": counts["candidates"], "accepted": len(accepted),
+        "acceptance_rate": round(len(accepted) / proposed, 4), "rejected": dict(reasons),
+        "classification": sum(bool(t.is_classification) for t in accepted),
+        "counts": dict(counts), "wall_s": round(wall, 2),
+        "teacher": {k: round(v, 2) for k, v in usage.items()},
+    }
+
+
+def print_round(stats: dict) -> None:
+    table = Table(title=f"round {stats['round']}", show_header=False)
+    table.add_row("prompts", str(stats["prompts"]))
+    table.add_row("instructions proposed", str(stats["generated"]))
+    table.add_row("unique candidates", str(stats["candidates"]))
+    for reason, count in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
+    table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of proposed), "
+                  f"{stats['classification']} classification")
+    tok = stats["teacher"]
+    if tok.get("wall_s"):
+        table.add_row("teacher", f"{tok.get('prompt_tokens', 0):.0f} tokens in, {tok.get('completion_tokens', 0):.0f} "
+                      f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
+    table.add_row("wall time", f"{stats['wall_s']:.0f} s")
+    console.print(table)
