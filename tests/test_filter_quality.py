@@ -80,3 +80,13 @@ def test_judge_with_a_real_teacher(tmp_path):
     rows = len(store)
     assert judge(tasks, None, store, 8, QualityConfig(judge=True), "chat") == reasons  # no teacher needed now
     assert len(store) == rows
+
+
+def test_repetitive_loops_of_small_teachers_are_rejected():
+    from selfinstruct.filter.quality import repetition
+
+    assert repetition("one p: what a p: what a p: what a p: what a p: what a p: what a p:").startswith("repetitive(")
+    looped = "Give a simple example of a person who is not a person who is not a person who is not a person who"
+    assert repetition(looped).startswith("repetitive(")
+    assert repetition("Write a short story about a lighthouse keeper who finds a message in a bottle.") is None
+    assert repetition("Add 2 and 2.") is None

@@ -53,7 +53,18 @@ def check_instruction(text: str, cfg: QualityConfig) -> str | None:
         return "bad_start(punctuation)"
     if not first.isascii():
         return "non_ascii_start"
-    return None
+    return repetition(text)
+
+
+def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
+    """Small teachers loop ("what a p: what a p: what a p: ..."): flag text whose word n-grams
+    are mostly repeats. Short texts have too few n-grams to judge and pass."""
+    words = text.lower().split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if len(grams) < 8:
+        return None
+    share = len(set(grams)) / len(grams)
+    return f"repetitive({share:.2f} distinct)" if share < min_distinct else None
 
 
 def _instance_problem(inst: Instance) -> str | None:
@@ -63,7 +74,7 @@ def _instance_problem(inst: Instance) -> str | None:
         return "output_equals_input"
     if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
         return "truncated_instance"
-    return None
+    return repetition(inst.output) or repetition(inst.input)
 
 
 def check_instances(task: Task) -> tuple[str | None, int]:
