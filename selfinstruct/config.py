@@ -53,6 +53,8 @@ class OpenAIOptions(Section):
     backoff_s: float = 1.0  # first retry wait; doubles each time, with jitter
     backoff_max_s: float = 30.0
     balance: Literal["least_in_flight", "round_robin"] = "least_in_flight"  # over base_urls
+    cooldown_s: float = 5.0  # a failing endpoint is out of rotation this long, doubled per failure in a row
+    cooldown_max_s: float = 60.0
     served_model: str | None = None  # the name the server serves; default: teacher.model (resolved)
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
 

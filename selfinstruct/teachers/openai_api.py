@@ -4,7 +4,14 @@ Prompt requests go to /v1/completions, chat requests to /v1/chat/completions. Re
 concurrently, at most `max_in_flight` at once (the vLLM server has no admission control: the
 client must cap the load), spread over one or several base URLs. Connection errors, timeouts,
 429 and 5xx are retried with exponential backoff and jitter; other 4xx are not. Every attempt
-has a hard deadline, so nothing hangs. An answer that fails for good, or cannot be parsed,
+has a hard deadline, so nothing hangs.
+
+Fan-out over several base URLs (several `vllm serve` instances): each attempt goes to the live
+endpoint with the fewest requests in flight. An endpoint that fails (connection refused or
+reset, timeout, 5xx) is out of rotation for a cool-down that doubles on each failure in a row,
+and the failed request is retried at once on another one. After the cool-down the endpoint is
+on probation: one request at a time until one succeeds, then it is back in full rotation.
+When every endpoint is down, the one back soonest is tried (backoff applies as usual). An answer that fails for good, or cannot be parsed,
 comes back as finish_reason "error" with the reason: reported, never kept as text.
 
 The API key is read from the environment variable named in the config at start and only ever
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Coroutine
 
@@ -26,9 +34,10 @@ from .common import model_label, request_seed, require
 
 
 class Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, failover: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.failover = failover  # another endpoint is live: retry there now, no backoff
 
 
 class Unanswerable(Exception):
@@ -48,7 +57,11 @@ class OpenAITeacher:
         self._key = os.environ.get(self.opts.api_key_env) or None
         self._in_flight = [0] * len(self.urls)
         self._turn = itertools.count()
+        self._fails = [0] * len(self.urls)  # failures in a row, per endpoint
+        self._down_until = [0.0] * len(self.urls)  # time.monotonic() when its cool-down ends
         self.attempts = 0  # HTTP requests sent, retries included
+        self.answered = [0] * len(self.urls)  # 2xx answers per endpoint
+        self.failures = [0] * len(self.urls)  # failed attempts per endpoint (endpoint faults only)
 
     def __repr__(self) -> str:
         return f"OpenAITeacher({self.name!r}, urls={self.urls!r})"  # never the key
@@ -95,7 +108,10 @@ class OpenAITeacher:
 
         def wait(state: Any) -> float:
             # A server's Retry-After is honoured, within the configured ceiling.
-            after = getattr(state.outcome.exception(), "retry_after", None) or 0.0
+            exc = state.outcome.exception()
+            if getattr(exc, "failover", False):
+                return 0.0
+            after = getattr(exc, "retry_after", None) or 0.0
             return min(max(backoff(state), after), self.opts.backoff_max_s)
 
         path, body = self._body(req)
@@ -104,13 +120,29 @@ class OpenAITeacher:
             with attempt:
                 return await self._post(client, path, body)
 
+    def _live(self, i: int, now: float) -> bool:
+        # Past its cool-down, a failed endpoint takes one request at a time (a probe) until one succeeds.
+        return self._down_until[i] <= now and (self._fails[i] == 0 or self._in_flight[i] == 0)
+
     def _pick(self) -> int:
-        turn = next(self._turn)
-        if self.opts.balance == "round_robin":
-            return turn % len(self.urls)
-        # Least in flight; ties go round-robin so idle servers all get work.
+        turn, now = next(self._turn), time.monotonic()
         order = [(turn + k) % len(self.urls) for k in range(len(self.urls))]
-        return min(order, key=lambda i: self._in_flight[i])
+        live = [i for i in order if self._live(i, now)]
+        if not live:
+            return min(order, key=lambda i: self._down_until[i])
+        if self.opts.balance == "round_robin":
+            return live[0]
+        # Least in flight; ties go round-robin so idle servers all get work.
+        return min(live, key=lambda i: self._in_flight[i])
+
+    def _failed(self, i: int) -> bool:
+        """Takes endpoint i out of rotation; True when another endpoint is live to retry on."""
+        self.failures[i] += 1
+        self._fails[i] += 1
+        cool = min(self.opts.cooldown_s * 2 ** (self._fails[i] - 1), self.opts.cooldown_max_s)
+        now = time.monotonic()
+        self._down_until[i] = now + cool
+        return any(self._live(j, now) for j in range(len(self.urls)) if j != i)
 
     async def _post(self, client: Any, path: str, body: dict[str, Any]) -> Any:
         import httpx
@@ -123,16 +155,22 @@ class OpenAITeacher:
             # httpx's timeout is per read; wait_for bounds the whole attempt (a trickling server too).
             resp = await asyncio.wait_for(client.post(url, json=body), self.opts.timeout_s)
         except asyncio.TimeoutError:
-            raise Retryable(f"{url}: no answer within {self.opts.timeout_s:g} s") from None
+            why = f"{url}: no answer within {self.opts.timeout_s:g} s"
         except httpx.TransportError as e:
-            raise Retryable(f"{url}: {type(e).__name__}: {e}") from None
+            why = f"{url}: {type(e).__name__}: {e}"
+        else:
+            why = f"{url}: HTTP {resp.status_code}: {_snippet(resp.text)}" if resp.status_code >= 500 else ""
         finally:
             self._in_flight[i] -= 1
+        if why:  # the endpoint's fault: out of rotation, retried elsewhere without waiting
+            raise Retryable(why, failover=self._failed(i))
         code = resp.status_code
-        if code == 429 or code >= 500:
+        if code == 429:  # busy, not broken: stays in rotation
             raise Retryable(f"{url}: HTTP {code}: {_snippet(resp.text)}", _retry_after(resp))
+        self._fails[i] = 0  # it answered: back in full rotation
         if code >= 300:
             raise Unanswerable(f"{url}: HTTP {code} (not retried): {_snippet(resp.text)}")
+        self.answered[i] += 1
         try:
             return resp.json()
         except ValueError:
