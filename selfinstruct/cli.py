@@ -15,13 +15,13 @@ from rich.console import Console
 
 from .config import Config, ConfigError, load_config
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="Turn a few hundred seed tasks into a filtered instruction dataset, and train a student on it.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config (default: configs/default.yaml).")
 SetOpt = typer.Option([], "--set", help="Override a config key, e.g. --set teacher.temperature=0.9 (repeatable).")
-NameOpt = typer.Option(None, "--name", help="Run name: output goes to runs/<name>/.")
+NameOpt = typer.Option(None, "--name", help="Run name: output goes to runs/NAME/.")
 
 
 def _config(config: Optional[Path], sets: List[str], **cli: object) -> Config:
@@ -74,7 +74,7 @@ def generate(
 @app.command("filter")
 def filter_cmd(
     input: Path = typer.Option(..., "--input", "-i", help="Candidate tasks (any supported format)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Accepted tasks (JSONL); rejected go to <output>.rejected.jsonl."),
+    output: Path = typer.Option(..., "--output", "-o", help="Accepted tasks (JSONL); rejected go to OUTPUT.rejected.jsonl."),
     pool: Optional[Path] = typer.Option(None, "--pool", help="Existing pool to test novelty against (default: none)."),
     config: Optional[Path] = ConfigOpt,
     method: Optional[str] = typer.Option(None, "--method", help="Novelty method: embedding or rouge (paper mode)."),
@@ -93,8 +93,8 @@ def filter_cmd(
 
 @app.command()
 def distill(
-    data: Path = typer.Option(..., "--data", "-d", help="A run directory (runs/<name>) or a task file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where the adapter goes (default: <run>/student/)."),
+    data: Path = typer.Option(..., "--data", "-d", help="A run directory (runs/NAME) or a task file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where the adapter goes (default: RUN/student/)."),
     config: Optional[Path] = ConfigOpt,
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     sets: List[str] = SetOpt,
@@ -128,7 +128,7 @@ def eval_cmd(
 
 @app.command()
 def report(run: Path = typer.Argument(..., help="Run directory, e.g. runs/default.")) -> None:
-    """Write a self-contained HTML report (and PNG plots) of a run into <run>/report/."""
+    """Write a self-contained HTML report (and PNG plots) of a run into RUN/report/."""
     from .report import build_report
 
     path = _run(build_report, run)
@@ -139,7 +139,7 @@ def report(run: Path = typer.Argument(..., help="Run directory, e.g. runs/defaul
 def export(
     run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
     format: str = typer.Option("hf", "--format", "-f", help="hf | parquet | alpaca | sharegpt | openai-chat"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output path (default: <run>/export/<format>)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output path (default: RUN/export/FORMAT)."),
     push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Push the HF dataset to this repo (needs HF_TOKEN)."),
 ) -> None:
     """Export the accepted tasks for the tools people use, provenance columns kept."""
