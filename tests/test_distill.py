@@ -27,9 +27,9 @@ def test_loss_mask_covers_exactly_the_response_tokens(shared_seeds, tmp_path):
 
     tasks = read_tasks(shared_seeds)[:8]
     cfg = StudentConfig(batch_size=4, max_length=256, max_steps=1)
-    trainer = build_trainer(tasks, tmp_path / "out", cfg, device="cpu")
+    trainer, rows = build_trainer(tasks, tmp_path / "out", cfg, device="cpu")
     tok = trainer.processing_class
-    rows = build_examples(tasks, tok)
+    assert rows == build_examples(tasks, tok)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
     for i, row in enumerate(rows[:4]):
@@ -43,6 +43,27 @@ def test_loss_mask_covers_exactly_the_response_tokens(shared_seeds, tmp_path):
         assert (labels[i, n_full:] == -100).all() and (mask[i, n_full:] == 0).all()
         if len(full_ids) <= 256:  # the answer ends with the end-of-turn token, so the student learns to stop
             assert labels[i, n_full - 1].item() == tok.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_packed_sequences_keep_the_mask(shared_seeds, tmp_path):
+    """Packing (best-fit, padding-free) trains on exactly the answer tokens of every packed example."""
+    from selfinstruct.distill.train import build_trainer
+
+    tasks = read_tasks(shared_seeds)[:12]
+    cfg = StudentConfig(batch_size=2, max_length=256, max_steps=1, packing=True)
+    trainer, rows = build_trainer(tasks, tmp_path / "out", cfg, device="cpu")
+    tok = trainer.processing_class
+    data = trainer.train_dataset
+    assert len(data) < len(rows)  # really packed
+    answer_tokens = 0
+    for r in rows:
+        full, start = len(tok(r["prompt"] + r["completion"])["input_ids"]), len(tok(r["prompt"])["input_ids"])
+        answer_tokens += full - start
+    assert sum(sum(lb != -100 for lb in ex["labels"]) for ex in data) == answer_tokens
+    batch = trainer.data_collator([data[0], data[1]])
+    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert len(starts) == len(data[0]["seq_lengths"]) + len(data[1]["seq_lengths"])
+    assert all(batch["labels"][0, s].item() == -100 for s in starts)  # no example starts inside an answer
 
 
 def test_prompt_is_the_students_chat_template(smol_tok):

@@ -33,14 +33,16 @@ def model_dtype(device: str):
     return torch.float32
 
 
-def load_base(model_name: str, device: str):
+def load_base(model_name: str, device: str, place: bool = True):
+    """Model and tokenizer; `place=False` leaves the model where it loaded, for the Trainer to place
+    (under `accelerate launch` each process puts it on its own GPU)."""
     from transformers import AutoModelForCausalLM
 
     from .data import load_tokenizer
 
     path = resolve_model(model_name)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=model_dtype(device))
-    return model.to(device), load_tokenizer(path)
+    return (model.to(device) if place else model), load_tokenizer(path)
 
 
 def base_model_of(student_dir: Path, default: str) -> str:

@@ -63,20 +63,21 @@ def sft_args(cfg: StudentConfig, out_dir: Path, seed: int, device: str):
 
 
 def build_trainer(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed: int = 0, device: str | None = None):
-    """The SFTTrainer for these tasks (LoRA applied, data tokenized); `train()` is the caller's."""
+    """(SFTTrainer for these tasks with LoRA applied and data tokenized, the example rows); `train()` is the caller's."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTTrainer
 
     device = device or pick_device(cfg)
     set_seed(seed)  # the LoRA init draws from the global generator before the trainer seeds it
-    model, tok = load_base(cfg.model, device)
+    model, tok = load_base(cfg.model, device, place=False)
     rows = build_examples(tasks, tok)
     if not rows:
         raise ValueError("no instance with a non-empty output to train on")
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    return SFTTrainer(model=model, args=sft_args(cfg, out_dir, seed, device), train_dataset=data,
-                      processing_class=tok, peft_config=lora_config(cfg))
+    trainer = SFTTrainer(model=model, args=sft_args(cfg, out_dir, seed, device), train_dataset=data,
+                         processing_class=tok, peft_config=lora_config(cfg))
+    return trainer, rows
 
 
 def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed: int = 0, threads: int = 2,
@@ -98,22 +99,23 @@ def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
     main = int(os.environ.get("RANK", "0")) == 0
     if main:
         shutil.rmtree(tmp, ignore_errors=True)  # a crashed attempt's leftovers
-    trainer = build_trainer(tasks, tmp, cfg, seed=seed, device=device)
+    trainer, rows = build_trainer(tasks, tmp, cfg, seed=seed, device=device)
     result = trainer.train()
-    metrics = _metrics(trainer, result, cfg, device, n_tasks=len(tasks))
+    metrics = _metrics(trainer, result, cfg, device, n_tasks=len(tasks), n_examples=len(rows))
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
-        metrics["fit_loss"] = _fit_loss(trainer, tasks, cfg)
+        metrics["fit_loss"] = _fit_loss(trainer, rows[:FIT_SAMPLE], cfg)
         _save(trainer, tmp, out_dir, cfg, resolved_config, metrics, t0)
     return metrics
 
 
-def _metrics(trainer, result, cfg: StudentConfig, device: str, n_tasks: int) -> dict[str, Any]:
+def _metrics(trainer, result, cfg: StudentConfig, device: str, n_tasks: int, n_examples: int) -> dict[str, Any]:
     logs = [h for h in trainer.state.log_history if "loss" in h]
     train_s = result.metrics.get("train_runtime", 0.0)
     tokens = int(logs[-1].get("num_tokens", 0)) if logs else 0
     return {
-        "model": cfg.model, "device": device, "tasks": n_tasks, "examples": len(trainer.train_dataset),
+        "model": cfg.model, "device": device, "tasks": n_tasks, "examples": n_examples,
+        "sequences": len(trainer.train_dataset),  # fewer than examples when packed
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 3),
         "train_loss_first": logs[0]["loss"] if logs else None,
         "train_loss_last": logs[-1]["loss"] if logs else None,
@@ -122,12 +124,11 @@ def _metrics(trainer, result, cfg: StudentConfig, device: str, n_tasks: int) -> 
     }
 
 
-def _fit_loss(trainer, tasks: list[Task], cfg: StudentConfig, n: int = FIT_SAMPLE) -> float:
-    """Loss on the first `n` training examples in eval mode: the check that a reload gives the same model."""
+def _fit_loss(trainer, rows: list[dict[str, str]], cfg: StudentConfig) -> float:
+    """Loss on these training examples in eval mode: the check that a reload gives the same model."""
     from .hard_examples import example_losses
 
     trainer.model.eval()
-    rows = build_examples(tasks, trainer.processing_class)[:n]
     losses = example_losses(trainer.model, trainer.processing_class, rows, batch_size=cfg.eval_batch_size,
                             max_length=cfg.max_length)
     return sum(losses) / len(losses)
