@@ -6,7 +6,7 @@ with those settings spelled out. Tokens/s = non-padding tokens trained / trainer
 both counted by trl. The runs alternate (ours, trl, ours, trl, ...) and each side keeps its best,
 because this machine is shared and its load drifts.
 
-    .venv/bin/python bench/distill_throughput.py [--examples 64] [--steps 6] [--reps 2]
+    .venv/bin/python bench/distill_throughput.py [--examples 64] [--steps 4] [--reps 2]
 
 Last line: tokens_per_s=... trl_tokens_per_s=... ratio=...
 """
@@ -81,7 +81,7 @@ def plain_trl(tasks, cfg, threads: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--reps", type=int, default=2)

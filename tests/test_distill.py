@@ -130,3 +130,20 @@ def test_judge_asks_both_orders_and_parses_verdicts():
     assert [r.meta["student_is"] for r in reqs] == ["A", "B"]  # the identical pair is not asked
     assert "Response A:\nhello" in reqs[0].prompt and "Response A:\nhey" in reqs[1].prompt
     assert [verdict(t) for t in (" A", "B.", "Response B", "neither", "")] == ["A", "B", "B", None, None]
+
+
+def test_distill_refuses_a_run_that_generate_holds(tmp_path):
+    import fcntl
+
+    from selfinstruct.rundir import RunError
+
+    run = tmp_path / "run"
+    ChunkStore(run / "round-1" / "accepted.jsonl").write_chunk("c1", [Task("A task.", [Instance("", "x")]).to_dict()])
+    with open(run / ".lock", "w") as holder:
+        holder.write("4242")
+        holder.flush()
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # flock locks belong to the open file, so a second open in this process conflicts like another process.
+        with pytest.raises(RunError, match="pid 4242"):
+            load_training_tasks(run)
+    assert len(load_training_tasks(run)[0]) == 1  # released: readable again

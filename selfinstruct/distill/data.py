@@ -20,11 +20,14 @@ A base model with no chat template (Gemma 3 270M base) gets a plain documented t
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..formats import chat_messages, read_tasks
 from ..records import InputError, Instance, Task
+from ..rundir import RunError
 from ..store import ChunkStore
 
 FALLBACK_TEMPLATE = "### Instruction:\n{instruction}\n\n{input_block}### Response:\n"
@@ -90,12 +93,29 @@ def load_training_tasks(data: Path) -> tuple[list[Task], Path]:
     """A run dir (all rounds' accepted tasks) or a task file -> (tasks, default output dir)."""
     data = Path(data)
     if data.is_dir():
-        tasks = run_tasks(data)
+        with _shared_lock(data):
+            tasks = run_tasks(data)
         if not tasks:
             raise InputError(data, None, "no accepted tasks in round-*/accepted.jsonl; run generate first")
         return tasks, data / "student"
     tasks = read_tasks(data)
     return tasks, data.with_name(data.name + ".student")
+
+
+@contextmanager
+def _shared_lock(run: Path) -> Iterator[None]:
+    """Refuses to read a run that `generate` is writing: opening its stores would cut a chunk in flight."""
+    lock = run / ".lock"
+    if not lock.exists():
+        yield
+        return
+    with open(lock, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"{run}: generate is working on this run (pid {f.read(64).decode().strip() or '?'}); "
+                           "distill it when it finishes") from None
+        yield  # the lock goes with the file
 
 
 def run_tasks(run: Path, rounds: list[int] | None = None) -> list[Task]:

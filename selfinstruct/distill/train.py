@@ -33,7 +33,7 @@ from .data import build_examples, load_training_tasks
 from .modeling import load_base, pick_device
 
 DONE = ".done"
-FIT_SAMPLE = 32  # training examples re-scored after training (metrics["fit_loss"])
+FIT_SAMPLE = 8  # training examples re-scored in eval mode after training (metrics["fit_loss"]): a reload check
 
 
 def lora_config(cfg: StudentConfig):
@@ -59,6 +59,8 @@ def sft_args(cfg: StudentConfig, out_dir: Path, seed: int, device: str):
         bf16=cuda and str(model_dtype(device)) == "torch.bfloat16", fp16=False,
         gradient_checkpointing=cuda and cfg.gradient_checkpointing, use_cpu=not cuda,
         report_to="none", push_to_hub=False, save_strategy="no", dataloader_num_workers=0,
+        # Packed batches are padding-free (no attention mask): every token is real, count them all.
+        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
     )
 
 
@@ -112,7 +114,7 @@ def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
 def _metrics(trainer, result, cfg: StudentConfig, device: str, n_tasks: int, n_examples: int) -> dict[str, Any]:
     logs = [h for h in trainer.state.log_history if "loss" in h]
     train_s = result.metrics.get("train_runtime", 0.0)
-    tokens = int(logs[-1].get("num_tokens", 0)) if logs else 0
+    tokens = int(trainer.state.num_input_tokens_seen)
     return {
         "model": cfg.model, "device": device, "tasks": n_tasks, "examples": n_examples,
         "sequences": len(trainer.train_dataset),  # fewer than examples when packed
