@@ -66,8 +66,21 @@ class TransformersOptions(Section):
     lora_adapter: str | None = None  # a peft adapter folder on top of teacher.model (e.g. the student)
 
 
+class RayOptions(Section):
+    """backend: ray -- each run_step chunk becomes a Ray Dataset, answered by `replicas` actors,
+    each holding its own `inner` teacher (the same teacher section, with backend `inner`)."""
+    inner: Literal["vllm", "openai", "transformers"] = "transformers"
+    address: str | None = None  # a cluster ("ray://head:10001", "auto"); None: a local instance
+    replicas: int = 2  # actors, each with its own inner teacher
+    batch_size: int = 16  # requests per map_batches call on an actor
+    num_cpus: int = 2  # of the local instance (ignored with an address)
+    cpus_per_replica: float = 1.0
+    gpus_per_replica: float = 0.0
+    threads_per_replica: int = 1  # torch/OpenMP threads in each actor
+
+
 class TeacherConfig(Section):
-    backend: Literal["vllm", "openai", "transformers"] = "vllm"
+    backend: Literal["vllm", "openai", "transformers", "ray"] = "vllm"
     model: str = "embedded:gemma3-270m"
     prompt_style: Literal["completion", "chat"] = "completion"
     temperature: float = 0.7
@@ -78,6 +91,7 @@ class TeacherConfig(Section):
     vllm: VllmOptions = Field(default_factory=VllmOptions)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
     transformers: TransformersOptions = Field(default_factory=TransformersOptions)
+    ray: RayOptions = Field(default_factory=RayOptions)
 
 
 class GenerateConfig(Section):

