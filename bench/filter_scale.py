@@ -46,25 +46,29 @@ FAMILIES = [
     ["Find the mistake in this sentence about {topic} and correct it.", "Proofread the following sentence about {topic}."],
 ]
 WORDS = dict(
-    form="poem haiku limerick essay tweet speech letter song fable riddle slogan review".split(),
-    aud="child teenager beginner expert grandparent student tourist manager".split(),
-    k="three four five six seven ten".split(),
-    act=("cooking running saving money learning Spanish public speaking gardening chess studying for exams "
-         "sleeping better writing emails negotiating a salary painting with watercolours training a puppy "
-         "hiking in winter job interviews meditation time management coding in Python").split(" "),
-    lang="French German Spanish Italian Japanese Portuguese Dutch Korean".split(),
-    thing="review email tweet headline sentence comment".split(),
-    a="positive formal spam urgent factual".split(), b="negative informal not spam routine opinion".split(" "),
-    role="doctor teacher chef pilot lawyer farmer scientist".split(),
-    adj="cosy modern vegan family-run tiny luxury retro eco-friendly late-night seaside".split(),
-    shop="bakery bookshop cafe gym bike shop florist bar tea room toy store barber".split(" "),
+    form="poem|haiku|limerick|essay|tweet|speech|letter|song|fable|riddle|slogan|review|short story|blog post",
+    aud="child|teenager|beginner|expert|grandparent|student|tourist|manager|new employee|ten-year-old",
+    k="three|four|five|six|seven|ten",
+    act=("cooking|running|saving money|learning Spanish|public speaking|gardening|chess|studying for exams|"
+         "sleeping better|writing emails|negotiating a salary|painting with watercolours|training a puppy|"
+         "hiking in winter|job interviews|meditation|time management|coding in Python|baking bread|swimming"),
+    lang="French|German|Spanish|Italian|Japanese|Portuguese|Dutch|Korean",
+    thing="review|email|tweet|headline|sentence|comment",
+    a="positive|formal|spam|urgent|factual", b="negative|informal|not spam|routine|opinion",
+    role="doctor|teacher|chef|pilot|lawyer|farmer|scientist|nurse|mechanic",
+    adj="cosy|modern|vegan|family-run|tiny|luxury|retro|eco-friendly|late-night|seaside",
+    shop="bakery|bookshop|cafe|gym|bike shop|florist|bar|tea room|toy store|barber",
+    tail="|| Keep it short.| Use simple words.| Answer in one paragraph.| Be specific.| Use a friendly tone.",
 )
+WORDS = {k: v.split("|") for k, v in WORDS.items()}
 ADJ = ("ancient modern urban rural digital renewable quantum medieval tropical arctic financial political "
-       "social personal global local electric solar marine ancient-greek industrial organic microbial").split()
+       "social personal global local electric solar marine industrial organic microbial volcanic coastal "
+       "nuclear mobile remote public private early late wild domestic northern southern").split()
 NOUN = ("energy forests cities oceans volcanoes bees memory trade music empires storms bridges vaccines rivers "
-        "deserts robots markets languages farming elections coral reefs satellites glaciers railways bacteria "
+        "deserts robots markets languages farming elections reefs satellites glaciers railways bacteria "
         "sleep friendship architecture photography taxes chocolate coffee tea rice wheat whales wolves "
-        "batteries privacy education migration tourism sport fashion cinema theatre poetry gravity light").split()
+        "batteries privacy education migration tourism sport fashion cinema theatre poetry gravity light "
+        "banking healthcare housing transport software history religion art weather soil insects birds").split()
 
 
 def synth_instructions(n: int, seed: int = 0) -> list[str]:
@@ -74,7 +78,7 @@ def synth_instructions(n: int, seed: int = 0) -> list[str]:
         fam = rng.choice(FAMILIES)
         fill = {k: rng.choice(v) for k, v in WORDS.items()}
         fill["topic"] = f"{rng.choice(ADJ)} {rng.choice(NOUN)}"
-        out.append(rng.choice(fam).format(**fill))
+        out.append(rng.choice(fam).format(**fill) + fill["tail"])
     return out
 
 
@@ -88,20 +92,29 @@ def bench_52k(n: int) -> dict:
     import torch
 
     from selfinstruct.config import NoveltyConfig
-    from selfinstruct.filter.novelty import get_embedder, novelty_filter
+    from selfinstruct.filter.novelty import embed_tasks, get_embedder, novelty_filter
+    from selfinstruct.records import Task
 
     torch.set_num_threads(2)
     cfg = NoveltyConfig()
     texts, pool = synth_instructions(n), _seed_pool()
-    t0 = time.perf_counter()
-    embedder = get_embedder(cfg.embedder, cfg.batch_size)
-    vecs = embedder.encode(pool + texts)
+    tasks = [Task(x) for x in pool + texts]
+    cpu0, t0 = _cpu(), time.perf_counter()
+    get_embedder(cfg.embedder, cfg.batch_size)
+    vecs = embed_tasks(tasks, cfg)
     t_embed = time.perf_counter() - t0
     keep, _, _, kind = novelty_filter(vecs[len(pool):], vecs[:len(pool)], cfg)
-    total = time.perf_counter() - t0
-    print(f"novelty {n:,} vs pool {len(pool)}: {total:.1f} s (embed {t_embed:.1f} s, search+dedupe "
-          f"{total - t_embed:.1f} s, index {kind}); kept {keep.sum():,} ({keep.mean():.0%})")
-    return {"texts": texts, "pool": pool, "seconds": total, "kept": int(keep.sum())}
+    total, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    print(f"novelty {n:,} ({len(set(texts)):,} distinct) vs pool {len(pool)}: {total:.1f} s wall, {cpu:.0f} s CPU "
+          f"(embed {t_embed:.1f} s, search+dedupe {total - t_embed:.1f} s, index {kind}); kept {keep.sum():,} "
+          f"({keep.mean():.0%})")
+    return {"texts": texts, "pool": pool, "seconds": total, "cpu_s": cpu, "kept": int(keep.sum())}
+
+
+def _cpu() -> float:
+    """This process's CPU seconds (all threads): wall time / (CPU / 2) shows how shared the 2 cores were."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _extrapolate(sample_s: float, sample_kept: list[bool], npool: int, n: int) -> tuple[float, float]:
@@ -139,9 +152,13 @@ def bench_rouge(texts: list[str], pool: list[str], sample: int, n: int) -> dict:
 
 
 def _structured(n: int, centres: np.ndarray, rng, noise: float) -> np.ndarray:
-    x = centres[rng.integers(0, len(centres), n)]
-    x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(noise)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    """Unit vectors around topic centres, made in chunks so no full-size temporary is needed."""
+    x = np.empty((n, centres.shape[1]), dtype=np.float32)
+    for s in range(0, n, 65536):
+        e = min(n, s + 65536)
+        x[s:e] = centres[rng.integers(0, len(centres), e - s)]
+        x[s:e] += rng.standard_normal((e - s, centres.shape[1]), dtype=np.float32) * np.float32(noise)
+        x[s:e] /= np.linalg.norm(x[s:e], axis=1, keepdims=True)
     return x
 
 

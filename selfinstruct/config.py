@@ -122,7 +122,7 @@ class NoveltyConfig(Section):
     approx_index: Literal["ivf_pq", "ivf", "hnsw"] = "ivf_pq"  # ivf_pq: PQ fast-scan, exact re-rank
     ivf_nlist: int = 0  # 0: about 4*sqrt(size), rounded to a power of two
     ivf_nprobe: int = 16
-    refine_k: int = 32  # ivf_pq: hits re-ranked with exact vectors per query
+    refine_k: int = 32  # ivf_pq: approximate hits re-scored with the exact vectors per query
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40
     hnsw_ef_search: int = 64

@@ -100,8 +100,9 @@ def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | N
     """(n, dim) float32 unit vectors; cached ones are read, only the others are encoded (in one batch)."""
     texts = [embed_text(t, cfg.embed_input) for t in tasks]
     embedder = get_embedder(cfg.embedder, cfg.batch_size)
-    if cache is None:
-        return embedder.encode(texts)
+    if cache is None:  # each distinct text is encoded once
+        row = {x: i for i, x in enumerate(dict.fromkeys(texts))}
+        return embedder.encode(list(row))[[row[x] for x in texts]]
     keys = [f"{t.id}:{hashlib.sha1(x.encode()).hexdigest()[:12]}" for t, x in zip(tasks, texts)]
     todo: dict[str, int] = {}  # key -> first position; the same task twice is encoded once
     for i, (k, r) in enumerate(zip(keys, cache.lookup(keys))):
@@ -123,10 +124,11 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
         index.hnsw.efSearch = cfg.hnsw_ef_search
         return index, "hnsw"
     # IVF with an HNSW coarse quantizer: assigning a vector to one of thousands of lists is cheap.
-    # ivf_pq scans 4-bit PQ codes (fast-scan SIMD, 16x less memory traffic than raw floats) and
-    # re-ranks the best k_factor hits with the exact vectors, so the similarity it reports is exact.
+    # ivf_pq scans 4-bit PQ codes (fast-scan SIMD, ~30x less memory traffic than raw floats); its
+    # hits are re-ranked with the exact vectors by `search_nearest`, which reads them from the
+    # caller's arrays rather than keeping a second copy inside the index.
     nlist = cfg.ivf_nlist or int(2 ** round(math.log2(4 * math.sqrt(size))))
-    codes = f"PQ{dim // 8}x4fs,RFlat" if cfg.approx_index == "ivf_pq" and dim % 8 == 0 else "Flat"
+    codes = f"PQ{dim // 8}x4fs" if cfg.approx_index == "ivf_pq" and dim % 8 == 0 else "Flat"
     index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,{codes}", faiss.METRIC_INNER_PRODUCT)
     ivf = faiss.extract_index_ivf(index)
     ivf.cp.niter = 10
@@ -134,9 +136,21 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
     sample = train if len(train) <= 20 * nlist else train[rng.choice(len(train), 20 * nlist, replace=False)]
     index.train(np.ascontiguousarray(sample))
     ivf.nprobe = cfg.ivf_nprobe
-    if codes != "Flat":
-        faiss.downcast_index(index).k_factor = cfg.refine_k
     return index, "ivf_pq" if codes != "Flat" else "ivf"
+
+
+def search_nearest(index, kind: str, q: np.ndarray, refine_k: int, vectors) -> tuple[np.ndarray, np.ndarray]:
+    """Best similarity and index position of each query's nearest indexed vector (-1: none found).
+    For ivf_pq, the refine_k approximate hits are re-scored exactly: `vectors(positions)` gives them."""
+    if kind != "ivf_pq":
+        dist, idx = index.search(q, 1)
+        return np.where(idx[:, 0] >= 0, dist[:, 0], -np.inf).astype(np.float32), idx[:, 0]
+    _, idx = index.search(q, refine_k)
+    sims = np.einsum("bd,bkd->bk", q, vectors(np.maximum(idx, 0)))
+    sims[idx < 0] = -np.inf
+    j = sims.argmax(axis=1)
+    rows = np.arange(len(q))
+    return sims[rows, j], np.where(idx[rows, j] >= 0, idx[rows, j], -1)
 
 
 def _greedy_block(sims: np.ndarray, kept: np.ndarray, threshold: float) -> None:
@@ -162,6 +176,15 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
     labels = np.empty(npool + m, dtype=np.int64)  # index position -> pool row or npool + candidate row
     labels[:npool] = np.arange(npool)
     ntotal = npool
+
+    def vectors(pos: np.ndarray) -> np.ndarray:
+        lab = labels[pos]
+        out = np.empty(pos.shape + (dim,), dtype=np.float32)
+        in_pool = lab < npool
+        out[in_pool] = pool[lab[in_pool]]
+        out[~in_pool] = cand[lab[~in_pool] - npool]
+        return out
+
     keep = np.ones(m, dtype=bool)
     best = np.full(m, -np.inf, dtype=np.float32)
     of = np.full(m, -1, dtype=np.int64)
@@ -169,10 +192,9 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
         q = cand[s:s + cfg.search_block]
         e = s + len(q)
         if index.ntotal:
-            dist, idx = index.search(q, 1)
-            found = idx[:, 0] >= 0
-            best[s:e] = np.where(found, dist[:, 0], -np.inf)
-            of[s:e] = np.where(found, labels[np.maximum(idx[:, 0], 0)], -1)
+            sim, pos = search_nearest(index, kind, q, cfg.refine_k, vectors)
+            best[s:e] = sim
+            of[s:e] = np.where(pos >= 0, labels[np.maximum(pos, 0)], -1)
         k = keep[s:e]
         k &= ~(best[s:e] >= cfg.threshold)
         sims = q @ q.T
