@@ -123,7 +123,7 @@ def test_approximate_index_recall_in_tight_clusters(approx):
 
 def test_approximate_filter_agrees_with_exact():
     rng = np.random.default_rng(2)
-    cand, pool = _clustered(3000, 64, rng, centres=100), _clustered(5000, 64, rng, centres=100)
+    cand, pool = _clustered(1500, 64, rng, centres=100), _clustered(2500, 64, rng, centres=100)
     exact = novelty_filter(cand, pool, NoveltyConfig(threshold=0.9))
     approx = novelty_filter(cand, pool, NoveltyConfig(threshold=0.9, approx_above=0))
     assert approx[3] == "ivf_pq"
