@@ -81,7 +81,7 @@ class RayOptions(Section):
 
 class TeacherConfig(Section):
     backend: Literal["vllm", "openai", "transformers", "ray"] = "vllm"
-    model: str = "embedded:gemma3-270m"
+    model: str = "embedded:smollm2-135m"
     prompt_style: Literal["completion", "chat"] = "completion"
     temperature: float = 0.7
     top_p: float = 0.5

@@ -20,6 +20,9 @@ os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
 # 2 cores: one pytest process uses both; torch slows 5-10x if it over-subscribes them.
 THREADS = int(os.environ.get("SELFINSTRUCT_TEST_THREADS", "2"))
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+# Tests start servers and subprocesses beside this one: spinning OpenMP threads made torch
+# forwards 5-10x slower whenever another process held a core (measured: 18-27 s vs 2-3 s).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
