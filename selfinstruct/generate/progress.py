@@ -22,8 +22,9 @@ class StepProgress:
     def __exit__(self, *exc) -> None:
         self.progress.stop()
 
-    def start(self, step: str, total: int) -> None:
-        self.tasks[step] = self.progress.add_task(f"{self.title} {step}", total=total, rate="")
+    def start(self, step: str, total: int, label: str = "") -> None:
+        """A new bar for `step` (propose, classify, ...); teacher chunks of that step advance it."""
+        self.tasks[step] = self.progress.add_task(f"{self.title} {label or step}", total=total, rate="")
         self.tokens[step] = (0, 0.0)
 
     def note(self, text: str) -> None:

@@ -60,16 +60,19 @@ def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carr
 
     cfg, n = ctx.cfg, ctx.round
     cache = run.path / "embeddings"
-    progress.start(f"b{batch} propose", cfg.generate.prompts_per_round)
-    candidates = carry + propose(ctx, run.store(n, "propose"), batch)
-    ctx.counts["candidates"] += len(candidates) - len(carry)
-    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False)
     # Only as many as the batch needs get instances; some will fail, hence the margin.
     quota = math.ceil(need * 1.3)
+    candidates = list(carry)
+    if len(carry) < quota:  # novel instructions left over from the last batch come first
+        progress.start("propose", cfg.generate.prompts_per_round, f"batch {batch + 1} propose")
+        new = propose(ctx, run.store(n, "propose"), batch)
+        ctx.counts["candidates"] += len(new)
+        candidates += new
+    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False)
     novel, carry = novel[:quota], novel[quota:]
-    progress.start(f"b{batch} classify", len(novel))
+    progress.start("classify", len(novel), f"batch {batch + 1} classify")
     classify(ctx, novel, run.store(n, "classify"))
-    progress.start(f"b{batch} instances", len(novel) * cfg.generate.instances_per_task)
+    progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
     failed = write_instances(ctx, novel, run.store(n, "instances"))
     judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
     accepted, rejected2, _ = filter_tasks([t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache,
