@@ -103,11 +103,12 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
         for row in ChunkStore(f):
             for k in ("prompt_tokens", "completion_tokens", "wall_s"):
                 usage[k] += row[k]
-    proposed = max(counts["proposed"], 1)
+    # Surplus tasks were never judged (the round had enough), so they do not lower the rate.
+    considered = max(len(accepted) + sum(v for k, v in reasons.items() if k != "surplus"), 1)
     return {
         "round": n, "prompts": counts["prompts"], "generated": counts["proposed"],
         "candidates": counts["candidates"], "accepted": len(accepted),
-        "acceptance_rate": round(len(accepted) / proposed, 4), "rejected": dict(reasons),
+        "acceptance_rate": round(len(accepted) / considered, 4), "rejected": dict(reasons),
         "classification": sum(bool(t.is_classification) for t in accepted),
         "counts": dict(counts), "wall_s": round(wall, 2),
         "teacher": {k: round(v, 2) for k, v in usage.items()},
@@ -121,7 +122,7 @@ def print_round(stats: dict) -> None:
     table.add_row("unique candidates", str(stats["candidates"]))
     for reason, count in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
-    table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of proposed), "
+    table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of those judged), "
                   f"{stats['classification']} classification")
     tok = stats["teacher"]
     if tok.get("wall_s"):
