@@ -162,7 +162,7 @@ def _structured(n: int, centres: np.ndarray, rng, noise: float) -> np.ndarray:
     return x
 
 
-def bench_1m(n: int) -> None:
+def bench_1m(n: int, nprobe: int | None = None) -> None:
     """Child process: 1M candidates vs a 1M pool; prints one JSON line (its own peak RSS)."""
     from selfinstruct.config import NoveltyConfig
     from selfinstruct.filter.novelty import novelty_filter
@@ -176,11 +176,16 @@ def bench_1m(n: int) -> None:
     dup_pool = rng.choice(n, n // 10, replace=False)
     cand[dup_pool] = pool[rng.integers(0, n, len(dup_pool))]
     dup_cand = np.setdiff1d(rng.choice(np.arange(1, n), n // 20, replace=False), dup_pool)
-    cand[dup_cand] = cand[(dup_cand * rng.random(len(dup_cand))).astype(np.int64)]
+    planted = np.union1d(dup_pool, dup_cand)
+    # A copy's source is an earlier candidate that is not itself planted (its vector stays as copied).
+    fresh = np.setdiff1d(np.arange(n), planted)
+    below = np.searchsorted(fresh, dup_cand)
+    dup_cand, below = dup_cand[below > 0], below[below > 0]
+    cand[dup_cand] = cand[fresh[(below * rng.random(len(below))).astype(np.int64)]]
     planted = np.union1d(dup_pool, dup_cand)
     cand[planted] += rng.standard_normal((len(planted), dim), dtype=np.float32) * np.float32(0.01)
     cand[planted] /= np.linalg.norm(cand[planted], axis=1, keepdims=True)
-    cfg = NoveltyConfig()
+    cfg = NoveltyConfig(**({"ivf_nprobe": nprobe} if nprobe else {}))
     t0 = time.perf_counter()
     keep, _, _, kind = novelty_filter(cand, pool, cfg)
     secs = time.perf_counter() - t0
@@ -195,19 +200,21 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None, help="instructions to novelty-filter (default 52,000)")
     ap.add_argument("--sample", type=int, default=None, help="rouge-score sample size (default 1,500)")
     ap.add_argument("--n1m", type=int, default=None, help="candidates and pool size (default 1,000,000)")
+    ap.add_argument("--nprobe", type=int, default=None, help="IVF lists probed in the 1M part (default: config's)")
     ap.add_argument("--part", choices=["all", "pool1m"], default="all")
     args = ap.parse_args()
     n = args.n or (5_000 if args.quick else 52_000)
     sample = args.sample or (300 if args.quick else 1_500)
     n1m = args.n1m or (150_000 if args.quick else 1_000_000)
     if args.part == "pool1m":
-        return bench_1m(n1m)
+        return bench_1m(n1m, args.nprobe)
     res = bench_52k(n)
     rouge = bench_rouge(res["texts"], res["pool"], sample, n)
     speedup = rouge["baseline_s"] / res["seconds"]
     print(f"=> novelty {n:,}: {res['seconds']:.0f} s vs rouge-score baseline ~{rouge['baseline_s']:.0f} s: {speedup:.0f}x")
     # Own process: its peak memory is its own, not the embedder's.
-    out = subprocess.run([sys.executable, __file__, "--part", "pool1m", "--n1m", str(n1m)],
+    out = subprocess.run([sys.executable, __file__, "--part", "pool1m", "--n1m", str(n1m)]
+                         + (["--nprobe", str(args.nprobe)] if args.nprobe else []),
                          capture_output=True, text=True, check=True).stdout
     big = json.loads(out.strip().splitlines()[-1])
     print(f"{n1m:,} candidates vs {n1m:,} pool ({big['kind']} index): {big['seconds']:.0f} s, peak RSS "

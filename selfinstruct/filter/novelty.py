@@ -136,6 +136,8 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
     sample = train if len(train) <= 20 * nlist else train[rng.choice(len(train), 20 * nlist, replace=False)]
     index.train(np.ascontiguousarray(sample))
     ivf.nprobe = cfg.ivf_nprobe
+    # The HNSW over centroids must find the true nearest lists, on add as on search.
+    faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(cfg.hnsw_ef_search, 2 * cfg.ivf_nprobe)
     return index, "ivf_pq" if codes != "Flat" else "ivf"
 
 
