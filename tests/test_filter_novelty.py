@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from selfinstruct.config import NoveltyConfig
-from selfinstruct.filter.novelty import EmbeddingCache, embed_tasks, get_embedder, novelty_filter, search_nearest
+from selfinstruct.filter.embed import EmbeddingCache, embed_tasks, embedder_for
+from selfinstruct.filter.novelty import novelty_filter, search_nearest
 from selfinstruct.records import Task
 
 PARAPHRASES = [
@@ -25,7 +26,7 @@ DIFFERENT = [
 
 
 def _vecs(texts: list[str]) -> np.ndarray:
-    return get_embedder(NoveltyConfig().embedder).encode(texts)
+    return embedder_for(NoveltyConfig()).encode(texts)
 
 
 def test_paraphrases_of_the_pool_are_caught_different_tasks_kept():
@@ -133,7 +134,7 @@ def test_approximate_filter_agrees_with_exact():
 def test_embedding_cache_is_reused(tmp_path):
     cfg = NoveltyConfig()
     tasks = [Task(t) for t in DIFFERENT]
-    embedder = get_embedder(cfg.embedder, cfg.batch_size)
+    embedder = embedder_for(cfg)
     before = embedder.encoded
     first = embed_tasks(tasks, cfg, EmbeddingCache(tmp_path, cfg))
     assert embedder.encoded - before == len(tasks)
@@ -153,3 +154,22 @@ def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path):
     cache.path.write_bytes(b"PK\x03\x04 torn")
     again = EmbeddingCache(tmp_path, cfg)
     assert again.keys == [] and again.lookup(["x"]) == [None]
+
+
+def test_parallel_embedding_gives_the_single_process_vectors_and_decisions():
+    """Two worker processes (one thread each) vs one process: same vectors to float noise, same keeps."""
+    import random
+
+    rng = random.Random(0)
+    forms, verbs = ["poem", "story", "essay", "tweet", "song"], ["Write", "Compose", "Create", "Draft"]
+    topics = ["the ocean", "the sea", "autumn", "fall leaves", "a city at night", "trains", "old trains"]
+    texts = [f"{rng.choice(verbs)} a {rng.choice(forms)} about {rng.choice(topics)}." for _ in range(300)]
+    texts = list(dict.fromkeys(texts + [a for pair in PARAPHRASES for a in pair] + DIFFERENT))
+    one = embedder_for(NoveltyConfig(embed_workers=1)).encode(texts)
+    two_cfg = NoveltyConfig(embed_workers=2, embed_parallel_above=10, batch_size=16)
+    two = embedder_for(two_cfg).encode(texts)
+    assert embedder_for(two_cfg).workers == 2 and embedder_for(two_cfg)._pool is not None  # really in parallel
+    np.testing.assert_allclose(two, one, atol=2e-5)
+    cfg = NoveltyConfig()
+    assert (novelty_filter(two, two[:0], cfg)[0] == novelty_filter(one, one[:0], cfg)[0]).all()
+    assert 0 < novelty_filter(one, one[:0], cfg)[0].sum() < len(texts)  # some kept, some dropped

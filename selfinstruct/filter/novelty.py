@@ -14,102 +14,11 @@ recall on near duplicates is measured in tests/test_filter_novelty.py.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import zipfile
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from ..config import NoveltyConfig
-from ..records import Task
-
-
-class Embedder:
-    """A sentence-transformers model; `encoded` counts texts embedded (the cache's saving shows there)."""
-
-    def __init__(self, name: str, batch_size: int = 256):
-        from sentence_transformers import SentenceTransformer
-
-        from ..models import resolve_model
-
-        self.name, self.batch_size, self.encoded = name, batch_size, 0
-        self.model = SentenceTransformer(resolve_model(name), device="cpu")
-        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = dim_of()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.encoded += len(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
-        return np.ascontiguousarray(vecs, dtype=np.float32)
-
-
-@lru_cache(maxsize=2)
-def get_embedder(name: str, batch_size: int = 256) -> Embedder:
-    """One loaded model per process: every generate round reuses it."""
-    return Embedder(name, batch_size)
-
-
-def embed_text(task: Task, embed_input: bool) -> str:
-    first_input = task.instances[0].input.strip() if task.instances else ""
-    return f"{task.instruction}\n{first_input}" if embed_input and first_input else task.instruction
-
-
-class EmbeddingCache:
-    """Vectors keyed by task id (plus a hash of the embedded text, so an edited task is re-embedded),
-    in one .npz per embedder setting, replaced atomically: a crash leaves the old file or the new."""
-
-    def __init__(self, directory: Path, cfg: NoveltyConfig):
-        tag = hashlib.sha256(f"{cfg.embedder}|{cfg.embed_input}".encode()).hexdigest()[:10]
-        self.path = Path(directory) / f"embeddings-{tag}.npz"
-        self.keys: list[str] = []
-        self.vecs = np.zeros((0, 0), dtype=np.float32)
-        if self.path.exists():
-            try:
-                with np.load(self.path, allow_pickle=False) as z:
-                    self.keys, self.vecs = [str(k) for k in z["keys"]], z["vecs"]
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: a cache, so recompute rather than fail
-                self.keys, self.vecs = [], np.zeros((0, 0), dtype=np.float32)
-        self.row = {k: i for i, k in enumerate(self.keys)}
-
-    def lookup(self, keys: list[str]) -> list[int | None]:
-        return [self.row.get(k) for k in keys]
-
-    def add(self, keys: list[str], vecs: np.ndarray) -> None:
-        if not keys:
-            return
-        self.vecs = vecs if not self.keys else np.concatenate([self.vecs, vecs])
-        for k in keys:
-            self.row[k] = len(self.keys)
-            self.keys.append(k)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, keys=np.array(self.keys), vecs=self.vecs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-
-def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | None = None) -> np.ndarray:
-    """(n, dim) float32 unit vectors; cached ones are read, only the others are encoded (in one batch)."""
-    texts = [embed_text(t, cfg.embed_input) for t in tasks]
-    embedder = get_embedder(cfg.embedder, cfg.batch_size)
-    if cache is None:  # each distinct text is encoded once
-        row = {x: i for i, x in enumerate(dict.fromkeys(texts))}
-        return embedder.encode(list(row))[[row[x] for x in texts]]
-    keys = [f"{t.id}:{hashlib.sha1(x.encode()).hexdigest()[:12]}" for t, x in zip(tasks, texts)]
-    todo: dict[str, int] = {}  # key -> first position; the same task twice is encoded once
-    for i, (k, r) in enumerate(zip(keys, cache.lookup(keys))):
-        if r is None and k not in todo:
-            todo[k] = i
-    cache.add(list(todo), embedder.encode([texts[i] for i in todo.values()]))
-    return cache.vecs[cache.lookup(keys)] if tasks else np.zeros((0, embedder.dim), np.float32)
 
 
 def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None = None):

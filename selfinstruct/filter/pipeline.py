@@ -79,7 +79,8 @@ def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, cache_dir: 
         timings["novelty_s"] = time.perf_counter() - t0
         key, kind = "rouge_l", "rouge_duplicate"
     else:
-        from .novelty import EmbeddingCache, embed_tasks, novelty_filter
+        from .embed import EmbeddingCache, embed_tasks
+        from .novelty import novelty_filter
 
         t0 = time.perf_counter()
         cache = EmbeddingCache(cache_dir, ncfg) if cache_dir is not None else None
