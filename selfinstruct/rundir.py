@@ -92,7 +92,7 @@ class RunDir:
         except (OSError, yaml.YAMLError):
             return ["its config.yaml is missing or unreadable"]
         new = _flatten(self.config.model_dump())
-        safe = {f"{a}.{b}" for a, b in RESUME_SAFE}
+        safe = set(RESUME_SAFE)
         return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
                 if k not in safe and old[k] != new.get(k, object())]
 

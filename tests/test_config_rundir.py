@@ -43,6 +43,8 @@ def test_bad_yaml_names_file_and_line(tmp_path):
 def test_fingerprint_ignores_resume_safe_fields_only():
     a = load_config()
     assert a.fingerprint() == load_config(None, ["generate.rounds=9", "run.threads=1"]).fingerprint()
+    assert a.fingerprint() == load_config(None, ["filter.novelty.batch_size=7"]).fingerprint()  # nested
+    assert a.fingerprint() != load_config(None, ["filter.novelty.threshold=0.5"]).fingerprint()
     assert a.fingerprint() != load_config(None, ["teacher.temperature=0.1"]).fingerprint()
 
 
@@ -54,8 +56,8 @@ def test_run_dir_writes_resolved_config_and_refuses_a_different_one(tmp_path):
     with RunDir(_cfg(tmp_path)) as run:
         assert (run.path / "manifest.json").exists()
         assert yaml.safe_load((run.path / "config.yaml").read_text())["run"]["name"] == "r"
-    with RunDir(_cfg(tmp_path, "generate.rounds=7")):
-        pass  # more rounds: the same run, resumed
+    with RunDir(_cfg(tmp_path, "generate.rounds=7", "filter.novelty.embed_workers=1")):
+        pass  # more rounds, another speed setting: the same run, resumed
     with pytest.raises(RunError, match=r"different config \(teacher.temperature: 0.7 -> 0.1\)"):
         RunDir(_cfg(tmp_path, "teacher.temperature=0.1")).open()
     with RunDir(_cfg(tmp_path, "teacher.temperature=0.1"), force_new=True) as run:
