@@ -156,20 +156,39 @@ def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path):
     assert again.keys == [] and again.lookup(["x"]) == [None]
 
 
-def test_parallel_embedding_gives_the_single_process_vectors_and_decisions():
-    """Two worker processes (one thread each) vs one process: same vectors to float noise, same keeps."""
+def _family_texts() -> list[str]:
     import random
 
     rng = random.Random(0)
     forms, verbs = ["poem", "story", "essay", "tweet", "song"], ["Write", "Compose", "Create", "Draft"]
     topics = ["the ocean", "the sea", "autumn", "fall leaves", "a city at night", "trains", "old trains"]
     texts = [f"{rng.choice(verbs)} a {rng.choice(forms)} about {rng.choice(topics)}." for _ in range(300)]
-    texts = list(dict.fromkeys(texts + [a for pair in PARAPHRASES for a in pair] + DIFFERENT))
-    one = embedder_for(NoveltyConfig(embed_workers=1)).encode(texts)
-    two_cfg = NoveltyConfig(embed_workers=2, embed_parallel_above=10, batch_size=16)
+    return list(dict.fromkeys(texts + [a for pair in PARAPHRASES for a in pair] + DIFFERENT))
+
+
+def _same_decisions(a: np.ndarray, b: np.ndarray) -> None:
+    cfg = NoveltyConfig()
+    keep_a, keep_b = novelty_filter(a, a[:0], cfg)[0], novelty_filter(b, b[:0], cfg)[0]
+    assert (keep_a == keep_b).all() and 0 < keep_a.sum() < len(a)  # some kept, some dropped
+
+
+def test_onnx_backend_gives_the_sentence_transformers_vectors():
+    texts = _family_texts()
+    ref = embedder_for(NoveltyConfig(embed_workers=1, embed_backend="torch")).encode(texts)
+    onnx = embedder_for(NoveltyConfig(embed_workers=1))
+    assert onnx.backend == "onnx"  # the default on CPU for MiniLM's plain layout
+    got = onnx.encode(texts)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    _same_decisions(got, ref)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_parallel_embedding_gives_the_single_process_vectors_and_decisions(backend):
+    """Two worker processes (one thread each) vs one process: same vectors to float noise, same keeps."""
+    texts = _family_texts()
+    one = embedder_for(NoveltyConfig(embed_workers=1, embed_backend=backend)).encode(texts)
+    two_cfg = NoveltyConfig(embed_workers=2, embed_parallel_above=10, batch_size=16, embed_backend=backend)
     two = embedder_for(two_cfg).encode(texts)
     assert embedder_for(two_cfg).workers == 2 and embedder_for(two_cfg)._pool is not None  # really in parallel
     np.testing.assert_allclose(two, one, atol=2e-5)
-    cfg = NoveltyConfig()
-    assert (novelty_filter(two, two[:0], cfg)[0] == novelty_filter(one, one[:0], cfg)[0]).all()
-    assert 0 < novelty_filter(one, one[:0], cfg)[0].sum() < len(texts)  # some kept, some dropped
+    _same_decisions(two, one)

@@ -1,12 +1,12 @@
 """Sentence embeddings for the novelty filter: one model per process, big batches spread over processes,
 and a per-run cache so a resumed run never re-encodes what it already has.
 
-On CPU, MiniLM at ~16 tokens a text is compute-bound (fp32 matmuls near the cores' peak), so the
-only honest speed-up here is using every core well: one process per core, one thread each, beats
-one process with N threads (+10-16% measured on 2 cores; torch's intra-op threads idle between the
-small ops of a short sequence). Lower precision was measured and refused: int8 dynamic quantisation
-moved cosine similarities by up to 0.09 and bf16 by up to 0.004, which flips near-threshold
-decisions (3% of pairs at >= 0.85 for bf16).
+On CPU, MiniLM at ~20 tokens a text is compute-bound: its matmuls run at ~60-70% of this machine's
+fp32 peak. What helps, measured on 2 cores: ONNX Runtime instead of torch (~1.2x, same vectors to
+~1e-6; embed_onnx.py), one process per core with one thread each (+10-16% over one process with
+two threads), and batches of 32 (+20% over 256). Lower precision was measured and refused: int8
+dynamic quantisation moved cosine similarities by up to 0.09 and bf16 by up to 0.004, which flips
+near-threshold decisions (3% of the pairs at >= 0.85 for bf16).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import warnings
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -52,9 +54,14 @@ def _st_encode(model, texts: list[str], batch_size: int) -> np.ndarray:
 _WORKER: dict = {}  # the model inside a worker process
 
 
-def _worker_init(name: str, threads: int) -> None:
+def _worker_init(name: str, threads: int, onnx_spec: dict | None) -> None:
     # Before torch starts its thread pool: a worker must not spin up threads for cores it doesn't own.
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if onnx_spec:
+        from .embed_onnx import OnnxEncoder
+
+        _WORKER["onnx"] = OnnxEncoder(onnx_spec, threads)
+        return
     import torch
 
     torch.set_num_threads(threads)
@@ -62,14 +69,29 @@ def _worker_init(name: str, threads: int) -> None:
 
 
 def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
+    if "onnx" in _WORKER:
+        return _WORKER["onnx"].encode(texts, batch_size)
     return _st_encode(_WORKER["model"], texts, batch_size)
+
+
+def _onnx_spec(model, name: str, backend: str) -> dict | None:
+    """The ONNX export of `model` when asked for and possible (CPU, plain layout, onnxruntime there)."""
+    if backend != "onnx" or str(model.device) != "cpu":
+        return None
+    try:
+        from . import embed_onnx
+
+        return embed_onnx.export(model, name) if embed_onnx.supported(model) else None
+    except ImportError:  # onnxruntime/onnx missing: torch does the same work, a little slower
+        return None
 
 
 class Embedder:
     """A sentence-transformers model; `encoded` counts texts embedded (the cache's saving shows there).
     Calls of at least `parallel_above` texts on CPU are spread over `workers` processes."""
 
-    def __init__(self, name: str, batch_size: int = 256, workers: int = 1, parallel_above: int = 5000):
+    def __init__(self, name: str, batch_size: int = 32, workers: int = 1, parallel_above: int = 5000,
+                 backend: str = "onnx"):
         self.name, self.batch_size, self.encoded = name, batch_size, 0
         self.model = _load(name)
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
@@ -77,6 +99,9 @@ class Embedder:
         on_cpu = str(self.model.device) == "cpu"
         self.workers = (workers or usable_cores()) if on_cpu else 1
         self.parallel_above = parallel_above
+        self.onnx_spec = _onnx_spec(self.model, name, backend)
+        self.backend = "onnx" if self.onnx_spec else "torch"
+        self._onnx = None
         self._pool: ProcessPoolExecutor | None = None
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -84,7 +109,19 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.workers > 1 and len(texts) >= self.parallel_above:
-            return self._encode_parallel(texts)
+            try:
+                return self._encode_parallel(texts)
+            except BrokenProcessPool as e:
+                # Typically a script without `if __name__ == "__main__":` (spawned workers re-run it).
+                warnings.warn(f"embedding workers failed ({e}); encoding in this process from now on")
+                self._pool.shutdown(cancel_futures=True)
+                self._pool, self.workers = None, 1
+        if self.onnx_spec:
+            if self._onnx is None:
+                from .embed_onnx import OnnxEncoder
+
+                self._onnx = OnnxEncoder(self.onnx_spec, _torch_threads())
+            return self._onnx.encode(texts, self.batch_size)
         return _st_encode(self.model, texts, self.batch_size)
 
     def _encode_parallel(self, texts: list[str]) -> np.ndarray:
@@ -96,7 +133,7 @@ class Embedder:
         if self._pool is None:
             threads = max(1, usable_cores() // self.workers)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=_worker_init, initargs=(self.name, threads))
+                                             initializer=_worker_init, initargs=(self.name, threads, self.onnx_spec))
             atexit.register(self._pool.shutdown, cancel_futures=True)
         futures = [self._pool.submit(_worker_encode, [texts[i] for i in share], self.batch_size)
                    for share in shares if share]
@@ -106,14 +143,21 @@ class Embedder:
         return out
 
 
-@lru_cache(maxsize=2)
-def get_embedder(name: str, batch_size: int = 256, workers: int = 0, parallel_above: int = 5000) -> Embedder:
+def _torch_threads() -> int:
+    import torch  # the process's thread setting (run.threads) holds for ONNX Runtime as well
+
+    return torch.get_num_threads()
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str, batch_size: int = 32, workers: int = 0, parallel_above: int = 5000,
+                 backend: str = "onnx") -> Embedder:
     """One loaded model per process: every generate round reuses it."""
-    return Embedder(name, batch_size, workers, parallel_above)
+    return Embedder(name, batch_size, workers, parallel_above, backend)
 
 
 def embedder_for(cfg: NoveltyConfig) -> Embedder:
-    return get_embedder(cfg.embedder, cfg.batch_size, cfg.embed_workers, cfg.embed_parallel_above)
+    return get_embedder(cfg.embedder, cfg.batch_size, cfg.embed_workers, cfg.embed_parallel_above, cfg.embed_backend)
 
 
 def embed_text(task: Task, embed_input: bool) -> str:
