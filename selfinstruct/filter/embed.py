@@ -74,16 +74,20 @@ def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
     return _st_encode(_WORKER["model"], texts, batch_size)
 
 
-def _onnx_spec(model, name: str, backend: str) -> dict | None:
-    """The ONNX export of `model` when asked for and possible (CPU, plain layout, onnxruntime there)."""
-    if backend != "onnx" or str(model.device) != "cpu":
-        return None
-    try:
-        from . import embed_onnx
+def _onnx_spec(embedder: "Embedder", backend: str) -> dict | None:
+    """The ONNX export of the model when asked for and possible (CPU, plain layout, onnxruntime there)."""
+    import importlib.util
 
-        return embed_onnx.export(model, name) if embed_onnx.supported(model) else None
-    except ImportError:  # onnxruntime/onnx missing: torch does the same work, a little slower
+    import torch
+
+    if backend != "onnx" or torch.cuda.is_available() or importlib.util.find_spec("onnxruntime") is None:
         return None
+    from . import embed_onnx
+
+    spec = embed_onnx.cached_spec(embedder.name)
+    if spec is None and embed_onnx.supported(embedder.model):
+        spec = embed_onnx.export(embedder.model, embedder.name)
+    return spec
 
 
 class Embedder:
@@ -92,17 +96,28 @@ class Embedder:
 
     def __init__(self, name: str, batch_size: int = 32, workers: int = 1, parallel_above: int = 5000,
                  backend: str = "onnx"):
+        import torch
+
         self.name, self.batch_size, self.encoded = name, batch_size, 0
-        self.model = _load(name)
-        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = dim_of()
-        on_cpu = str(self.model.device) == "cpu"
-        self.workers = (workers or usable_cores()) if on_cpu else 1
+        self._model = None
+        self.workers = 1 if torch.cuda.is_available() else (workers or usable_cores())
         self.parallel_above = parallel_above
-        self.onnx_spec = _onnx_spec(self.model, name, backend)
+        self.onnx_spec = _onnx_spec(self, backend)
         self.backend = "onnx" if self.onnx_spec else "torch"
+        if self.onnx_spec:
+            self.dim = self.onnx_spec["dim"]
+        else:
+            dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+            self.dim = dim_of()
         self._onnx = None
         self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (an earlier ONNX export spares it)."""
+        if self._model is None:
+            self._model = _load(self.name)
+        return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.encoded += len(texts)
