@@ -33,4 +33,4 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium || echo "warning: could not install chromium; the report browser tests will be skipped" >&2
 fi
-.venv/bin/python -c "import vllm, torch, transformers, trl, peft, faiss; print('installed: torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__)"
+.venv/bin/python -c "import vllm, torch, transformers, trl, peft, faiss, onnxruntime, ray; print('installed: torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__)"
