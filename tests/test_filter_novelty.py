@@ -192,3 +192,19 @@ def test_parallel_embedding_gives_the_single_process_vectors_and_decisions(backe
     assert embedder_for(two_cfg).workers == 2 and embedder_for(two_cfg)._pool is not None  # really in parallel
     np.testing.assert_allclose(two, one, atol=2e-5)
     _same_decisions(two, one)
+
+
+def test_a_missing_onnx_export_is_redone_not_fatal(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from selfinstruct.filter import embed_onnx
+    from selfinstruct.filter.embed import Embedder
+
+    monkeypatch.setenv("SELFINSTRUCT_CACHE", str(tmp_path))  # a cache of our own: exported here, from scratch
+    first = Embedder(NoveltyConfig().embedder, workers=1)
+    assert first.backend == "onnx" and str(tmp_path) in first.onnx_spec["onnx"]
+    Path(first.onnx_spec["onnx"]).unlink()  # e.g. a cache cleaned by hand
+    assert embed_onnx.cached_spec(first.name) is None
+    again = Embedder(NoveltyConfig().embedder, workers=1)
+    assert again.backend == "onnx" and Path(again.onnx_spec["onnx"]).is_file()
+    np.testing.assert_allclose(again.encode(DIFFERENT), _vecs(DIFFERENT), atol=1e-5)

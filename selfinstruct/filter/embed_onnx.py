@@ -41,8 +41,12 @@ def _export_dir(name: str) -> Path:
 
 def cached_spec(name: str) -> dict | None:
     """The spec of an earlier export of this model, without loading it (saves ~5 s of start-up)."""
-    spec = _export_dir(name) / "spec.json"
-    return json.loads(spec.read_text()) if spec.exists() else None
+    path = _export_dir(name) / "spec.json"
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or unreadable: export (again)
+        return None
+    return spec if Path(spec.get("onnx", "")).is_file() and Path(spec.get("tokenizer", "")).is_file() else None
 
 
 def export(model, name: str) -> dict:
