@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import NoveltyConfig
 from ..records import Task
+from . import embed_onnx  # light: onnxruntime and torch load only when a graph is built or run
 
 
 def usable_cores() -> int:
@@ -58,9 +59,7 @@ def _worker_init(name: str, threads: int, onnx_spec: dict | None) -> None:
     # Before torch starts its thread pool: a worker must not spin up threads for cores it doesn't own.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if onnx_spec:
-        from .embed_onnx import OnnxEncoder
-
-        _WORKER["onnx"] = OnnxEncoder(onnx_spec, threads)
+        _WORKER["onnx"] = embed_onnx.OnnxEncoder(onnx_spec, threads)
         return
     import torch
 
@@ -75,15 +74,11 @@ def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
 
 
 def _onnx_spec(embedder: "Embedder", backend: str) -> dict | None:
-    """The ONNX export of the model when asked for and possible (CPU, plain layout, onnxruntime there)."""
+    """The ONNX export of the model when asked for and possible (plain layout, onnxruntime there)."""
     import importlib.util
 
-    import torch
-
-    if backend != "onnx" or torch.cuda.is_available() or importlib.util.find_spec("onnxruntime") is None:
+    if backend != "onnx" or importlib.util.find_spec("onnxruntime") is None:
         return None
-    from . import embed_onnx
-
     spec = embed_onnx.cached_spec(embedder.name)
     if spec is None and embed_onnx.supported(embedder.model):
         spec = embed_onnx.export(embedder.model, embedder.name)
@@ -100,15 +95,12 @@ class Embedder:
 
         self.name, self.batch_size, self.encoded = name, batch_size, 0
         self._model = None
-        self.workers = 1 if torch.cuda.is_available() else (workers or usable_cores())
+        on_gpu = torch.cuda.is_available()  # then one process, on torch: the GPU is the speed-up
+        self.workers = 1 if on_gpu else (workers or usable_cores())
         self.parallel_above = parallel_above
-        self.onnx_spec = _onnx_spec(self, backend)
+        self.onnx_spec = None if on_gpu else _onnx_spec(self, backend)
         self.backend = "onnx" if self.onnx_spec else "torch"
-        if self.onnx_spec:
-            self.dim = self.onnx_spec["dim"]
-        else:
-            dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-            self.dim = dim_of()
+        self.dim = self.onnx_spec["dim"] if self.onnx_spec else embed_onnx.model_dim(self.model)
         self._onnx = None
         self._pool: ProcessPoolExecutor | None = None
 
@@ -133,9 +125,7 @@ class Embedder:
                 self._pool, self.workers = None, 1
         if self.onnx_spec:
             if self._onnx is None:
-                from .embed_onnx import OnnxEncoder
-
-                self._onnx = OnnxEncoder(self.onnx_spec, _torch_threads())
+                self._onnx = embed_onnx.OnnxEncoder(self.onnx_spec, _torch_threads())
             return self._onnx.encode(texts, self.batch_size)
         return _st_encode(self.model, texts, self.batch_size)
 
@@ -144,16 +134,15 @@ class Embedder:
         # and a batch holds texts of like length (little padding), as sentence-transformers does itself.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        shares = [[i for b in batches[w::self.workers] for i in b] for w in range(self.workers)]
+        shares = [share for w in range(self.workers) if (share := [i for b in batches[w::self.workers] for i in b])]
         if self._pool is None:
             threads = max(1, usable_cores() // self.workers)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                              initializer=_worker_init, initargs=(self.name, threads, self.onnx_spec))
             atexit.register(self._pool.shutdown, cancel_futures=True)
-        futures = [self._pool.submit(_worker_encode, [texts[i] for i in share], self.batch_size)
-                   for share in shares if share]
+        futures = [self._pool.submit(_worker_encode, [texts[i] for i in share], self.batch_size) for share in shares]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for share, fut in zip([s for s in shares if s], futures):
+        for share, fut in zip(shares, futures):
             out[share] = fut.result()
         return out
 

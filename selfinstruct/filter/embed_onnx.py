@@ -19,6 +19,12 @@ from pathlib import Path
 import numpy as np
 
 
+def model_dim(model) -> int:
+    """The sentence embedding size of a sentence-transformers model (the method's name changed in 5.x)."""
+    dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(dim_of())
+
+
 def supported(model) -> bool:
     """A Transformer (BERT-like: input ids, type ids, mask), mean pooling, and at most a Normalize."""
     kinds = [type(m).__name__ for m in model]
@@ -56,12 +62,12 @@ def export(model, name: str) -> dict:
     tok = model.tokenizer
     tok_dir = _export_dir(name)
     onnx_path = tok_dir / "model.onnx"
-    dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     spec = {"onnx": str(onnx_path), "tokenizer": str(tok_dir / "tokenizer.json"), "pad_id": tok.pad_token_id or 0,
-            "max_length": int(model[0].max_seq_length), "normalize": len(model) == 3, "dim": int(dim_of())}
+            "max_length": int(model[0].max_seq_length), "normalize": len(model) == 3, "dim": model_dim(model)}
     tok_dir.mkdir(parents=True, exist_ok=True)
     tok.backend_tokenizer.save(str(tok_dir / f"tokenizer.{os.getpid()}.tmp"))
     os.replace(tok_dir / f"tokenizer.{os.getpid()}.tmp", tok_dir / "tokenizer.json")
+
     class Encoder(torch.nn.Module):  # keyword arguments, so the graph's inputs are exactly these
         def __init__(self, bert):
             super().__init__()
@@ -96,12 +102,12 @@ class OnnxEncoder:
         self.tok = Tokenizer.from_file(spec["tokenizer"])
         self.tok.enable_truncation(spec["max_length"])
         self.tok.enable_padding(pad_id=spec["pad_id"])
-        self.normalize = spec["normalize"]
+        self.normalize, self.dim = spec["normalize"], spec["dim"]
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         # As sentence-transformers does: batches of like length (little padding), original order back.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), 0), dtype=np.float32)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         for s in range(0, len(order), batch_size):
             rows = order[s:s + batch_size]
             enc = self.tok.encode_batch([texts[i] for i in rows])
@@ -113,7 +119,5 @@ class OnnxEncoder:
             vecs = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             if self.normalize:
                 vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-            if out.shape[1] == 0:
-                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
             out[rows] = vecs
         return out
