@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ from rich.table import Table
 from .formats import chat_messages
 from .records import Instance
 from .report.load import RunData, load_run, safe_text
-from .rundir import RunError
+from .rundir import RunError, live_writer, print_damaged
+from .store import write_atomic
 
 FORMATS = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
            "openai-chat": "openai-chat.jsonl"}
@@ -90,38 +90,24 @@ def openai_chat(r: dict[str, Any]) -> dict[str, Any]:
     return {"messages": _conversation(r), "metadata": _provenance(r)}
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _save_hf(data: list[dict[str, Any]], path: Path) -> None:
     """Saved beside, then swapped in, so a failed export never leaves half a dataset."""
     if path.exists() and any(path.iterdir()) and not (path / "dataset_info.json").exists():
         raise ExportError(f"{path}: exists and is not a saved dataset; refusing to overwrite it")
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    to_dataset(data).save_to_disk(str(tmp))
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: to_dataset(data).save_to_disk(str(tmp)))
 
 
 def write(data: list[dict[str, Any]], fmt: str, path: Path) -> None:
     if fmt == "hf":
         _save_hf(data, path)
     elif fmt == "parquet":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        to_dataset(data).to_parquet(str(tmp))
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: to_dataset(data).to_parquet(str(tmp)))
     elif fmt == "alpaca":
-        _write_text(path, json.dumps([alpaca(r) for r in data], ensure_ascii=False, indent=1))
+        write_atomic(path, json.dumps([alpaca(r) for r in data], ensure_ascii=False, indent=1))
     elif fmt == "sharegpt":
-        _write_text(path, json.dumps([sharegpt(r) for r in data], ensure_ascii=False, indent=1))
+        write_atomic(path, json.dumps([sharegpt(r) for r in data], ensure_ascii=False, indent=1))
     elif fmt == "openai-chat":
-        _write_text(path, "".join(json.dumps(openai_chat(r), ensure_ascii=False) + "\n" for r in data))
+        write_atomic(path, "".join(json.dumps(openai_chat(r), ensure_ascii=False) + "\n" for r in data))
 
 
 def hub_token(repo: str) -> str:
@@ -142,11 +128,17 @@ def push(data: list[dict[str, Any]], repo: str, token: str) -> None:
         raise ExportError(f"--push-to-hub {repo} failed: {str(e).replace(token, '[token]')}") from None
 
 
-def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: str | None = None) -> Path:
+def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: str | None = None,
+               partial: bool = False) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     token = hub_token(push_to_hub) if push_to_hub else ""
+    live = live_writer(Path(run))
+    if live and not partial:
+        raise ExportError(f"{run}: generate is still working on this run (pid {live}); export it when it "
+                          "finishes, or pass --partial to export the rounds finished so far")
     data_run = load_run(run)
+    print_damaged(data_run.damaged)
     data = rows(data_run)
     if not data:
         raise ExportError(f"{run}: no accepted tasks with instances to export yet")
@@ -155,6 +147,10 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
     if push_to_hub:
         push(data, push_to_hub, token)
     summary(data_run, data, fmt, path, push_to_hub)
+    if live:
+        done = [r.n for r in data_run.rounds if r.done]
+        console.print(f"[yellow]partial export:[/] generate is still working on this run (pid {live}); "
+                      f"exported the rounds finished so far ({', '.join(map(str, done)) or 'none'})", highlight=False)
     return path
 
 

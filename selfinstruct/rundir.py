@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from .config import RESUME_SAFE, Config
-from .store import ChunkStore, fsync_dir
+from .store import ChunkStore, damaged_stores, write_atomic
 
 
 class RunError(RuntimeError):
@@ -77,12 +77,13 @@ class RunDir:
                     f"{self.path}: this run was started with a different config ({'; '.join(changed[:4])}"
                     f"{'; ...' if len(changed) > 4 else ''}). Use the same config to resume, another --name, "
                     "or --force-new to move the old run aside.")
-            manifest["fingerprint"] = fp  # only keys a newer version added, at their defaults
+            manifest["fingerprint"] = fp  # only keys a newer version added, or where the run lives
         manifest = manifest or {"name": self.config.run.name, "fingerprint": fp,
                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds_done": 0}
+        manifest["name"] = self.config.run.name  # a run may have been moved under another name
         manifest.setdefault("commands", []).append(self.command)
         self._write_json(self.path / "manifest.json", manifest)
-        (self.path / "config.yaml").write_text(self.config.to_yaml())
+        write_atomic(self.path / "config.yaml", self.config.to_yaml())
 
     def _changed_keys(self) -> list[str]:
         """'key: old -> new' for each setting that differs from the run's stored config. Keys the
@@ -105,8 +106,11 @@ class RunDir:
             os.close(fd)
             raise RunError(f"{self.path}: another process (pid {holder}) is working on this run; "
                            "wait for it or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # a full disk: the pid only helps the message another process prints
         self._lock_fd = fd  # the kernel drops the lock when this process dies, even on SIGKILL
 
     def close(self) -> None:
@@ -138,7 +142,41 @@ class RunDir:
 
     @staticmethod
     def _write_json(path: Path, obj: Any) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_atomic(path, json.dumps(obj, indent=1))
+
+
+def round_dirs(run: Path) -> list[Path]:
+    return sorted((p for p in Path(run).glob("round-*") if p.is_dir() and p.name[6:].isdigit()),
+                  key=lambda p: int(p.name[6:]))
+
+
+def warn_damaged(run: Path) -> list[str]:
+    """Prints one warning per store of the run that does not match its commit log, and returns them.
+    A warning, not an error: a finished round's accepted set (checked whenever it is read) stands on
+    its own, and the other stores keep the teacher's answers for audit and resume."""
+    found = [line for d in round_dirs(run) for line in damaged_stores(d)]
+    print_damaged(found)
+    return found
+
+
+def print_damaged(lines: list[str]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True, soft_wrap=True)
+    for line in lines:
+        console.print(f"[yellow]warning:[/] damaged store: {escape(line)}", highlight=False)
+
+
+def live_writer(run: Path) -> str | None:
+    """The pid of the `generate` working on `run` right now (it holds the run's .lock), or None.
+    Probed with a shared flock, as distill takes it, and let go at once."""
+    lock = Path(run) / ".lock"
+    if not lock.exists():
+        return None
+    with open(lock, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f.read(64).decode(errors="replace").strip() or "?"
+    return None

@@ -14,14 +14,63 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .records import InputError
 
 
 class StoreError(RuntimeError):
     pass
+
+
+# EFBIG too: a file size limit (RLIMIT_FSIZE, a quota) stops a write the way a full disk does.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_error(path: Path, e: OSError, after: str = "") -> StoreError:
+    """The one-line error for a failed write: full disk or not, it names the file."""
+    if e.errno in NO_SPACE:
+        return StoreError(f"{path}: disk full while writing it ({os.strerror(e.errno)}){after}. "
+                          "Free space and relaunch.")
+    return StoreError(f"{path}: write failed ({e.strerror or e}){after}")
+
+
+def write_atomic(path: str | Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """Replaces `path` whole or not at all: written to `<path>.tmp` (by `data(tmp)` when data is a
+    function, which may make a file or a folder), fsynced, then renamed over it. On a full disk, or
+    any other OSError, the .tmp is removed (a full disk must not stay full of our leftovers) and a
+    StoreError names the file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove(tmp)  # a crashed attempt's leftover
+        if callable(data):
+            data(tmp)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data.encode() if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())
+        if tmp.is_dir() and path.is_dir():
+            shutil.rmtree(path)  # a folder cannot be renamed over a full one
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as e:
+        _remove(tmp)
+        raise write_error(path, e) from None
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def fsync_dir(path: Path) -> None:
@@ -41,6 +90,7 @@ class ChunkStore:
         self.log = self.path.with_name(self.path.name + ".chunks")
         self.done_marker = self.path.with_name(self.path.name + ".done")
         self.chunks: dict[str, int] = {}  # chunk key -> record count
+        self.ends: list[tuple[int, int]] = []  # (end offset, records) of each commit, in log order
         self.end = 0
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +109,7 @@ class ChunkStore:
                     except (ValueError, KeyError, TypeError):
                         raise InputError(self.log, len(self.chunks) + 1, "corrupt commit log line") from None
                     self.chunks[key] = n
+                    self.ends.append((end, n))
                     self.end = max(self.end, end)
                     good_log_bytes += len(raw)
             if good_log_bytes < self.log.stat().st_size and not self.readonly:
@@ -97,15 +148,33 @@ class ChunkStore:
                 os.fsync(f.fileno())
         except OSError as e:
             self._rollback()
-            if e.errno == errno.ENOSPC:
-                raise StoreError(f"{self.path}: disk full while writing a chunk; it was rolled back and "
-                                 "everything committed before it is intact. Free space and relaunch.") from e
-            raise StoreError(f"{self.path}: write failed ({e}); the chunk was rolled back") from e
+            raise write_error(self.path, e, "; the chunk was rolled back and everything committed "
+                              "before it is intact") from None
         if new_file:
             fsync_dir(self.path.parent)
         self.chunks[key] = payload.count(b"\n")
+        self.ends.append((end, self.chunks[key]))
         self.end = end
         return True
+
+    def damage(self) -> str | None:
+        """What does not match the commit log, or None. Opening a store already finds a data file
+        cut short; this also finds one edited in its committed part: each chunk must end on a line
+        end at its logged offset and hold its logged number of lines. Counting newlines is cheap
+        enough to run over every store of a run on each open."""
+        if not self.end:
+            return None
+        with open(self.path, "rb") as f:
+            data = f.read(self.end)
+        start = 0
+        for i, (end, n) in enumerate(self.ends, 1):
+            part = data[start:end]
+            if end < start or (part and not part.endswith(b"\n")) or part.count(b"\n") != n:
+                line = data[:start].count(b"\n") + 1
+                return (f"{self.path}:{line}: does not match its commit log (chunk {i} of {len(self.ends)} "
+                        f"should be {n} records ending at byte {end}); it was changed after it was written")
+            start = end
+        return None
 
     def _rollback(self) -> None:
         try:
@@ -127,10 +196,7 @@ class ChunkStore:
 
     def mark_done(self, info: dict[str, Any] | None = None) -> None:
         """Completion marker for the whole stage: a relaunch skips a stage that has one."""
-        tmp = self.done_marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info or {}, indent=1))
-        os.replace(tmp, self.done_marker)
-        fsync_dir(self.done_marker.parent)
+        write_atomic(self.done_marker, json.dumps(info or {}, indent=1))
 
     @property
     def is_done(self) -> bool:
@@ -138,3 +204,19 @@ class ChunkStore:
 
     def done_info(self) -> dict[str, Any]:
         return json.loads(self.done_marker.read_text()) if self.is_done else {}
+
+
+def damaged_stores(directory: Path) -> list[str]:
+    """One line per store under `directory` (a round folder) whose data does not match its commit
+    log: cut short, edited, or a log line corrupt. Read-only: a writer may be appending."""
+    found = []
+    for log in sorted(Path(directory).glob("*.jsonl.chunks")):
+        try:
+            problem = ChunkStore(log.with_name(log.name[: -len(".chunks")]), readonly=True).damage()
+        except (StoreError, InputError) as e:
+            problem = str(e)
+        except OSError as e:
+            problem = f"{log.with_suffix('')}: unreadable ({e.strerror or e})"
+        if problem:
+            found.append(problem)
+    return found

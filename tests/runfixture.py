@@ -118,9 +118,29 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
     _write_json(run / "manifest.json", {"name": "fixture", "fingerprint": cfg.fingerprint(),
                                         "created": "2025-01-01T00:00:00", "rounds_done": rounds,
                                         "commands": [f"selfinstruct generate --seeds {seed_path}"]})
-    _write_json(run / "eval" / "eval.json", [{"model": "base", "rouge_l": 0.21, "win_rate": None},
-                                             {"model": "round-1", "rouge_l": 0.24, "win_rate": 0.55}])
+    _write_eval_and_audit(run)
     return run
+
+
+def _write_eval_and_audit(run: Path) -> None:
+    """eval.json as `selfinstruct eval` writes it (CI from the real paired bootstrap) and an audit
+    summarised by the real audit code, so the report's gain and audit sections have data."""
+    from selfinstruct.audit import QUESTIONS, summarize
+    from selfinstruct.evaluate.paired import paired_bootstrap
+
+    base, student = [0.1, 0.2, 0.3, 0.2], [0.3, 0.3, 0.4, 0.2]
+    rows = [{"model": "base", "n": 4, "rouge_l": 0.2},
+            {"model": "round-1", "n": 4, "rouge_l": 0.3, **paired_bootstrap(student, base)}]
+    _write_json(run / "eval" / "eval.json", {"heldout": "heldout.jsonl", "rows": rows})
+    verdicts = [{"id": t.id, "task": t.instruction, "round": t.round,
+                 **{f"{q}_valid": k % 3 != 0 or q != "output" for q in QUESTIONS},
+                 **{f"{q}_why": "fixture reason" for q in QUESTIONS}}
+                for k, t in enumerate(Task.from_dict(r) for r in ChunkStore(run / "round-1" / "accepted.jsonl"))]
+    for v in verdicts:
+        v["all_valid"] = all(v[f"{q}_valid"] for q in QUESTIONS)
+    (run / "audit").mkdir(exist_ok=True)
+    (run / "audit" / "verdicts.jsonl").write_text("".join(json.dumps(v) + "\n" for v in verdicts))
+    _write_json(run / "audit" / "audit.json", summarize(verdicts, "fixture-judge"))
 
 
 def _write_round(d: Path, r: int, accepted: list[Task], rejected: list[Task]) -> None:

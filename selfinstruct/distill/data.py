@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 from ..formats import chat_messages, read_tasks
 from ..records import InputError, Instance, Task
-from ..rundir import RunError
+from ..rundir import RunError, warn_damaged
 from ..store import ChunkStore
 
 FALLBACK_TEMPLATE = "### Instruction:\n{instruction}\n\n{input_block}### Response:\n"
@@ -94,6 +94,7 @@ def load_training_tasks(data: Path) -> tuple[list[Task], Path]:
     data = Path(data)
     if data.is_dir():
         with _shared_lock(data):
+            warn_damaged(data)
             tasks = run_tasks(data)
         if not tasks:
             raise InputError(data, None, "no accepted tasks in round-*/accepted.jsonl; run generate first")

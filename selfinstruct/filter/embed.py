@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import NoveltyConfig
 from ..records import Task
+from ..store import StoreError, write_atomic
 from . import embed_onnx  # light: onnxruntime and torch load only when a graph is built or run
 
 
@@ -169,6 +170,9 @@ def embed_text(task: Task, embed_input: bool) -> str:
     return f"{task.instruction}\n{first_input}" if embed_input and first_input else task.instruction
 
 
+_UNSAVED: set[Path] = set()  # caches whose save failed (a full disk): not tried again
+
+
 class EmbeddingCache:
     """Vectors keyed by task id (plus a hash of the embedded text, so an edited task is re-embedded),
     in one .npz per embedder setting, replaced atomically: a crash leaves the old file or the new."""
@@ -196,13 +200,27 @@ class EmbeddingCache:
         for k in keys:
             self.row[k] = len(self.keys)
             self.keys.append(k)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        if self.path in _UNSAVED:
+            return
+        try:
+            write_atomic(self.path, self._save)
+        except StoreError as e:
+            # Only a cache: the run goes on with the vectors in memory, and a write it cannot do
+            # without (a teacher chunk, stats) stops it with its own one-line error. Warned once.
+            _UNSAVED.add(self.path)
+            from rich.console import Console
+
+            from rich.markup import escape
+
+            Console(stderr=True, soft_wrap=True).print(
+                f"[yellow]warning:[/] {escape(str(e))} The embedding cache is not saved again in this process.",
+                highlight=False)
+
+    def _save(self, tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, keys=np.array(self.keys), vecs=self.vecs)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
 
 
 def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | None = None) -> np.ndarray:

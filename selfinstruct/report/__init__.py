@@ -7,13 +7,14 @@ URIs and the CSS is inline, so it can be mailed or opened offline.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from ..rundir import print_damaged
+from ..store import write_atomic
 from . import analyze
 from .load import RunData, load_run
 from .page import document
@@ -26,7 +27,6 @@ console = Console(stderr=True)
 def build_report(run: str | Path) -> Path:
     data = load_run(run)
     out = data.path / "report"
-    out.mkdir(exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()  # a plot that is no longer drawn must not linger from an earlier report
     t0 = time.time()
@@ -34,9 +34,7 @@ def build_report(run: str | Path) -> Path:
     html = document(f"selfinstruct report: {data.name}",
                     f"generated {time.strftime('%Y-%m-%d %H:%M:%S')} from run directory '{data.path.name}'", bodies)
     page = out / "index.html"
-    tmp = page.with_suffix(".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, page)
+    write_atomic(page, html)
     summary(data, page, time.time() - t0)
     return page
 
@@ -56,6 +54,7 @@ def summary(data: RunData, page: Path, seconds: float) -> None:
                   "–" if rate is None else f"{rate:.0%}", f"{top[0]} ({top[1]})" if top else "–",
                   _n(tokens) if u else "–", f"{wall:.1f}" if u else "–")
     console.print(t)
+    print_damaged(data.damaged)
     if not all(r.done for r in data.rounds):
         console.print("…: round in progress (no stats.json yet); its counts are what is committed so far")
     pngs = len(list(page.parent.glob("*.png")))

@@ -20,7 +20,7 @@ import yaml
 from ..config import PROJECT_ROOT
 from ..records import InputError, Task
 from ..rundir import RunError
-from ..store import ChunkStore
+from ..store import ChunkStore, damaged_stores
 
 # A config key is secret-looking when one of its words is one of these ("max_tokens" is not).
 SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credential", "credentials", "auth"}
@@ -37,6 +37,7 @@ class RoundData:
     stats: dict[str, Any] | None = None
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> summed usage
     student: dict[str, Any] | None = None
+    damaged: list[str] = field(default_factory=list)  # stores that do not match their commit logs
     done: bool = False  # its accepted set is committed; otherwise generate is still on it (or died)
 
     @property
@@ -54,10 +55,16 @@ class RunData:
     seeds_note: str  # where the seeds came from, or why they are missing
     rounds: list[RoundData]
     eval_rows: list[dict[str, Any]] | None
+    audit: dict[str, Any] | None = None  # audit/audit.json: validity shares (audit.py)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)  # audit/verdicts.jsonl
 
     @property
     def accepted(self) -> list[Task]:
         return [t for r in self.rounds for t in r.accepted]
+
+    @property
+    def damaged(self) -> list[str]:
+        return [line for r in self.rounds for line in r.damaged]
 
 
 def read_committed(path: Path) -> list[dict[str, Any]]:
@@ -127,6 +134,7 @@ def load_round(n: int, d: Path) -> RoundData:
         stats=stats if isinstance(stats, dict) else None,
         usage=_usage(d),
         student=_json(d / "student" / "metrics.json"),
+        damaged=damaged_stores(d),
         done=(d / "accepted.jsonl.done").exists() or stats is not None,
     )
 
@@ -142,9 +150,27 @@ def load_run(run: str | Path) -> RunData:
     raw_cfg = _yaml(run / "config.yaml")
     seeds, note = _seeds(raw_cfg.get("seeds"), run / "heldout.jsonl")
     eval_rows = _json(run / "eval" / "eval.json")
+    if isinstance(eval_rows, dict):  # {"heldout": ..., "rows": [...]}
+        eval_rows = eval_rows.get("rows")
+    audit = _json(run / "audit" / "audit.json")
     return RunData(path=run, name=str(manifest.get("name") or run.name), manifest=manifest,
                    config=redact(raw_cfg, run), seeds=seeds, seeds_note=note, rounds=rounds,
-                   eval_rows=eval_rows if isinstance(eval_rows, list) else None)
+                   eval_rows=eval_rows if isinstance(eval_rows, list) else None,
+                   audit=audit if isinstance(audit, dict) else None,
+                   audit_rows=read_committed_jsonl(run / "audit" / "verdicts.jsonl"))
+
+
+def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a plain JSONL file written whole (tmp + rename); none if it is missing."""
+    if not path.exists():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            raise InputError(path, n, "not valid JSON") from None
+    return rows
 
 
 def _yaml(path: Path) -> dict[str, Any]:

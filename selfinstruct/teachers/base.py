@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..store import ChunkStore
+from ..store import ChunkStore, write_error
 
 
 @dataclass
@@ -33,13 +34,14 @@ class Request:
     seed: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # carried through untouched (e.g. task ids)
     id: str = ""
+    adapter: str | None = None  # a LoRA adapter folder to answer with (vllm backend: one engine, many adapters)
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a request has either a prompt or messages")
         if not self.id:
             body = [self.prompt, self.messages, self.max_tokens, self.temperature, self.top_p, self.stop,
-                    self.seed, self.meta]
+                    self.seed, self.meta] + ([self.adapter] if self.adapter else [])
             self.id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -65,6 +67,20 @@ class Teacher(Protocol):
     def close(self) -> None: ...
 
 
+# The kind of a failed request, for the round table: first pattern that matches its error text.
+ERROR_KINDS = [
+    ("prompt too long", re.compile(r"longer than the maximum model length|maximum context length|too long", re.I)),
+    ("timeout", re.compile(r"time ?out|timed out", re.I)),
+    ("rate limited", re.compile(r"\b429\b|rate limit", re.I)),
+    ("connection", re.compile(r"connect", re.I)),
+    ("server error", re.compile(r"\b5\d\d\b", re.I)),
+]
+
+
+def error_kind(message: str | None) -> str:
+    return next((kind for kind, pattern in ERROR_KINDS if pattern.search(message or "")), "other")
+
+
 def chunk_key(requests: list[Request]) -> str:
     return hashlib.sha256("".join(r.id for r in requests).encode()).hexdigest()[:16]
 
@@ -72,8 +88,12 @@ def chunk_key(requests: list[Request]) -> str:
 def _log_asked(store: ChunkStore, chunk: list[Request]) -> None:
     """An audit trail of what was sent to the teacher, by which process: it shows that a relaunch
     never re-asks a committed prompt (only the chunk in flight at a crash is asked again)."""
-    with open(store.path.with_name(store.path.stem + ".asked.log"), "a") as f:
-        f.writelines(f"{os.getpid()} {r.id}\n" for r in chunk)
+    path = store.path.with_name(store.path.stem + ".asked.log")
+    try:
+        with open(path, "a") as f:
+            f.writelines(f"{os.getpid()} {r.id}\n" for r in chunk)
+    except OSError as e:
+        raise write_error(path, e) from None
 
 
 def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk_size: int,
