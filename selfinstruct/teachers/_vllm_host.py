@@ -7,7 +7,7 @@ ends that group as a whole. If the parent dies without closing us, a watchdog en
 
 Protocol over two pipes (multiprocessing Connections, pickled tuples):
   parent -> ("init", llm_kwargs, lora)        host -> ("ready", info) | ("error", message)
-  parent -> ("complete", [(kind, input, sampling dict)])  host -> ("done", [(text, finish, p_tok, c_tok, error)])
+  parent -> ("complete", [(kind, input, sampling dict, adapter)])  host -> ("done", [(text, finish, p_tok, c_tok, error)])
   parent -> ("close",)                        host shuts the engine down and exits
 """
 
@@ -69,24 +69,38 @@ except ImportError:  # pragma: no cover
 REJECTED = (ValueError, _Rejected)
 
 
-def _complete(llm: Any, lora: Any, items: list[tuple[str, Any, dict[str, Any]]]) -> list[tuple]:
+_ADAPTERS: dict[str, Any] = {}  # adapter folder -> its LoRARequest (one id each, for the engine's lifetime)
+
+
+def _lora_for(path: str | None, default: Any) -> Any:
+    if not path:
+        return default
+    if path not in _ADAPTERS:
+        from vllm.lora.request import LoRARequest
+
+        _ADAPTERS[path] = LoRARequest(f"adapter{len(_ADAPTERS) + 2}", len(_ADAPTERS) + 2, path)
+    return _ADAPTERS[path]
+
+
+def _complete(llm: Any, lora: Any, items: list[tuple]) -> list[tuple]:
+    """items: (kind, input, sampling dict[, adapter folder]); grouped by kind and adapter."""
     from vllm import SamplingParams
 
     results: list[tuple | None] = [None] * len(items)
-    for kind in ("prompt", "messages"):
-        idx = [i for i, it in enumerate(items) if it[0] == kind]
-        if not idx:
-            continue
+    groups = dict.fromkeys((it[0], it[3] if len(it) > 3 else None) for it in items)
+    for kind, adapter in groups:
+        idx = [i for i, it in enumerate(items) if it[0] == kind and (it[3] if len(it) > 3 else None) == adapter]
+        lora_req = _lora_for(adapter, lora)
         inputs = [items[i][1] for i in idx]
         params = [SamplingParams(**items[i][2]) for i in idx]
         run = llm.generate if kind == "prompt" else llm.chat
         try:
             # All prompts of the call at once: vLLM schedules them together (continuous batching).
-            outs = run(inputs, params, use_tqdm=False, lora_request=lora)
+            outs = run(inputs, params, use_tqdm=False, lora_request=lora_req)
         except REJECTED:
             # vLLM rejects the whole batch for one bad input (e.g. a prompt longer than
             # max_model_len): ask one by one so only that request fails.
-            outs = [_one(run, x, p, lora) for x, p in zip(inputs, params)]
+            outs = [_one(run, x, p, lora_req) for x, p in zip(inputs, params)]
         for i, out in zip(idx, outs):
             if isinstance(out, str):
                 results[i] = ("", "error", 0, 0, out)

@@ -52,14 +52,14 @@ def engine_kwargs(cfg: TeacherConfig, seed: int) -> dict[str, Any]:
     }
     if v.data_parallel_size > 1:
         kwargs["data_parallel_size"] = v.data_parallel_size
-    if v.lora_adapter:
+    if v.lora_adapter or v.max_lora_rank:
         kwargs["enable_lora"] = True
-        kwargs["max_lora_rank"] = _lora_rank(v.lora_adapter)
+        kwargs["max_lora_rank"] = max(lora_rank(v.lora_adapter) if v.lora_adapter else 8, v.max_lora_rank)
     kwargs.update(v.extra)
     return kwargs
 
 
-def _lora_rank(adapter: str) -> int:
+def lora_rank(adapter: str) -> int:
     path = Path(adapter) / "adapter_config.json"
     try:
         r = int(json.loads(path.read_text())["r"])
@@ -90,6 +90,14 @@ class VllmTeacher:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(self.cfg.vllm.kv_cache_space_gb)
         env.setdefault("VLLM_HOST_IP", "127.0.0.1")
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # start-up INFO lines would drown the progress
+        # vllm-cpu keeps one core for its scheduler and runs the model on the rest: on 2 cores, one.
+        # Binding the model's threads to every core is 1.7-1.9x faster here (measured: 16 chat
+        # prompts 28.0 -> 16.9 s, a prefix-cached batch 12.0 -> 6.2 s); ignored on GPUs.
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        one_rank = self.cfg.vllm.tensor_parallel_size == 1 and self.cfg.vllm.data_parallel_size == 1
+        if cores and one_rank and "VLLM_CPU_OMP_THREADS_BIND" not in env:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cores))
+            env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         from_parent, to_host = os.pipe()
         from_host, to_parent = os.pipe()
         # start_new_session: the host leads a new process group that close() ends as a whole.
@@ -133,8 +141,8 @@ class VllmTeacher:
     def complete(self, requests: list[Request]) -> list[Completion]:
         if not requests:
             return []
-        items = [("prompt", r.prompt, self.sampling(r)) if r.prompt is not None
-                 else ("messages", r.messages, self.sampling(r)) for r in requests]
+        items = [("prompt", r.prompt, self.sampling(r), r.adapter) if r.prompt is not None
+                 else ("messages", r.messages, self.sampling(r), r.adapter) for r in requests]
         # No deadline: a large chunk on CPU may take long, and a dead host is noticed within a second.
         results = self._call(("complete", items), float("inf"))
         return [_completion(r, *res) for r, res in zip(requests, results)]

@@ -1,0 +1,212 @@
+"""`selfinstruct eval`: how much better each student answers held-out tasks than its base.
+
+Each model answers every held-out instance greedily in the student's own prompt format
+(answers.py: one vLLM engine for the base and every student's adapter, or transformers); the score
+is ROUGE-L F (rouge-score, stemmed) of the answer against the reference, and each student's row
+adds the paired-bootstrap 95% CI of its difference to the base and its wins/ties/losses (paired.py).
+With --run, the held-out file defaults to RUN/heldout.jsonl, every finished student is found
+(round-N/student, RUN/student), and the held-out tasks that overlap the run's training data are
+counted (filter/decontam.py). Optionally the teacher judges student vs base pairwise (judge.py).
+Answers and scores go to <run>/eval/ (or next to the held-out file): eval.json, eval.md,
+answers-<model>.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, StudentConfig
+from ..formats import read_tasks
+from ..records import InputError, Task
+from . import answers as A
+from .paired import paired_bootstrap
+
+Item = A.Item
+
+
+def heldout_items(tasks: list[Task]) -> list[Item]:
+    return [(t.instruction, i.input, i.output) for t in tasks for i in t.instances if i.output.strip()]
+
+
+def rouge_l(preds: list[str], refs: list[str]) -> list[float]:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(preds, refs)]
+
+
+def models_to_eval(run: Path | None, adapters: list[Path]) -> dict[str, str | Path | None]:
+    """base first, then every finished round's student in round order, the run's own student
+    (`distill --data RUN`), then the adapters given."""
+    models: dict[str, str | Path | None] = {"base": None}
+    if run is not None:
+        for student in sorted(Path(run).glob("round-*/student"), key=lambda p: _round_no(p.parent)):
+            if (student / ".done").exists():
+                models[student.parent.name] = student
+        if (Path(run) / "student" / ".done").exists():
+            models["student"] = Path(run) / "student"
+    for a in adapters:
+        if not Path(a).is_dir():
+            raise InputError(a, None, "no such adapter folder")
+        label = a.parent.name if a.name == "student" else a.name
+        models[label] = a
+    return models
+
+
+def _round_no(path: Path) -> int:
+    tail = path.name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
+                    threads: int = 2, out_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Scores each model (label -> None for the base, or an adapter folder); -> (rows, answers)."""
+    answers, walls = _answer(models, items, cfg, threads)
+    refs = [ref for _, _, ref in items]
+    scores = {label: rouge_l(answers[label], refs) for label in models}
+    base = next(iter(models))
+    rows = []
+    for label, path in models.items():
+        s = scores[label]
+        row: dict[str, Any] = {"model": label, "path": str(path) if path else cfg.model, "n": len(items),
+                               "rouge_l": round(sum(s) / len(s), 4)}
+        if label != base:
+            row.update(paired_bootstrap(s, scores[base]))
+        row["answer_words"] = round(sum(len(p.split()) for p in answers[label]) / len(items), 1)
+        row["wall_s"] = walls.get(label, 0.0)
+        rows.append(row)
+        if out_dir:
+            _write_answers(out_dir / f"answers-{label}.jsonl", items, answers[label], s)
+    return rows, answers
+
+
+def _answer(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig,
+            threads: int) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Cached answers where there are some; the rest from one backend call, with a progress bar."""
+    from rich.progress import Progress
+
+    keys = {label: A.cache_key(items, A.model_identity(p, cfg), cfg) for label, p in models.items()}
+    answers = {label: a for label in models if (a := A.cached(keys[label], len(items))) is not None}
+    todo = {label: p for label, p in models.items() if label not in answers}
+    walls = {label: 0.0 for label in answers}
+    if todo:
+        backend = _backend(cfg)
+        t0 = time.perf_counter()
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"eval: {len(todo)} model(s) x {len(items)} items ({backend})", total=len(todo) * len(items))
+            fn = A.answer_vllm if backend == "vllm" else A.answer_transformers
+            new = fn(todo, items, cfg, threads, lambda label, n: bar.advance(task, n))
+        wall = round((time.perf_counter() - t0) / len(todo), 1)
+        for label, a in new.items():
+            A.store(keys[label], a)
+            answers[label], walls[label] = a, wall
+    return answers, walls
+
+
+def _backend(cfg: StudentConfig) -> str:
+    if cfg.eval_backend == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            return "transformers"  # the documented fallback where vLLM is not installed
+    return cfg.eval_backend
+
+
+def _write_answers(path: Path, items: list[Item], preds: list[str], scores: list[float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for (ins, inp, ref), pred, score in zip(items, preds, scores):
+            f.write(json.dumps({"instruction": ins, "input": inp, "reference": ref, "answer": pred,
+                                "rouge_l": round(score, 4)}, ensure_ascii=False) + "\n")
+
+
+def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, adapters: list[Path] | None = None,
+                 judge: bool = False) -> list[dict[str, Any]]:
+    """`selfinstruct eval`: base vs each student on held-out tasks; writes and prints the table."""
+    if run is not None and not Path(run).is_dir():
+        raise InputError(run, None, "no such run directory")
+    if heldout is None:
+        if run is None or not (Path(run) / "heldout.jsonl").exists():
+            raise InputError(Path(run or ".") / "heldout.jsonl", None,
+                             "no held-out file: pass --heldout, or generate with generate.heldout_share > 0")
+        heldout = Path(run) / "heldout.jsonl"
+    tasks = read_tasks(heldout)
+    items = heldout_items(tasks)
+    if not items:
+        raise InputError(heldout, None, "no instance has a reference output to score against")
+    models = models_to_eval(run, list(adapters or []))
+    out_dir = Path(run) / "eval" if run else Path(heldout).with_name(Path(heldout).stem + ".eval")
+    rows, answers = evaluate_models(items, models, cfg.student, threads=cfg.run.threads, out_dir=out_dir)
+    if judge:
+        _judge(rows, items, answers, cfg)
+    overlap = _overlap(tasks, run, cfg) if run else None
+    write_table(rows, out_dir, heldout, overlap)
+    title = f"eval on {heldout} ({len(items)} instances) -> {out_dir}"
+    print_table(rows, title, overlap, len(tasks), models)
+    return rows
+
+
+def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config) -> None:
+    from ..distill.judge import win_rate
+    from ..teachers import make_teacher
+
+    teacher = make_teacher(cfg.teacher, seed=cfg.run.seed)
+    try:
+        base = rows[0]["model"]
+        for row in rows[1:]:
+            judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"))
+            row["win_rate_vs_base"], row["judge_unclear"] = judged["win_rate"], judged["unclear"]
+    finally:
+        teacher.close()
+
+
+def _overlap(heldout: list[Task], run: Path, cfg: Config) -> list[str]:
+    """Held-out tasks that some accepted task of the run overlaps (should be none: generate rejects them)."""
+    from ..distill.data import run_tasks
+    from ..filter.decontam import Decontaminator
+
+    return Decontaminator(heldout, cfg.filter.novelty).overlaps(run_tasks(Path(run)))
+
+
+def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps({"heldout": str(heldout), "rows": rows,
+                                                   "heldout_overlapping_training": overlap}, indent=1))
+    cols = [c for c in _COLUMNS if any(c in r for r in rows)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    note = "" if overlap is None else f"\nHeld-out tasks overlapping the training data: {len(overlap)}\n"
+    (out_dir / "eval.md").write_text(f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
+
+
+_COLUMNS = ("model", "n", "rouge_l", "diff", "ci_low", "ci_high", "wins", "ties", "losses",
+            "win_rate_vs_base", "judge_unclear", "answer_words", "wall_s")
+
+
+def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] | None = None,
+                n_tasks: int = 0, models: dict | None = None) -> None:
+    """One row per model, the difference to the base and its CI in one cell, so it fits 80 columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title=title)
+    for c in ("model", "n", "ROUGE-L", "vs base [95% CI]", "w/t/l", "words", "s"):
+        table.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
+    for r in rows:
+        gain = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "diff" in r else "-"
+        wtl = f"{r['wins']}/{r['ties']}/{r['losses']}" if "wins" in r else "-"
+        table.add_row(r["model"], str(r["n"]), f"{r['rouge_l']:.4f}", gain, wtl, str(r.get("answer_words", "")),
+                      f"{r.get('wall_s', 0):.0f}")
+    console.print(table)
+    if overlap is not None:
+        console.print(f"held-out tasks overlapping the training data (13-gram or embedding): {len(overlap)} of {n_tasks}")
+    for r in rows:
+        if "ci_low" in r:
+            verdict = ("better than" if r["ci_low"] > 0 else "worse than" if r["ci_high"] < 0
+                       else "not distinguishable from")
+            console.print(f"{r['model']}: {verdict} the base (95% CI of the ROUGE-L difference "
+                          f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])")
