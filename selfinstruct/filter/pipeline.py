@@ -1,14 +1,14 @@
 """The filter: candidates in, (accepted, rejected with a reason, stats) out.
 
-Order, cheapest first: quality heuristics, then novelty against the pool and within the batch
-(the first of a near-duplicate group wins), then the LLM judge on the survivors only. Every
+Order, cheapest first: quality heuristics, decontamination against held-out tasks (decontam.py),
+then novelty against the pool and within the batch (the first of a near-duplicate group wins),
+then the LLM judge on the survivors only. Every
 reject carries `kind(detail)`; stats count them per kind. Candidate order is preserved.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,13 +17,14 @@ import numpy as np
 
 from ..config import Config, FilterConfig
 from ..records import Task
-from ..store import ChunkStore
+from ..store import ChunkStore, write_atomic
 from . import quality
 
 
 def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
                  teacher=None, judge_store: ChunkStore | None = None, chunk_size: int = 64,
-                 check_instances: bool = True, prompt_style: str | None = None) -> tuple[list[Task], list[Task], dict]:
+                 check_instances: bool = True, prompt_style: str | None = None,
+                 decontam=None) -> tuple[list[Task], list[Task], dict]:
     """-> (accepted, rejected, stats). check_instances=False: instruction-only candidates (before
     instances are written); the instance checks and the judge, which needs outputs, are skipped."""
     timings: dict[str, float] = {}
@@ -39,6 +40,13 @@ def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *,
         if why:
             reasons[i] = why
     timings["quality_s"] = time.perf_counter() - t0
+
+    if decontam is not None:  # a Decontaminator: held-out tasks no candidate may copy
+        alive = [i for i in range(len(candidates)) if i not in reasons]
+        t0 = time.perf_counter()
+        found = decontam.check([candidates[i] for i in alive])
+        reasons.update({alive[k]: why for k, why in found.items()})
+        timings["decontam_s"] = time.perf_counter() - t0
 
     alive = [i for i in range(len(candidates)) if i not in reasons]
     extra = _novelty([candidates[i] for i in alive], pool, cfg, cache_dir, timings)
@@ -131,23 +139,17 @@ def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None
         accepted, rejected, stats = filter_tasks(
             candidates, pool_tasks, cfg.filter, cache_dir=output.with_name(output.name + ".cache"),
             teacher=teacher, judge_store=store, chunk_size=cfg.teacher.chunk_size,
-            prompt_style=cfg.teacher.prompt_style)
+            prompt_style=cfg.teacher.style("judge"))
     finally:
         if teacher is not None:
             teacher.close()
     stats.update(input=str(input), pool=str(pool) if pool else None, pool_size=len(pool_tasks))
     write_tasks(output, accepted)
     write_tasks(output.with_name(output.name + ".rejected.jsonl"), rejected)
-    _write_atomic(output.with_name(output.name + ".config.yaml"), cfg.to_yaml())
-    _write_atomic(output.with_name(output.name + ".stats.json"), json.dumps(stats, indent=1))
+    write_atomic(output.with_name(output.name + ".config.yaml"), cfg.to_yaml())
+    write_atomic(output.with_name(output.name + ".stats.json"), json.dumps(stats, indent=1))
     print_summary(stats, output)
     return stats
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def print_summary(stats: dict, output: Path) -> None:
