@@ -112,18 +112,45 @@ def distill(
 
 @app.command("eval")
 def eval_cmd(
-    heldout: Path = typer.Option(..., "--heldout", help="Held-out tasks with reference outputs (Self-Instruct format)."),
+    heldout: Optional[Path] = typer.Option(None, "--heldout", help="Held-out tasks with reference outputs (default: RUN/heldout.jsonl)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: evaluates the base student and every round's adapter."),
     adapter: List[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
     config: Optional[Path] = ConfigOpt,
     judge: bool = typer.Option(False, "--judge", help="Also ask the teacher for a pairwise win-rate vs the base model."),
     sets: List[str] = SetOpt,
 ) -> None:
-    """Score the base student and each round's adapter on held-out tasks: ROUGE-L to references, optional judge."""
-    from .distill.evaluate import eval_command
+    """Score the base student and every student of a run on held-out tasks: ROUGE-L to the references,
+    each student's difference to the base with its paired-bootstrap 95% CI and win/tie/loss counts.
 
-    cfg = _run(_config, config, sets)
+    Answers come from one vLLM engine (students as LoRA adapters), transformers as the fallback; the
+    base's answers are cached by held-out file and model, so a second call does not answer again.
+    """
+    from .evaluate.command import eval_command
+
+    cfg = _run(_config, config or (_run_config(run) if run else None), sets)
     _run(eval_command, heldout, cfg, run=run, adapters=adapter, judge=judge)
+
+
+@app.command()
+def audit(
+    run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
+    config: Optional[Path] = ConfigOpt,
+    sets: List[str] = SetOpt,
+) -> None:
+    """Self-Instruct's validity audit of a run's accepted tasks: valid instruction, input, output.
+
+    The judge is the config's teacher (by default the run's own config.yaml); each verdict keeps
+    its reason. Writes RUN/audit/audit.json (shares with 95% intervals) and verdicts.jsonl.
+    """
+    from .audit import audit_run
+
+    cfg = _run(_config, config or _run_config(run), sets)
+    _run(audit_run, run, cfg)
+
+
+def _run_config(run: Path) -> Optional[Path]:
+    p = Path(run) / "config.yaml"
+    return p if p.exists() else None
 
 
 @app.command()
@@ -141,11 +168,15 @@ def export(
     format: str = typer.Option("hf", "--format", "-f", help="hf | parquet | alpaca | sharegpt | openai-chat"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output path (default: RUN/export/FORMAT)."),
     push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Push the HF dataset to this repo (needs HF_TOKEN)."),
+    partial: bool = typer.Option(False, "--partial", help="Export a run that generate is still working on (finished rounds only)."),
 ) -> None:
-    """Export the accepted tasks for the tools people use, provenance columns kept."""
+    """Export the accepted tasks for the tools people use, provenance columns kept.
+
+    A run that generate is still working on is refused unless --partial.
+    """
     from .export import export_run
 
-    path = _run(export_run, run, format, out=out, push_to_hub=push_to_hub)
+    path = _run(export_run, run, format, out=out, push_to_hub=push_to_hub, partial=partial)
     console.print(f"exported: {path}")
 
 

@@ -41,6 +41,7 @@ class VllmOptions(Section):
     dtype: str = "auto"  # auto: float32 on CPU (bfloat16 is ~5x slower there), bfloat16 on GPU
     kv_cache_space_gb: int = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
     lora_adapter: str | None = None
+    max_lora_rank: int = 0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM as is
 
 
@@ -83,6 +84,10 @@ class TeacherConfig(Section):
     backend: Literal["vllm", "openai", "transformers", "ray"] = "vllm"
     model: str = "embedded:smollm2-135m"
     prompt_style: Literal["completion", "chat"] = "completion"
+    # Per step (propose, classify, instances, judge, audit), overriding prompt_style: an instruction-tuned
+    # teacher continues a task list well in completion style but answers yes/no and writes
+    # examples better in chat style (measured for Qwen2.5-0.5B, see README).
+    step_styles: dict[str, Literal["completion", "chat"]] = Field(default_factory=dict)
     temperature: float = 0.7
     top_p: float = 0.5
     max_tokens: int = 256
@@ -93,6 +98,10 @@ class TeacherConfig(Section):
     transformers: TransformersOptions = Field(default_factory=TransformersOptions)
     ray: RayOptions = Field(default_factory=RayOptions)
 
+    def style(self, step: str) -> str:
+        """How `step` is prompted: its own entry in step_styles, else prompt_style."""
+        return self.step_styles.get(step, self.prompt_style)
+
 
 class GenerateConfig(Section):
     rounds: int = 3
@@ -102,10 +111,15 @@ class GenerateConfig(Section):
     in_context: int = 8
     in_context_seed: int = 6  # of the in-context tasks, how many come from the seeds
     max_new_per_prompt: int = 8
+    completions_per_prompt: int = 1  # propose requests sharing one in-context sample (prefix-cached prefill)
     min_acceptance: float = 0.05  # stop when a round accepts less than this share: pool saturated
     instances_per_task: int = 1
+    # Chat teachers, input-first tasks: one request writes the input, a second answers the task on it
+    # (a small instruct model filled "Input: ... Output: ..." forms with copies and placeholders)
+    answer_step: bool = False
     templates: str = "prompts"  # folder of Jinja2 templates
     heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
+    audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)
 
 
 class NoveltyConfig(Section):
@@ -162,7 +176,10 @@ class StudentConfig(Section):
     enabled: bool = False
     model: str = "embedded:smollm2-135m"
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    data: Literal["all", "round"] = "all"  # train on all accepted so far, or only the new round
+    # all: each round's student learns every task accepted so far, from the base; round: only the
+    # new round's, from the base; continue: only the new round's, starting from the last student
+    # (each task is learned once: the cheapest way to a student per round)
+    data: Literal["all", "round", "continue"] = "all"
     epochs: float = 1.0
     max_steps: int = -1
     batch_size: int = 8
@@ -179,6 +196,9 @@ class StudentConfig(Section):
     loop: Literal["none", "student_teacher", "hard_examples"] = "none"
     eval_max_new_tokens: int = 128  # greedy answers on held-out tasks
     eval_batch_size: int = 8
+    # vllm: one engine answers for the base and every student (LoRA per request); transformers where
+    # vLLM is missing (or for students that are not adapters of student.model)
+    eval_backend: Literal["vllm", "transformers"] = "vllm"
 
 
 class Config(Section):
@@ -204,9 +224,10 @@ class Config(Section):
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
 
-# Speed knobs: the same run, whatever they are set to.
-RESUME_SAFE = ["run.threads", "generate.rounds", "filter.novelty.batch_size", "filter.novelty.embed_workers",
-               "filter.novelty.embed_parallel_above", "filter.novelty.embed_backend"]
+# Speed knobs, and where the run lives (a run copied to another disk or renamed computes the same
+# thing): the same run, whatever they are set to.
+RESUME_SAFE = ["run.root", "run.name", "run.threads", "generate.rounds", "filter.novelty.batch_size",
+               "filter.novelty.embed_workers", "filter.novelty.embed_parallel_above", "filter.novelty.embed_backend"]
 
 
 class ConfigError(ValueError):

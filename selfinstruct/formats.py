@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .records import InputError, Instance, Task
+from .store import write_atomic
 
 FORMATS = ("self-instruct", "alpaca", "chat")
 
@@ -135,11 +136,8 @@ def write_tasks(path: str | Path, tasks: Iterable[Task], fmt: str = "self-instru
     for t in tasks:
         r = task_to_row(t, fmt)
         rows.extend(r if isinstance(r, list) else [r])
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        if fmt == "alpaca" and path.suffix == ".json":
-            json.dump(rows, f, ensure_ascii=False, indent=1)
-        else:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    tmp.replace(path)
+    if fmt == "alpaca" and path.suffix == ".json":
+        write_atomic(path, json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return len(rows)

@@ -58,7 +58,7 @@ def test_run_dir_writes_resolved_config_and_refuses_a_different_one(tmp_path):
         assert yaml.safe_load((run.path / "config.yaml").read_text())["run"]["name"] == "r"
     with RunDir(_cfg(tmp_path, "generate.rounds=7", "filter.novelty.embed_workers=1")):
         pass  # more rounds, another speed setting: the same run, resumed
-    with pytest.raises(RunError, match=r"different config \(teacher.temperature: 0.7 -> 0.1\)"):
+    with pytest.raises(RunError, match=r"different config \(teacher.temperature: 0.8 -> 0.1\)"):
         RunDir(_cfg(tmp_path, "teacher.temperature=0.1")).open()
     with RunDir(_cfg(tmp_path, "teacher.temperature=0.1"), force_new=True) as run:
         assert run.manifest()["fingerprint"] == _cfg(tmp_path, "teacher.temperature=0.1").fingerprint()

@@ -90,7 +90,7 @@ def test_task_losses_rank_tasks_by_the_students_loss(trained, seeds):
 
 
 def test_eval_scores_base_and_the_round(trained, seeds, tmp_path):
-    from selfinstruct.distill.evaluate import eval_command
+    from selfinstruct.evaluate.command import eval_command
 
     out, _, _, _ = trained
     heldout = tmp_path / "heldout.jsonl"

@@ -90,3 +90,21 @@ def test_repetitive_loops_of_small_teachers_are_rejected():
     assert repetition(looped).startswith("repetitive(")
     assert repetition("Write a short story about a lighthouse keeper who finds a message in a bottle.") is None
     assert repetition("Add 2 and 2.") is None
+
+
+def test_placeholder_instances_copied_from_the_answer_form_are_rejected():
+    from selfinstruct.records import Instance, Task
+
+    for inst in (Instance("...", "..."), Instance("", "Output: ..."), Instance("<the input>", "fine"),
+                 Instance("", "<one label>")):
+        assert check_instances(Task("Write a haiku about snow.", [inst]))[0] == "placeholder", inst
+    assert check_instances(Task("Add the numbers.", [Instance("2, 3", "5")]))[0] is None
+
+
+def test_refusals_and_tasks_missing_the_material_they_point_at_are_rejected():
+    from selfinstruct.records import Instance, Task
+
+    assert check_instances(Task("Write a short story about a cat.", [Instance("", "I'm sorry, but I can't.")]))[0] == "refusal"
+    assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == "missing_input"
+    assert check_instances(Task("Find the longest word in the text.", [Instance("a bb ccc", "ccc")]))[0] is None
+    assert check_instances(Task("Write a poem about the sea.", [Instance("", "Waves.")]))[0] is None

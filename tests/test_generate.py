@@ -20,7 +20,9 @@ STEPS = ("propose", "classify", "instances")
 
 
 def _args(tmp_path, name, backend="transformers", model="embedded:smollm2-135m"):
-    return ["--set", f"run.root={tmp_path}", "--name", name, "--rounds", "2", "--per-round", "4",
+    # The SmolLM2 config: the round logic is what is tested here, and its teacher is the fastest.
+    return ["--config", str(ROOT / "configs" / "smollm2.yaml"),
+            "--set", f"run.root={tmp_path}", "--name", name, "--rounds", "2", "--per-round", "4",
             "--set", f"teacher.backend={backend}", "--set", f"teacher.model={model}",
             "--set", "generate.prompts_per_round=4", "--set", "generate.max_batches=2", "--set", "teacher.max_tokens=64",
             "--set", "teacher.chunk_size=2", "--set", f"run.threads={THREADS}"]

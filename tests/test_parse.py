@@ -83,3 +83,19 @@ def test_real_teacher_outputs_parse_without_losing_items():
         elif r["step"].startswith("instances"):
             inst, why = parse_instance(r["text"], r["step"].endswith("output_first"), r["finish_reason"])
             assert (inst is None) == bool(why)
+
+
+def test_a_chat_teachers_written_input_loses_its_label_and_quotes():
+    from selfinstruct.generate.parse import parse_input
+
+    assert parse_input('Input: "The cat sat on the mat."') == "The cat sat on the mat."
+    assert parse_input("**Input:** 42, 17, 8") == "42, 17, 8"
+    assert parse_input("<noinput>") == "" and parse_input("Input: N/A") == ""
+    assert parse_input("Dear Tom,\nthe draft looks good.") == "Dear Tom,\nthe draft looks good."
+
+
+def test_chat_answers_that_name_their_fields_parse_like_completions():
+    inst, why = parse_instance("Input: 5\nOutput: 120", output_first=False)
+    assert why == "" and (inst.input, inst.output) == ("5", "120")
+    inst, why = parse_instance("**Class label:** positive\n**Input:** I loved it.", output_first=True)
+    assert why == "" and (inst.input, inst.output) == ("I loved it.", "positive")

@@ -23,7 +23,7 @@ from selfinstruct.store import ChunkStore
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/install.sh)")
-PLOTS = 7  # funnel, nn_sim, lengths, classification, verbs, embedding map, usage
+PLOTS = 8  # funnel, nn_sim, lengths, classification, verbs, embedding map, usage, student gain
 TITLE = "selfinstruct report: fixture"
 
 
@@ -104,7 +104,7 @@ def test_partial_run_says_not_available(tmp_path):
     assert res.exit_code == 0, res.output
     assert "run half: 1 rounds" in res.output and "round in progress" in res.output  # the summary table
     html = (run / "report" / "index.html").read_text()
-    for sid in ("usage", "student", "map", "novelty", "rejected"):
+    for sid in ("usage", "student", "map", "novelty", "rejected", "audit"):
         body = re.search(rf"<section id='{sid}'>(.*?)</section>", html).group(1)
         assert "not available" in body, sid
     assert "Sort these numbers." in html

@@ -3,8 +3,9 @@
 Heuristics (Self-Instruct's generate_instructions / prepare_for_finetuning):
 - the instruction has min_words..max_words words, no blacklisted word (a task a text model cannot
   do: images, audio, files...), and does not start with punctuation or a non-ASCII character;
-- instances: one whose output is empty, equals its input, or ends with ":" (a cut-off
-  generation) is dropped; exact duplicate instances are merged; if two instances have the same
+- instances: one whose output is empty, a placeholder ("...", "Output"), equals its input, or ends with ":" (a cut-off
+  generation) is dropped, as is a refusal ("I'm sorry, but...") or an empty input for an instruction
+  that points at given material ("the text", "this sentence"); exact duplicate instances are merged; if two instances have the same
   non-empty input but different outputs the task contradicts itself and is rejected; a task left
   with no instance is rejected with the first problem found.
 
@@ -67,9 +68,28 @@ def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
     return f"repetitive({share:.2f} distinct)" if share < min_distinct else None
 
 
-def _instance_problem(inst: Instance) -> str | None:
+# What a small chat teacher writes when it copies the answer form instead of filling it in.
+_PLACEHOLDER = re.compile(r"^\W*(\.\.\.|…|no input|<[^<>]{0,30}>|output|input|answer)\W*$", re.I)
+
+
+# An instruction that points at material it was given ("the text", "this sentence") is invalid
+# without an input; small teachers write "<noinput>" for such tasks all the time.
+_NEEDS_INPUT = re.compile(r"\b(?:the|this|these|following|given|provided|above|below)\s+(?:given\s+|following\s+)?"
+                          r"(?:text|sentence|sentences|paragraph|passage|code|snippet|list|email|article|review|word|words|"
+                          r"data|table|story|poem|essay|document|message|string|number|numbers|array|question)\b", re.I)
+# Refusals and non-answers, as Alpaca-cleaned removes them.
+_REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i apologi[sz]e|sorry, but|as an ai|i cannot|i can'?t|unfortunately, i)", re.I)
+
+
+def _instance_problem(inst: Instance, instruction: str = "") -> str | None:
     if not inst.output.strip():
         return "empty_output"
+    if _REFUSAL.match(inst.output) or _REFUSAL.match(inst.input):
+        return "refusal"
+    if not inst.input.strip() and _NEEDS_INPUT.search(instruction):
+        return "missing_input"
+    if _PLACEHOLDER.match(inst.output) or (inst.input.strip() and _PLACEHOLDER.match(inst.input)):
+        return "placeholder"
     if inst.input.strip() == inst.output.strip():
         return "output_equals_input"
     if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
@@ -88,7 +108,7 @@ def check_instances(task: Task) -> tuple[str | None, int]:
             return "conflicting_outputs", 0
     good, seen, first_problem = [], set(), None
     for inst in task.instances:
-        problem = _instance_problem(inst)
+        problem = _instance_problem(inst, task.instruction)
         first_problem = first_problem or problem
         if problem is None and (inst.input, inst.output) not in seen:
             seen.add((inst.input, inst.output))

@@ -18,8 +18,9 @@ from rich.table import Table
 
 from ..config import PROJECT_ROOT, Config
 from ..formats import read_tasks, write_tasks
+from ..filter.decontam import Decontaminator
 from ..records import Task
-from ..rundir import RunDir
+from ..rundir import RunDir, warn_damaged
 from .round import print_round, run_round
 from .student_loop import StudentLoop, is_heldout
 
@@ -63,7 +64,9 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         s.round = 0
     summary = []
     with RunDir(cfg, force_new=force_new, command="generate") as run:
-        seeds = _hold_out(cfg, run, seeds)
+        warn_damaged(run.path)
+        seeds, heldout = _hold_out(cfg, run, seeds)
+        decontam = Decontaminator(heldout, cfg.filter.novelty) if heldout else None
         teacher = LazyTeacher(cfg)
         student = StudentLoop(cfg, run, teacher)
         generated: list[Task] = []
@@ -71,7 +74,7 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
             for n in range(1, cfg.generate.rounds + 1):
                 stats = _finished_round(run, n, generated)
                 if stats is None:
-                    stats = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights)
+                    stats = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights, decontam)
                     print_round(stats)
                 summary.append(stats)
                 student.after_round(n, seeds, generated)
@@ -80,20 +83,37 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                     console.print(f"round {n} accepted {stats['acceptance_rate']:.1%} < "
                                   f"{cfg.generate.min_acceptance:.1%}: the pool is saturated, stopping.")
                     break
+            if cfg.generate.audit and generated:
+                _audit(cfg, run, generated, teacher)
         finally:
             teacher.close()
     _print_summary(summary, run.path)
     return {"run": str(run.path), "rounds": summary, "accepted": len(generated)}
 
 
-def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> list[Task]:
-    """Keeps a fixed share of the seeds out of generation, for `selfinstruct eval` to test on."""
+def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> tuple[list[Task], list[Task]]:
+    """-> (seeds to generate from, held-out seeds). A fixed share of the seeds stays out of
+    generation for `selfinstruct eval` to test on; generated tasks too close to one are rejected."""
     share = cfg.generate.heldout_share
     if share <= 0:
-        return seeds
+        return seeds, []
     heldout = [t for t in seeds if is_heldout(t, share)]
     write_tasks(run.path / "heldout.jsonl", heldout)
-    return [t for t in seeds if not is_heldout(t, share)]
+    return [t for t in seeds if not is_heldout(t, share)], heldout
+
+
+def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher) -> None:
+    """The validity audit of every accepted task, by the teacher still running (no second start).
+    A relaunch of a finished run reads every verdict back and asks nothing."""
+    from ..audit import print_audit, run_audit
+
+    out = run.path / "audit"
+    done = json.loads((out / "audit.json").read_text()) if (out / "audit.json").exists() else {}
+    if done.get("tasks") != len(generated):
+        if teacher.teacher_cfg is not cfg.teacher:  # the student taught the last round: the teacher judges
+            teacher.replace(cfg.teacher)
+        done = run_audit(generated, teacher.get(), cfg, out)
+    print_audit(done, out)
 
 
 def _finished_round(run: RunDir, n: int, generated: list[Task]) -> dict | None:

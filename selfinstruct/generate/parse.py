@@ -14,7 +14,7 @@ from ..records import Instance
 # "Task 10:", "Task 10.", "10.", "10)", "Task:", "- ", "* " at the start of a line.
 _ITEM = re.compile(r"^\s*(?:(?:task|instruction)\s*\d*\s*[:.)-]|\d{1,3}\s*[:.)]|[-*\u2022])\s*", re.I)
 _SPACES = re.compile(r"\s+")
-_NOINPUT = re.compile(r"^\s*(?:<\s*no\s*input\s*>|n/?a|none|no input|-|\(none\))\.?\s*$", re.I)
+_NOINPUT = re.compile(r"^\s*(?:<\s*no\s*input\s*>|noinput|n/?a|none|no input|-|\(none\))\.?\s*$", re.I)
 
 
 def clean_instruction(text: str) -> str:
@@ -53,11 +53,12 @@ def parse_is_classification(text: str) -> bool | None:
 
 def _field(text: str, name: str) -> tuple[str | None, str]:
     """Value of `Name:` up to the next known field; returns (value or None, rest after it)."""
-    m = re.search(rf"(?:^|\n)\s*{name}\s*:", text, re.I)
+    # Chat answers write fields in markdown too ("**Input:**"); the stars go with the name.
+    m = re.search(rf"(?:^|\n)\s*\**{name}\s*:\**", text, re.I)
     if not m:
         return None, text
     rest = text[m.end():]
-    nxt = re.search(r"\n\s*(?:input|output|class label|task|example\s*\d*)\s*:", rest, re.I)
+    nxt = re.search(r"\n\s*\**(?:input|output|class label|task|example\s*\d*)\s*:", rest, re.I)
     return (rest[:nxt.start()] if nxt else rest).strip(), (rest[nxt.start():] if nxt else "")
 
 
@@ -79,7 +80,10 @@ def parse_instance(text: str, output_first: bool, finish_reason: str = "stop") -
         return None, "truncated"
     body = _cut_at_next_task(text)
     first = "Class label" if output_first else "Input"
-    lead, rest = _field(f"{first}:{body}", first)
+    # A completion continues the open "Input:" line; a chat answer writes the field name itself.
+    if not re.match(rf"\s*\**{first}\s*:", body, re.I):
+        body = f"{first}:{body}"
+    lead, rest = _field(body, first)
     second, _ = _field(rest, "Input" if output_first else "Output")
     if lead is None or second is None:
         return None, "missing_field(" + ("input" if output_first else "output") + ")"
@@ -92,3 +96,12 @@ def parse_instance(text: str, output_first: bool, finish_reason: str = "stop") -
     if not out.strip():
         return None, "empty_output"
     return Instance(input="" if _NOINPUT.match(inp) else inp, output=out.strip()), ""
+
+
+def parse_input(text: str) -> str:
+    """A chat teacher's written input: its text without an "Input:" label or wrapping quotes;
+    "<noinput>" (or none, N/A) -> ""."""
+    text = re.sub(r"^\s*\**input\s*:\**", "", text.strip(), flags=re.I).strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'`":
+        text = text[1:-1].strip()
+    return "" if _NOINPUT.match(text) else text

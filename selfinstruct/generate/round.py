@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import Counter
 
@@ -20,22 +19,25 @@ from rich.table import Table
 from ..config import Config
 from ..records import Task
 from ..rundir import RunDir
-from ..store import ChunkStore
+from ..store import ChunkStore, write_atomic
+from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
 
 console = Console(stderr=True)
+TEACHER_STEPS = ("propose", "classify", "instances", "answers", "judge")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
-              weights: dict[str, float] | None = None) -> dict:
+              weights: dict[str, float] | None = None, decontam=None) -> dict:
     t0 = time.time()
     target = cfg.generate.per_round
     accepted: list[Task] = []
     rejected: list[Task] = []
     carry: list[Task] = []
     with StepProgress(f"round {n}") as progress:
-        ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights)
+        ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
+                          decontam=decontam)
         for batch in range(cfg.generate.max_batches):
             acc, rej, carry = _run_batch(ctx, run, batch, seeds + generated + accepted, carry,
                                          target - len(accepted), progress)
@@ -48,6 +50,7 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
         t.reject_reason = f"surplus(target={target})"
     rejected += carry
     stats = _round_stats(n, ctx.counts, accepted, rejected, run, time.time() - t0)
+    stats["long_seeds"] = _long_seeds(run, n, seeds + generated)
     _commit_round(run, n, accepted, rejected, stats)
     generated.extend(accepted)
     return stats
@@ -68,16 +71,19 @@ def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carr
         new = propose(ctx, run.store(n, "propose"), batch)
         ctx.counts["candidates"] += len(new)
         candidates += new
-    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False)
+    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False,
+                                     decontam=ctx.decontam)
     novel, carry = novel[:quota], novel[quota:]
     progress.start("classify", len(novel), f"batch {batch + 1} classify")
     classify(ctx, novel, run.store(n, "classify"))
     progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
-    failed = write_instances(ctx, novel, run.store(n, "instances"))
+    answers = run.store(n, "answers") if cfg.generate.answer_step else None
+    failed = write_instances(ctx, novel, run.store(n, "instances"), answers)
     judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
     accepted, rejected2, _ = filter_tasks([t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache,
                                           teacher=ctx.teacher, judge_store=judge_store,
-                                          chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.prompt_style)
+                                          chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.style("judge"),
+                                          decontam=ctx.decontam)
     for t in accepted[need:]:  # more than the round needs: reported, not silently dropped
         t.reject_reason = f"surplus(target={cfg.generate.per_round})"
     return accepted[:need], rejected + failed + rejected2 + accepted[need:], carry
@@ -87,9 +93,7 @@ def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task
     """Rejected and stats first, then the accepted set and its marker: a crash in between redoes
     only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
     run.store(n, "rejected").write_chunk("round", [t.to_dict() for t in rejected])
-    path = run.round_dir(n) / "stats.json"
-    path.with_suffix(".tmp").write_text(json.dumps(stats, indent=1))
-    os.replace(path.with_suffix(".tmp"), path)
+    write_atomic(run.round_dir(n) / "stats.json", json.dumps(stats, indent=1))
     accepted_store = run.store(n, "accepted")
     accepted_store.write_chunk("round", [t.to_dict() for t in accepted])
     accepted_store.mark_done({"accepted": len(accepted)})
@@ -112,7 +116,37 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
         "classification": sum(bool(t.is_classification) for t in accepted),
         "counts": dict(counts), "wall_s": round(wall, 2),
         "teacher": {k: round(v, 2) for k, v in usage.items()},
+        "teacher_errors": _teacher_errors(run, n),
     }
+
+
+def _final_answers(run: RunDir, n: int, step: str) -> list[dict]:
+    """The last stored answer to each request of a step (a retried error is overridden)."""
+    path = run.round_dir(n) / f"{step}.jsonl"
+    return list({row["request_id"]: row for row in ChunkStore(path)}.values()) if path.exists() else []
+
+
+def _teacher_errors(run: RunDir, n: int) -> dict:
+    """step -> requests, errors and their kinds (prompt too long, timeout, ...), from the stores."""
+    out = {}
+    for step in TEACHER_STEPS:
+        rows = _final_answers(run, n, step)
+        kinds = Counter(error_kind(r.get("error")) for r in rows if r["finish_reason"] == "error")
+        if rows:
+            out[step] = {"requests": len(rows), "errors": sum(kinds.values()), "kinds": dict(kinds.most_common())}
+    return out
+
+
+def _long_seeds(run: RunDir, n: int, pool: list[Task], show: int = 3) -> list[dict]:
+    """In-context tasks that only ever appear in prompts the teacher refused as too long: the likely
+    culprits (a 100 KB seed), longest first."""
+    bad, good = set(), set()
+    for row in _final_answers(run, n, "propose"):
+        too_long = row["finish_reason"] == "error" and error_kind(row.get("error")) == "prompt too long"
+        (bad if too_long else good).update(row.get("meta", {}).get("parents", []))
+    size = {t.id: len(t.instruction) + sum(len(i.input) + len(i.output) for i in t.instances) for t in pool}
+    suspects = sorted((i for i in bad - good if i in size), key=lambda i: -size[i])[:show]
+    return [{"id": i, "chars": size[i]} for i in suspects]
 
 
 def print_round(stats: dict) -> None:
@@ -120,6 +154,12 @@ def print_round(stats: dict) -> None:
     table.add_row("prompts", str(stats["prompts"]))
     table.add_row("instructions proposed", str(stats["generated"]))
     table.add_row("unique candidates", str(stats["candidates"]))
+    errors = {s: e for s, e in stats.get("teacher_errors", {}).items() if e["errors"]}
+    if not errors:
+        table.add_row("teacher errors", "none")
+    for step, e in errors.items():
+        kinds = ", ".join(f"{k} {c}" for k, c in e["kinds"].items())
+        table.add_row(f"teacher errors: {step}", f"{e['errors']} of {e['requests']} requests ({kinds})", style="red")
     for reason, count in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
     table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of those judged), "
@@ -130,3 +170,8 @@ def print_round(stats: dict) -> None:
                       f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
     table.add_row("wall time", f"{stats['wall_s']:.0f} s")
     console.print(table)
+    if stats.get("long_seeds"):
+        seeds = ", ".join(f"{s['id']} ({s['chars']:,} characters)" for s in stats["long_seeds"])
+        console.print(f"[yellow]warning:[/] round {stats['round']}: prompts too long for the teacher all show "
+                      f"{seeds} as an in-context task; shorten or drop it, or give the teacher a longer "
+                      "context (teacher.vllm.max_model_len with vLLM)", highlight=False)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import Config
-from ..records import Task
+from ..records import Instance, Task
 from ..store import ChunkStore
 from ..teachers.base import Completion, Teacher, run_step
-from .parse import parse_instance, parse_instructions, parse_is_classification
+from .parse import parse_input, parse_instance, parse_instructions, parse_is_classification
 from .prompts import few_shot_examples, make_request, render, rng_for, sample_in_context, seed_for
 
 
@@ -34,10 +34,10 @@ class StepContext:
     on_chunk: Callable[[str, list[Completion], float], None] | None = None
     weights: dict[str, float] | None = None  # over-sampling of generated in-context tasks
     seen: set[str] = field(default_factory=set)  # instructions proposed so far this round
+    decontam: Any = None  # filter.decontam.Decontaminator over the held-out tasks, if any
 
-    @property
-    def style(self) -> str:
-        return self.cfg.teacher.prompt_style
+    def style(self, step: str) -> str:
+        return self.cfg.teacher.style(step)
 
     def run(self, name: str, requests: list, store: ChunkStore) -> list[Completion]:
         cb = (lambda outs, wall: self.on_chunk(name, outs, wall)) if self.on_chunk else None
@@ -53,11 +53,13 @@ def propose(ctx: StepContext, store: ChunkStore, batch: int = 0) -> list[Task]:
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     requests = []
     for i in range(batch * g.prompts_per_round, (batch + 1) * g.prompts_per_round):
-        rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i)
+        # completions_per_prompt requests share one in-context sample (and their prefill, through the
+        # prefix cache); each has its own sampling seed, so each writes its own "first" new task.
+        rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i // g.completions_per_prompt)
         shown = sample_in_context(ctx.seeds, ctx.generated, g.in_context, g.in_context_seed, rng, ctx.weights)
-        text = render(g.templates, "instructions", ctx.style, tasks=shown, n_new=g.max_new_per_prompt)
+        text = render(g.templates, "instructions", ctx.style("propose"), tasks=shown, n_new=g.max_new_per_prompt)
         requests.append(make_request(
-            text, ctx.style, max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
+            text, ctx.style("propose"), max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
             temperature=t.temperature, top_p=t.top_p, stop=_propose_stop(len(shown), g.max_new_per_prompt),
             seed=seed_for(ctx.cfg.run.seed, ctx.round, "propose", i),
             meta={"prompt": i, "parents": [s.id for s in shown]}))
@@ -91,16 +93,18 @@ def _propose_stop(shown: int, n_new: int) -> list[str]:
 def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     """Sets is_classification on each task (unparsable answers count as 'no': input-first is the safe side)."""
     pool = ctx.seeds + ctx.generated
+    # One set of examples for the whole round: every prompt then shares its long start, which the
+    # engine's prefix cache computes once (prefill is most of a CPU teacher's time).
+    rng = rng_for(ctx.cfg.run.seed, ctx.round, "classify")
+    yes = [s for s in pool if s.is_classification]
+    no = [s for s in pool if s.is_classification is False]
+    examples = rng.sample(yes, min(4, len(yes))) + rng.sample(no, min(4, len(no)))
+    rng.shuffle(examples)
     requests = []
     for task in tasks:
-        rng = rng_for(ctx.cfg.run.seed, ctx.round, "classify", task.id)
-        yes = [s for s in pool if s.is_classification]
-        no = [s for s in pool if s.is_classification is False]
-        yes, no = rng.sample(yes, min(4, len(yes))), rng.sample(no, min(4, len(no)))
-        examples = yes + no
-        rng.shuffle(examples)
-        text = render(ctx.cfg.generate.templates, "classify", ctx.style, examples=examples, instruction=task.instruction)
-        requests.append(make_request(text, ctx.style, max_tokens=3, temperature=0.0, top_p=1.0, stop=["\n"],
+        text = render(ctx.cfg.generate.templates, "classify", ctx.style("classify"), examples=examples,
+                      instruction=task.instruction)
+        requests.append(make_request(text, ctx.style("classify"), max_tokens=3, temperature=0.0, top_p=1.0, stop=["\n"],
                                      seed=0, meta={"task": task.id}))
     by_task = {c.meta.get("task"): c for c in ctx.run("classify", requests, store)}
     for task in tasks:
@@ -111,24 +115,35 @@ def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
         ctx.counts["classification"] += bool(verdict)
 
 
-def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> list[Task]:
+def _two_step(ctx: StepContext, task: Task) -> bool:
+    """Input-first tasks of a chat teacher with generate.answer_step: one request writes the input,
+    a second one answers the task on it (the teacher's natural mode, not a filled-in form)."""
+    return bool(ctx.cfg.generate.answer_step and not task.is_classification and ctx.style("instances") == "chat")
+
+
+def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
+                    answer_store: ChunkStore | None = None) -> list[Task]:
     """Adds instances; returns the tasks for which none could be parsed, with the reason set."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     pool = ctx.seeds + ctx.generated
     requests = []
+    # Examples fixed per round and kind, for the prefix cache (as in classify).
+    shots = {kind: few_shot_examples(pool, kind, 3, rng_for(ctx.cfg.run.seed, ctx.round, "instances", kind))
+             for kind in (False, True)}
     for task in tasks:
         for k in range(g.instances_per_task):
-            rng = rng_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k)
             step = "instances_output_first" if task.is_classification else "instances"
-            examples = few_shot_examples(pool, bool(task.is_classification), 3, rng)
-            text = render(g.templates, step, ctx.style, examples=examples, instruction=task.instruction)
+            step = "instances_input" if _two_step(ctx, task) else step
+            examples = shots[bool(task.is_classification)]
+            text = render(g.templates, step, ctx.style("instances"), examples=examples, instruction=task.instruction)
             requests.append(make_request(
-                text, ctx.style, max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
+                text, ctx.style("instances"), max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
                 stop=["\nTask:"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
                 meta={"task": task.id, "k": k}))
     by_task: dict[str, list[Completion]] = {}
     for comp in ctx.run("instances", requests, store):
         by_task.setdefault(comp.meta.get("task"), []).append(comp)
+    answers = _answers(ctx, tasks, by_task, answer_store) if answer_store is not None else {}
     failed = []
     for task in tasks:
         reasons = Counter()
@@ -136,7 +151,10 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> l
             if comp.finish_reason == "error":
                 reasons["teacher_error"] += 1
                 continue
-            inst, why = parse_instance(comp.text, bool(task.is_classification), comp.finish_reason)
+            if _two_step(ctx, task):
+                inst, why = answers.get(comp.request_id, (None, "truncated"))
+            else:
+                inst, why = parse_instance(comp.text, bool(task.is_classification), comp.finish_reason)
             if inst is None:
                 reasons[why] += 1
             elif inst not in task.instances:
@@ -146,3 +164,29 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> l
             failed.append(task)
         task.id = task.key()  # the key covers instances now that they exist
     return failed
+
+
+def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Completion]],
+             store: ChunkStore) -> dict[str, tuple[Instance | None, str]]:
+    """Second request of two-step instances: the teacher answers each task on its written input.
+    -> {input request id: (Instance or None, reject reason)}."""
+    t = ctx.cfg.teacher
+    requests, inputs = [], {}
+    for task in tasks:
+        for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
+            if comp.finish_reason != "stop":
+                continue
+            inputs[comp.request_id] = parse_input(comp.text)
+            text = render(ctx.cfg.generate.templates, "answer", "chat", instruction=task.instruction,
+                          input=inputs[comp.request_id])
+            requests.append(make_request(text, "chat", max_tokens=t.max_tokens, temperature=t.temperature,
+                                         top_p=t.top_p, stop=[], seed=seed_for(ctx.cfg.run.seed, comp.request_id),
+                                         meta={"input_request": comp.request_id}))
+    out: dict[str, tuple[Instance | None, str]] = {}
+    for comp in ctx.run("answers", requests, store):
+        rid = comp.meta.get("input_request")
+        if comp.finish_reason != "stop":
+            out[rid] = None, "teacher_error" if comp.finish_reason == "error" else "truncated"
+        else:
+            out[rid] = Instance(input=inputs.get(rid, ""), output=comp.text.strip()), ""
+    return out

@@ -34,12 +34,15 @@ class StudentLoop:
         from ..distill.train import train_student
 
         tasks = generated if s.data == "all" else [t for t in generated if t.round == n]
+        last = self.run.round_dir(n - 1) / "student" if n > 1 else None
+        init = last if s.data == "continue" and last is not None and (last / ".done").exists() else None
         heldout = []
         if s.loop == "hard_examples":
             heldout = [t for t in tasks if is_heldout(t)]
             tasks = [t for t in tasks if not is_heldout(t)]
         out = self.run.round_dir(n) / "student"
-        train_student(tasks, out, s, seed=self.cfg.run.seed, threads=self.cfg.run.threads, resolved_config=self.cfg)
+        train_student(tasks, out, s, seed=self.cfg.run.seed, threads=self.cfg.run.threads, resolved_config=self.cfg,
+                      init_adapter=init)
         if s.loop == "student_teacher":
             self.teacher.replace(self._student_as_teacher(str(out)))
         elif s.loop == "hard_examples" and heldout:

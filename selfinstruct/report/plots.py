@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # no display on servers; must come before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..store import write_atomic  # noqa: E402
+
 DPI = 80
 ACCEPT, GENERATED, CANDIDATES = "#2e7d32", "#9e9e9e", "#cfd8dc"
 # Reject reasons: tab10 without its green (accepted is green) and grey (generated is grey).
@@ -23,7 +25,7 @@ def _png(fig, path: Path) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     data = buf.getvalue()
-    path.write_bytes(data)
+    write_atomic(path, data)
     return data
 
 
@@ -157,4 +159,21 @@ def usage(per_round: dict[int, dict[str, dict[str, float]]], path: Path) -> byte
     a2.bar(x, wall, color=GENERATED)
     a2.set_xticks(x, [f"round {r}" for r in rounds])
     a2.set_title("Teacher time (s)")
+    return _png(fig, path)
+
+
+def gain(rows: list[dict[str, Any]], path: Path) -> bytes:
+    """Each student's ROUGE-L difference to the base, with its paired-bootstrap 95% CI."""
+    rows = [r for r in rows if "ci_low" in r]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    x = np.arange(len(rows))
+    d = np.array([r["diff"] for r in rows])
+    err = np.array([[r["diff"] - r["ci_low"] for r in rows], [r["ci_high"] - r["diff"] for r in rows]])
+    colours = [ACCEPT if r["ci_low"] > 0 else "#d62728" if r["ci_high"] < 0 else GENERATED for r in rows]
+    ax.bar(x, d, 0.5, color=colours)
+    ax.errorbar(x, d, yerr=err, fmt="none", ecolor="black", capsize=4)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [_plain(str(r["model"])) for r in rows])
+    ax.set_ylabel("ROUGE-L vs base")
+    ax.set_title("Student gain on held-out tasks (95% CI; green: above 0)")
     return _png(fig, path)
