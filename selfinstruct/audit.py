@@ -22,7 +22,7 @@ from typing import Any
 from .config import Config
 from .generate.prompts import make_request, render
 from .records import Instance, Task
-from .store import ChunkStore
+from .store import ChunkStore, write_atomic
 
 QUESTIONS = ("instruction", "input", "output")
 _VERDICT = re.compile(r"\W*(yes|no)\b", re.I)
@@ -92,12 +92,9 @@ def run_audit(tasks: list[Task], teacher, cfg: Config, out_dir: Path) -> dict[st
     comps = run_step(teacher, audit_requests(tasks, cfg), ChunkStore(out_dir / "requests.jsonl"),
                      cfg.teacher.chunk_size)
     rows = verdicts(tasks, comps)
-    with open(out_dir / "verdicts.jsonl.tmp", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    Path(out_dir / "verdicts.jsonl.tmp").replace(out_dir / "verdicts.jsonl")
+    write_atomic(out_dir / "verdicts.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     summary = summarize(rows, getattr(teacher, "name", "?"))
-    (out_dir / "audit.json.tmp").write_text(json.dumps(summary, indent=1))
-    Path(out_dir / "audit.json.tmp").replace(out_dir / "audit.json")
+    write_atomic(out_dir / "audit.json", json.dumps(summary, indent=1))
     return summary
 
 

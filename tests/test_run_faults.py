@@ -125,6 +125,42 @@ for write in writes:
     assert not _leftovers(tmp_path)
 
 
+def test_full_disk_while_saving_a_student_or_an_audit_is_one_line_and_leaves_nothing_half(tmp_path):
+    """The student's adapter (written by safetensors, which reports the OS error in its own type),
+    the audit's verdicts and the eval answer cache: one line naming the file, no half folder."""
+    code = f"""
+import os
+from pathlib import Path
+import torch
+from safetensors.torch import save_file
+from selfinstruct.distill import train
+from selfinstruct.config import StudentConfig
+from selfinstruct.store import StoreError, write_atomic
+class Model:
+    def save_pretrained(self, d):
+        save_file({{"w": torch.zeros(64_000)}}, os.path.join(d, "adapter_model.safetensors"))
+class Trainer:
+    model, processing_class = Model(), None
+out = Path("{tmp_path}") / "round-1" / "student"
+limit_disk(20_000)
+try:
+    train._save(Trainer(), out.with_name("student.tmp"), out, StudentConfig(), None, {{}}, 0.0)
+except StoreError as e:
+    print("ERR", e)
+try:
+    write_atomic(Path("{tmp_path}") / "audit" / "verdicts.jsonl", "x" * 50_000)
+except StoreError as e:
+    print("ERR", e)
+"""
+    r = _python(code)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    errors = [line for line in r.stdout.splitlines() if line.startswith("ERR")]
+    assert len(errors) == 2, r.stdout
+    assert "round-1/student: disk full" in errors[0] and "audit/verdicts.jsonl: disk full" in errors[1], errors
+    assert not (tmp_path / "round-1" / "student").exists() and not (tmp_path / "round-1" / "student.tmp").exists()
+    assert not _leftovers(tmp_path)
+
+
 def test_report_and_export_on_a_full_disk_are_one_line_errors(run):
     for args, name in ((["export", str(run), "--format", "alpaca"], "alpaca.json"),
                        (["export", str(run), "--format", "parquet"], "data.parquet"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 from ..config import Config, StudentConfig
 from ..records import InputError, Task
-from ..store import fsync_dir
+from ..store import fsync_dir, write_error
 from .data import build_examples, load_training_tasks
 from .modeling import load_base, pick_device
 
@@ -165,6 +166,27 @@ def _fit_loss(trainer, rows: list[dict[str, str]], cfg: StudentConfig) -> float:
 
 def _save(trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None,
           metrics: dict[str, Any], t0: float) -> None:
+    """The student folder whole or not at all. On a full disk: no half folder left, and one line
+    naming the folder (safetensors reports the OS error in its own exception type)."""
+    try:
+        _write_student(trainer, tmp, out_dir, cfg, resolved, metrics, t0)
+    except Exception as e:
+        err = _as_os_error(e)
+        if err is None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(out_dir, err) from None
+
+
+def _as_os_error(e: Exception) -> OSError | None:
+    if isinstance(e, OSError):
+        return e
+    m = re.search(r"os error (\d+)", str(e))
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
+
+
+def _write_student(trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None,
+                   metrics: dict[str, Any], t0: float) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(tmp))
     trainer.processing_class.save_pretrained(str(tmp))

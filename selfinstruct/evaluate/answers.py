@@ -23,6 +23,7 @@ from ..config import StudentConfig
 from ..distill.data import format_prompt, load_tokenizer
 from ..distill.modeling import base_model_of
 from ..models import cache_dir, resolve_model
+from ..store import write_atomic
 
 Item = tuple[str, str, str]  # instruction, input, reference output
 CALLS = {"vllm": 0, "transformers": 0}  # models answered per backend in this process (tests read it)
@@ -61,11 +62,7 @@ def cached(key: str, n: int) -> list[str] | None:
 
 
 def store(key: str, answers: list[str]) -> None:
-    path = _cache_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps({"answer": a}, ensure_ascii=False) + "\n" for a in answers), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(_cache_path(key), "".join(json.dumps({"answer": a}, ensure_ascii=False) + "\n" for a in answers))
 
 
 def clean(text: str, tok: Any) -> str:
