@@ -117,6 +117,9 @@ class GenerateConfig(Section):
     # Chat teachers, input-first tasks: one request writes the input, a second answers the task on it
     # (a small instruct model filled "Input: ... Output: ..." forms with copies and placeholders)
     answer_step: bool = False
+    # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
+    # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
+    answer_temperature: float | None = None
     templates: str = "prompts"  # folder of Jinja2 templates
     heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)

@@ -170,17 +170,19 @@ def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Comple
              store: ChunkStore) -> dict[str, tuple[Instance | None, str]]:
     """Second request of two-step instances: the teacher answers each task on its written input.
     -> {input request id: (Instance or None, reject reason)}."""
-    t = ctx.cfg.teacher
+    g, t = ctx.cfg.generate, ctx.cfg.teacher
     requests, inputs = [], {}
     for task in tasks:
         for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
             if comp.finish_reason != "stop":
                 continue
             inputs[comp.request_id] = parse_input(comp.text)
-            text = render(ctx.cfg.generate.templates, "answer", "chat", instruction=task.instruction,
+            text = render(g.templates, "answer", "chat", instruction=task.instruction,
                           input=inputs[comp.request_id])
-            requests.append(make_request(text, "chat", max_tokens=t.max_tokens, temperature=t.temperature,
-                                         top_p=t.top_p, stop=[], seed=seed_for(ctx.cfg.run.seed, comp.request_id),
+            temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
+            requests.append(make_request(text, "chat", max_tokens=t.max_tokens, temperature=temperature,
+                                         top_p=t.top_p if temperature > 0 else 1.0, stop=[],
+                                         seed=seed_for(ctx.cfg.run.seed, comp.request_id),
                                          meta={"input_request": comp.request_id}))
     out: dict[str, tuple[Instance | None, str]] = {}
     for comp in ctx.run("answers", requests, store):

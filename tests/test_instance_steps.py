@@ -1,0 +1,80 @@
+"""Instance writing with generate.answer_step, against a scripted teacher (the round logic is the
+subject; the real teachers run in test_generate.py and test_student_loop.py).
+
+One request writes a task's input, a second answers the task on it, at generate.answer_temperature;
+a relaunch reads both back from the stores and asks nothing.
+"""
+
+from __future__ import annotations
+
+from selfinstruct.config import PROJECT_ROOT, load_config
+from selfinstruct.generate.steps import StepContext, write_instances
+from selfinstruct.records import Instance, Task
+from selfinstruct.store import ChunkStore
+from selfinstruct.teachers.base import Completion
+
+
+class ScriptedTeacher:
+    """Answers an input-writing prompt with a sentence and an answer prompt with its word count."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.requests = []
+
+    def complete(self, requests):
+        self.requests += requests
+        outs = []
+        for r in requests:
+            text = r.messages[-1]["content"]
+            if "You write test inputs" in text:
+                reply = "Input: \"The cat sat on the mat.\"" if "Count the words" in text else "<noinput>"
+            else:
+                reply = "six words" if "The cat sat" in text else "Paris is the capital."
+            outs.append(Completion(request_id=r.id, text=reply, finish_reason="stop", prompt_tokens=10,
+                                   completion_tokens=3))
+        return outs
+
+    def close(self) -> None:
+        pass
+
+
+def _ctx(teacher, temperature):
+    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml",
+                      [f"generate.answer_temperature={temperature}", f"generate.templates={PROJECT_ROOT / 'prompts'}"])
+    seeds = [Task(id=f"s{i}", instruction=f"Seed task {i}.", instances=[Instance(input="", output="ok")],
+                  is_classification=i % 2 == 0) for i in range(8)]
+    return StepContext(cfg, teacher, 1, seeds, [])
+
+
+def _tasks():
+    return [Task(id="a", instruction="Count the words in the sentence.", is_classification=False),
+            Task(id="b", instruction="Name the capital of France.", is_classification=False)]
+
+
+def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing(tmp_path):
+    teacher = ScriptedTeacher()
+    tasks = _tasks()
+    stores = ChunkStore(tmp_path / "instances.jsonl"), ChunkStore(tmp_path / "answers.jsonl")
+    failed = write_instances(_ctx(teacher, 0.0), tasks, *stores)
+
+    assert failed == []
+    assert [(t.instances[0].input, t.instances[0].output) for t in tasks] == [
+        ("The cat sat on the mat.", "six words"), ("", "Paris is the capital.")]
+    answers = [r for r in teacher.requests if "You write test inputs" not in r.messages[-1]["content"]]
+    inputs = [r for r in teacher.requests if r not in answers]
+    assert len(answers) == len(inputs) == 2
+    assert {r.temperature for r in answers} == {0.0} and {r.top_p for r in answers} == {1.0}
+    assert {r.temperature for r in inputs} == {0.8}  # inputs keep the teacher's temperature: variety
+
+    again = ScriptedTeacher()
+    relaunched = _tasks()
+    write_instances(_ctx(again, 0.0), relaunched, ChunkStore(tmp_path / "instances.jsonl"),
+                    ChunkStore(tmp_path / "answers.jsonl"))
+    assert again.requests == [] and [t.instances for t in relaunched] == [t.instances for t in tasks]
+
+
+def test_answer_temperature_unset_follows_the_teacher(tmp_path):
+    teacher = ScriptedTeacher()
+    write_instances(_ctx(teacher, "null"), _tasks(), ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
+    assert {r.temperature for r in teacher.requests} == {0.8}
