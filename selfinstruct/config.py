@@ -123,6 +123,7 @@ class GenerateConfig(Section):
     templates: str = "prompts"  # folder of Jinja2 templates
     heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)
+    audit_judge: str | None = None  # the audit's judge model (None: the teacher), prompted as the teacher is
 
 
 class NoveltyConfig(Section):

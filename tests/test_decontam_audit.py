@@ -53,3 +53,15 @@ def test_wilson_interval_matches_known_values():
     lo, hi = wilson(27, 50)  # 54%: the paper's all-valid share, at n=50
     assert abs(lo - 0.4040) < 1e-3 and abs(hi - 0.6703) < 1e-3
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == (0.0, 0.0)
+
+
+def test_the_audit_judge_is_its_own_model_with_the_teachers_settings():
+    from selfinstruct.audit import judge_config
+    from selfinstruct.config import load_config
+
+    cfg = load_config(None, ["generate.audit_judge=embedded:qwen2.5-coder-1.5b"])
+    judge = judge_config(cfg)
+    assert judge.model == "embedded:qwen2.5-coder-1.5b" != cfg.teacher.model
+    assert judge.model_dump(exclude={"model"}) == cfg.teacher.model_dump(exclude={"model"})
+    assert judge_config(load_config(None, ["generate.audit_judge=null"])) is not None
+    assert judge_config(load_config(None, ["generate.audit_judge=null"])).model == cfg.teacher.model

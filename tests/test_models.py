@@ -78,3 +78,10 @@ def test_the_embedded_teacher_is_installed_and_its_gguf_hash_checked():
     path = resolve_model("embedded:qwen2.5-coder-0.5b")
     tok = AutoTokenizer.from_pretrained(path)
     assert "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+
+
+def test_the_audit_judge_is_installed_and_its_gguf_hash_checked():
+    from transformers import AutoConfig
+
+    path = resolve_model("embedded:qwen2.5-coder-1.5b")
+    assert AutoConfig.from_pretrained(path).hidden_size == 1536  # the 1.5B, not the 0.5B (896)

@@ -103,15 +103,16 @@ def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> tuple[list[Task], 
 
 
 def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher) -> None:
-    """The validity audit of every accepted task, by the teacher still running (no second start).
-    A relaunch of a finished run reads every verdict back and asks nothing."""
-    from ..audit import print_audit, run_audit
+    """The validity audit of every accepted task, by the judge (the teacher still running when it
+    is the judge: no second start). A relaunch of a finished run reads every verdict back."""
+    from ..audit import judge_config, print_audit, run_audit
 
     out = run.path / "audit"
     done = json.loads((out / "audit.json").read_text()) if (out / "audit.json").exists() else {}
     if done.get("tasks") != len(generated):
-        if teacher.teacher_cfg is not cfg.teacher:  # the student taught the last round: the teacher judges
-            teacher.replace(cfg.teacher)
+        judge = judge_config(cfg)
+        if teacher.teacher_cfg is not judge:  # another judge, or the student taught the last round
+            teacher.replace(judge)
         done = run_audit(generated, teacher.get(), cfg, out)
     print_audit(done, out)
 
