@@ -51,6 +51,13 @@ def _python(code: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+def _store_errors(code: str) -> list[str]:
+    """`code` in a child that prints "ERR <message>" per StoreError: no traceback, the messages."""
+    r = _python(code)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    return [line for line in r.stdout.splitlines() if line.startswith("ERR")]
+
+
 def _cli(*args: str, limit: int | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "selfinstruct.cli", *args], env=ENV, capture_output=True,
                           text=True, timeout=600, preexec_fn=_limit_file_size(limit) if limit else None)
@@ -113,10 +120,8 @@ for write in writes:
     except StoreError as e:
         print("ERR", e)
 """
-    r = _python(code)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    errors = [line for line in r.stdout.splitlines() if line.startswith("ERR")]
-    assert len(errors) == 3, r.stdout
+    errors = _store_errors(code)
+    assert len(errors) == 3, errors
     for err, name in zip(errors, ("manifest.json", "accepted.jsonl.done", "heldout.jsonl")):
         assert f"/r/{name}: disk full" in err or f"/r/round-1/{name}: disk full" in err, err
     run = tmp_path / "r"
@@ -126,8 +131,9 @@ for write in writes:
 
 
 def test_full_disk_while_saving_a_student_or_an_audit_is_one_line_and_leaves_nothing_half(tmp_path):
-    """The student's adapter (written by safetensors, which reports the OS error in its own type),
-    the audit's verdicts and the eval answer cache: one line naming the file, no half folder."""
+    """The student's adapter (written by safetensors, which reports the OS error in its own type)
+    and the audit's verdicts (the path every audit and eval file takes): one line naming the file,
+    no half folder."""
     code = f"""
 import os
 from pathlib import Path
@@ -152,10 +158,8 @@ try:
 except StoreError as e:
     print("ERR", e)
 """
-    r = _python(code)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    errors = [line for line in r.stdout.splitlines() if line.startswith("ERR")]
-    assert len(errors) == 2, r.stdout
+    errors = _store_errors(code)
+    assert len(errors) == 2, errors
     assert "round-1/student: disk full" in errors[0] and "audit/verdicts.jsonl: disk full" in errors[1], errors
     assert not (tmp_path / "round-1" / "student").exists() and not (tmp_path / "round-1" / "student.tmp").exists()
     assert not _leftovers(tmp_path)

@@ -21,6 +21,7 @@ from typing import Any
 from ..config import Config, StudentConfig
 from ..formats import read_tasks
 from ..records import InputError, Task
+from ..store import write_atomic
 from . import answers as A
 from .paired import paired_bootstrap
 
@@ -116,11 +117,9 @@ def _backend(cfg: StudentConfig) -> str:
 
 
 def _write_answers(path: Path, items: list[Item], preds: list[str], scores: list[float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for (ins, inp, ref), pred, score in zip(items, preds, scores):
-            f.write(json.dumps({"instruction": ins, "input": inp, "reference": ref, "answer": pred,
-                                "rouge_l": round(score, 4)}, ensure_ascii=False) + "\n")
+    write_atomic(path, "".join(json.dumps({"instruction": ins, "input": inp, "reference": ref, "answer": pred,
+                                           "rouge_l": round(score, 4)}, ensure_ascii=False) + "\n"
+                               for (ins, inp, ref), pred, score in zip(items, preds, scores)))
 
 
 def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, adapters: list[Path] | None = None,
@@ -172,14 +171,13 @@ def _overlap(heldout: list[Task], run: Path, cfg: Config) -> list[str]:
 
 
 def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eval.json").write_text(json.dumps({"heldout": str(heldout), "rows": rows,
-                                                   "heldout_overlapping_training": overlap}, indent=1))
+    write_atomic(out_dir / "eval.json", json.dumps({"heldout": str(heldout), "rows": rows,
+                                                    "heldout_overlapping_training": overlap}, indent=1))
     cols = [c for c in _COLUMNS if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     note = "" if overlap is None else f"\nHeld-out tasks overlapping the training data: {len(overlap)}\n"
-    (out_dir / "eval.md").write_text(f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
+    write_atomic(out_dir / "eval.md", f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
 
 
 _COLUMNS = ("model", "n", "rouge_l", "diff", "ci_low", "ci_high", "wins", "ties", "losses",

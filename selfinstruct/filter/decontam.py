@@ -50,26 +50,29 @@ class Decontaminator:
 
     def check(self, tasks: list[Task]) -> dict[int, str]:
         """Reject reasons by position in `tasks`; sets scores["heldout_sim"] (nearest held-out cosine)."""
-        if not self.heldout or not tasks:
-            return {}
-        reasons: dict[int, str] = {}
-        for k, task in enumerate(tasks):
-            hit = next((self._owner[g] for g in ngrams(task_text(task), self.n) if g in self._owner), None)
-            if hit:
-                reasons[k] = f"contaminated(ngram{self.n}, of={hit})"
-        from .embed import embed_tasks
-
-        sims = embed_tasks(tasks, self.cfg) @ self._heldout_vecs().T
-        best, of = sims.max(axis=1), sims.argmax(axis=1)
-        for k, task in enumerate(tasks):
-            task.scores["heldout_sim"] = round(float(best[k]), 4)
-            if k not in reasons and best[k] >= self.cfg.threshold:
-                reasons[k] = f"contaminated({best[k]:.2f}, of={self.heldout[of[k]].id})"
-        return reasons
+        return {k: why for k, (why, _) in self._hits(tasks).items()}
 
     def overlaps(self, training: list[Task]) -> list[str]:
         """Ids of held-out tasks that some training task overlaps (n-gram or embedding)."""
-        if not training or not self.heldout:
-            return []
-        hits = {why.rsplit("of=", 1)[1].rstrip(")") for why in self.check(training).values()}
+        hits = {of for _, of in self._hits(training).values()}
         return [t.id for t in self.heldout if t.id in hits]
+
+    def _hits(self, tasks: list[Task]) -> dict[int, tuple[str, str]]:
+        """position -> (reason, id of the held-out task it overlaps)."""
+        if not self.heldout or not tasks:
+            return {}
+        hits: dict[int, tuple[str, str]] = {}
+        for k, task in enumerate(tasks):
+            of = next((self._owner[g] for g in ngrams(task_text(task), self.n) if g in self._owner), None)
+            if of:
+                hits[k] = f"contaminated(ngram{self.n}, of={of})", of
+        from .embed import embed_tasks
+
+        sims = embed_tasks(tasks, self.cfg) @ self._heldout_vecs().T
+        best, nearest = sims.max(axis=1), sims.argmax(axis=1)
+        for k, task in enumerate(tasks):
+            task.scores["heldout_sim"] = round(float(best[k]), 4)
+            if k not in hits and best[k] >= self.cfg.threshold:
+                of = self.heldout[nearest[k]].id
+                hits[k] = f"contaminated({best[k]:.2f}, of={of})", of
+        return hits
