@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
-from synth import synth_instructions  # noqa: E402
+from selfinstruct.synth import synth_instructions  # noqa: E402
 
 
 def _seed_pool() -> list[str]:

@@ -81,7 +81,7 @@ class RayOptions(Section):
 
 
 class TeacherConfig(Section):
-    backend: Literal["vllm", "openai", "transformers", "ray"] = "vllm"
+    backend: Literal["vllm", "openai", "transformers", "ray", "instant"] = "vllm"  # instant: benchmarks, tests
     model: str = "embedded:smollm2-135m"
     prompt_style: Literal["completion", "chat"] = "completion"
     # Per step (propose, classify, instances, judge, audit), overriding prompt_style: an instruction-tuned
@@ -120,6 +120,7 @@ class GenerateConfig(Section):
     # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
     # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
     answer_temperature: float | None = None
+    classify_shots: int = 8  # in-context examples of the classify step, half yes, half no (0: the definition only)
     templates: str = "prompts"  # folder of Jinja2 templates
     heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)

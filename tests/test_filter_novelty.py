@@ -143,6 +143,9 @@ def test_embedding_cache_is_reused(tmp_path):
     assert embedder.encoded - before == len(tasks) + 1  # only the new task was encoded
     np.testing.assert_array_equal(first, second[: len(tasks)])
     np.testing.assert_allclose(np.linalg.norm(second, axis=1), 1.0, atol=1e-5)
+    # Each save wrote only what it added: a part of 5 vectors, then a part of 1.
+    parts = sorted(EmbeddingCache(tmp_path, cfg).path.glob("*.npz"))
+    assert [len(np.load(p)["keys"]) for p in parts] == [len(tasks), 1]
     # embed_input is another text, so another cache file: nothing stale is read back.
     other = NoveltyConfig(embed_input=True)
     assert EmbeddingCache(tmp_path, other).path != EmbeddingCache(tmp_path, cfg).path
@@ -151,9 +154,21 @@ def test_embedding_cache_is_reused(tmp_path):
 def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path):
     cfg = NoveltyConfig()
     cache = EmbeddingCache(tmp_path, cfg)
-    cache.path.write_bytes(b"PK\x03\x04 torn")
+    cache.path.mkdir(parents=True)
+    (cache.path / "000000.npz").write_bytes(b"PK\x03\x04 torn")
     again = EmbeddingCache(tmp_path, cfg)
     assert again.keys == [] and again.lookup(["x"]) == [None]
+    again.add(["x"], np.ones((1, 4), np.float32))  # a new part beside the torn one, not over it
+    assert EmbeddingCache(tmp_path, cfg).lookup(["x"]) == [0]
+
+
+def test_a_cache_saved_as_one_file_by_an_older_run_is_read(tmp_path):
+    cfg = NoveltyConfig()
+    cache = EmbeddingCache(tmp_path, cfg)
+    legacy = tmp_path / (cache.path.name + ".npz")
+    np.savez(legacy, keys=np.array(["a", "b"]), vecs=np.eye(2, dtype=np.float32))
+    again = EmbeddingCache(tmp_path, cfg)
+    assert again.lookup(["b", "c"]) == [1, None] and again.vecs.shape == (2, 2)
 
 
 def _family_texts() -> list[str]:

@@ -78,3 +78,14 @@ def test_answer_temperature_unset_follows_the_teacher(tmp_path):
     teacher = ScriptedTeacher()
     write_instances(_ctx(teacher, "null"), _tasks(), ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
     assert {r.temperature for r in teacher.requests} == {0.8}
+
+
+def test_a_task_that_names_its_material_is_not_offered_noinput(tmp_path):
+    teacher = ScriptedTeacher()
+    tasks = [Task(id="c", instruction="Summarize the text in one sentence.", is_classification=False),
+             Task(id="d", instruction="Name the capital of France.", is_classification=False)]
+    write_instances(_ctx(teacher, 0.0), tasks, ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
+    prompts = {r.messages[-1]["content"].rsplit("Task: ", 1)[-1]: r.messages[-1]["content"] for r in teacher.requests
+               if "You write test inputs" in r.messages[-1]["content"]}
+    assert "<noinput>" not in prompts["Summarize the text in one sentence."]
+    assert "<noinput>" in prompts["Name the capital of France."]

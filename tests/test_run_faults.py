@@ -95,7 +95,7 @@ print("OK")
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, r.stderr
     assert "embeddings-" in warnings[0] and "disk full" in warnings[0]
-    assert not _leftovers(tmp_path) and not list(tmp_path.glob("*.npz"))
+    assert not _leftovers(tmp_path) and not list(tmp_path.rglob("*.npz"))
 
 
 def test_full_disk_on_the_runs_own_writes_is_a_store_error_naming_the_file(tmp_path):

@@ -48,16 +48,17 @@ class Decontaminator:
             self._vecs = embed_tasks(self.heldout, self.cfg)
         return self._vecs
 
-    def check(self, tasks: list[Task]) -> dict[int, str]:
-        """Reject reasons by position in `tasks`; sets scores["heldout_sim"] (nearest held-out cosine)."""
-        return {k: why for k, (why, _) in self._hits(tasks).items()}
+    def check(self, tasks: list[Task], embed=None) -> dict[int, str]:
+        """Reject reasons by position in `tasks`; sets scores["heldout_sim"] (nearest held-out cosine).
+        embed: tasks -> vectors, when the caller has them cached (the filter's pool index)."""
+        return {k: why for k, (why, _) in self._hits(tasks, embed).items()}
 
     def overlaps(self, training: list[Task]) -> list[str]:
         """Ids of held-out tasks that some training task overlaps (n-gram or embedding)."""
         hits = {of for _, of in self._hits(training).values()}
         return [t.id for t in self.heldout if t.id in hits]
 
-    def _hits(self, tasks: list[Task]) -> dict[int, tuple[str, str]]:
+    def _hits(self, tasks: list[Task], embed=None) -> dict[int, tuple[str, str]]:
         """position -> (reason, id of the held-out task it overlaps)."""
         if not self.heldout or not tasks:
             return {}
@@ -68,7 +69,7 @@ class Decontaminator:
                 hits[k] = f"contaminated(ngram{self.n}, of={of})", of
         from .embed import embed_tasks
 
-        sims = embed_tasks(tasks, self.cfg) @ self._heldout_vecs().T
+        sims = (embed or (lambda ts: embed_tasks(ts, self.cfg)))(tasks) @ self._heldout_vecs().T
         best, nearest = sims.max(axis=1), sims.argmax(axis=1)
         for k, task in enumerate(tasks):
             task.scores["heldout_sim"] = round(float(best[k]), 4)

@@ -1,5 +1,6 @@
 """Sentence embeddings for the novelty filter: one model per process, big batches spread over processes,
-and a per-run cache so a resumed run never re-encodes what it already has.
+and a per-run cache so a resumed run never re-encodes what it already has (saved in parts: a
+save costs what was added).
 
 On CPU, MiniLM at ~20 tokens a text is compute-bound: its matmuls run at ~60-70% of this machine's
 fp32 peak. What helps, measured on 2 cores: ONNX Runtime instead of torch (~1.2x, same vectors to
@@ -174,36 +175,56 @@ _UNSAVED: set[Path] = set()  # caches whose save failed (a full disk): not tried
 
 
 class EmbeddingCache:
-    """Vectors keyed by task id (plus a hash of the embedded text, so an edited task is re-embedded),
-    in one .npz per embedder setting, replaced atomically: a crash leaves the old file or the new."""
+    """Vectors keyed by a hash of the embedded text (an edited task is embedded again), in a folder per embedder setting. Each add writes one more part file, atomically: a save costs
+    what was added, not the whole cache, and a crash leaves every earlier part whole. A part that
+    cannot be read is skipped (its vectors are recomputed): it is only a cache."""
 
     def __init__(self, directory: Path, cfg: NoveltyConfig):
         tag = hashlib.sha256(f"{cfg.embedder}|{cfg.embed_input}".encode()).hexdigest()[:10]
-        self.path = Path(directory) / f"embeddings-{tag}.npz"
+        self.path = Path(directory) / f"embeddings-{tag}"
         self.keys: list[str] = []
-        self.vecs = np.zeros((0, 0), dtype=np.float32)
-        if self.path.exists():
+        self.row: dict[str, int] = {}
+        self._buf = np.zeros((0, 0), dtype=np.float32)  # grows by doubling; rows [:len(keys)] are live
+        legacy = Path(directory) / f"embeddings-{tag}.npz"  # one file, as runs before parts wrote it
+        parts = sorted(self.path.glob("*.npz")) if self.path.is_dir() else []
+        self.next_part = max((int(p.stem) for p in parts if p.stem.isdigit()), default=-1) + 1
+        for part in ([legacy] if legacy.exists() else []) + parts:
             try:
-                with np.load(self.path, allow_pickle=False) as z:
-                    self.keys, self.vecs = [str(k) for k in z["keys"]], z["vecs"]
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: a cache, so recompute rather than fail
-                self.keys, self.vecs = [], np.zeros((0, 0), dtype=np.float32)
-        self.row = {k: i for i, k in enumerate(self.keys)}
+                with np.load(part, allow_pickle=False) as z:
+                    keys, vecs = [str(k) for k in z["keys"]], z["vecs"]
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                continue
+            self._append(keys, vecs)
+
+    @property
+    def vecs(self) -> np.ndarray:
+        return self._buf[:len(self.keys)]
 
     def lookup(self, keys: list[str]) -> list[int | None]:
         return [self.row.get(k) for k in keys]
 
-    def add(self, keys: list[str], vecs: np.ndarray) -> None:
-        if not keys:
-            return
-        self.vecs = vecs if not self.keys else np.concatenate([self.vecs, vecs])
+    def _append(self, keys: list[str], vecs: np.ndarray) -> None:
+        n, size = len(self.keys), len(self.keys) + len(keys)
+        if size > len(self._buf) or self._buf.shape[1] != vecs.shape[1]:
+            grown = np.empty((max(size, 2 * n, 256), vecs.shape[1]), dtype=np.float32)
+            if n:
+                grown[:n] = self._buf[:n]
+            self._buf = grown
+        self._buf[n:size] = vecs
         for k in keys:
             self.row[k] = len(self.keys)
             self.keys.append(k)
+
+    def add(self, keys: list[str], vecs: np.ndarray) -> None:
+        if not keys:
+            return
+        self._append(keys, vecs)
         if self.path in _UNSAVED:
             return
+        part = self.path / f"{self.next_part:06d}.npz"
         try:
-            write_atomic(self.path, self._save)
+            write_atomic(part, lambda tmp: _save(tmp, keys, vecs))
+            self.next_part += 1
         except StoreError as e:
             # Only a cache: the run goes on with the vectors in memory, and a write it cannot do
             # without (a teacher chunk, stats) stops it with its own one-line error. Warned once.
@@ -216,11 +237,12 @@ class EmbeddingCache:
                 f"[yellow]warning:[/] {escape(str(e))} The embedding cache is not saved again in this process.",
                 highlight=False)
 
-    def _save(self, tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, keys=np.array(self.keys), vecs=self.vecs)
-            f.flush()
-            os.fsync(f.fileno())
+
+def _save(tmp: Path, keys: list[str], vecs: np.ndarray) -> None:
+    with open(tmp, "wb") as f:
+        np.savez(f, keys=np.array(keys), vecs=vecs)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | None = None) -> np.ndarray:
@@ -230,7 +252,8 @@ def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | N
     if cache is None:  # each distinct text is encoded once
         row = {x: i for i, x in enumerate(dict.fromkeys(texts))}
         return embedder.encode(list(row))[[row[x] for x in texts]]
-    keys = [f"{t.id}:{hashlib.sha1(x.encode()).hexdigest()[:12]}" for t, x in zip(tasks, texts)]
+    # Keyed by the embedded text alone: a task whose id changes (instances added) is not encoded again.
+    keys = [hashlib.sha1(x.encode()).hexdigest()[:20] for x in texts]
     todo: dict[str, int] = {}  # key -> first position; the same task twice is encoded once
     for i, (k, r) in enumerate(zip(keys, cache.lookup(keys))):
         if r is None and k not in todo:

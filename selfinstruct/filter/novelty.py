@@ -122,3 +122,33 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
             labels[ntotal:ntotal + int(k.sum())] = np.flatnonzero(k) + npool + s
             ntotal += int(k.sum())
     return keep, best, of, kind
+
+
+def novelty_with_pool(cand: np.ndarray, pool, cfg: NoveltyConfig):
+    """novelty_filter against a filter.pool_index.PoolIndex that is kept between calls (the pool is
+    not re-indexed per call). The same decisions: the pool is searched first; the candidates it does
+    not reject are compared with the earlier kept ones; a candidate the pool rejects still reports
+    the closest earlier kept candidate when that is closer. -> as novelty_filter."""
+    npool = len(pool)
+    best, of = pool.nearest(cand)
+    keep = ~(best >= cfg.threshold)
+    alive = np.flatnonzero(keep)
+    inner_keep, inner_best, inner_of, kind = novelty_filter(cand[alive], cand[:0], cfg)
+    keep[alive] = inner_keep
+    closer = inner_best > best[alive]
+    best[alive] = np.where(closer, inner_best, best[alive])
+    of[alive] = np.where(closer, npool + alive[np.maximum(inner_of, 0)], of[alive])
+    kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep & (best >= cfg.threshold))
+    dropped = np.setdiff1d(dropped, alive)  # rejected by the pool
+    for s in range(0, len(dropped), cfg.search_block):
+        rows = dropped[s:s + cfg.search_block]
+        sims = cand[rows] @ cand[kept].T
+        sims[kept[None, :] >= rows[:, None]] = -np.inf  # only candidates before it
+        if not sims.size:
+            continue
+        j = sims.argmax(axis=1)
+        top = sims[np.arange(len(rows)), j]
+        closer = top > best[rows]
+        best[rows] = np.where(closer, top, best[rows])
+        of[rows] = np.where(closer, npool + kept[j], of[rows])
+    return keep, best, of, pool.kind if npool else kind

@@ -24,10 +24,17 @@ from . import quality
 def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
                  teacher=None, judge_store: ChunkStore | None = None, chunk_size: int = 64,
                  check_instances: bool = True, prompt_style: str | None = None,
-                 decontam=None) -> tuple[list[Task], list[Task], dict]:
+                 decontam=None, index=None) -> tuple[list[Task], list[Task], dict]:
     """-> (accepted, rejected, stats). check_instances=False: instruction-only candidates (before
-    instances are written); the instance checks and the judge, which needs outputs, are skipped."""
+    instances are written); the instance checks and the judge, which needs outputs, are skipped.
+    index: a PoolIndex kept by the caller between calls (generate: one per run), which then embeds
+    and indexes only what `pool` gained since the last call; without one, the pool is indexed here."""
     timings: dict[str, float] = {}
+    if index is None and cfg.novelty.method == "embedding":
+        from .embed import EmbeddingCache
+        from .pool_index import PoolIndex
+
+        index = PoolIndex(cfg.novelty, EmbeddingCache(cache_dir, cfg.novelty) if cache_dir is not None else None)
     reasons: dict[int, str] = {}
     dropped = 0
     t0 = time.perf_counter()
@@ -44,12 +51,12 @@ def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *,
     if decontam is not None:  # a Decontaminator: held-out tasks no candidate may copy
         alive = [i for i in range(len(candidates)) if i not in reasons]
         t0 = time.perf_counter()
-        found = decontam.check([candidates[i] for i in alive])
+        found = decontam.check([candidates[i] for i in alive], embed=index.embed if index is not None else None)
         reasons.update({alive[k]: why for k, why in found.items()})
         timings["decontam_s"] = time.perf_counter() - t0
 
     alive = [i for i in range(len(candidates)) if i not in reasons]
-    extra = _novelty([candidates[i] for i in alive], pool, cfg, cache_dir, timings)
+    extra = _novelty([candidates[i] for i in alive], pool, cfg, index, timings)
     reasons.update({alive[k]: why for k, why in extra.items()})
 
     if cfg.quality.judge and check_instances:
@@ -72,8 +79,7 @@ def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *,
     return accepted, rejected, stats
 
 
-def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, cache_dir: Path | None,
-             timings: dict[str, float]) -> dict[int, str]:
+def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, index, timings: dict[str, float]) -> dict[int, str]:
     """Reject reasons by position in `tasks`; sets scores["nn_sim"] (or ["rouge_l"] in paper mode)."""
     if not tasks:
         return {}
@@ -87,15 +93,14 @@ def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, cache_dir: 
         timings["novelty_s"] = time.perf_counter() - t0
         key, kind = "rouge_l", "rouge_duplicate"
     else:
-        from .embed import EmbeddingCache, embed_tasks
-        from .novelty import novelty_filter
+        from .novelty import novelty_with_pool
 
         t0 = time.perf_counter()
-        cache = EmbeddingCache(cache_dir, ncfg) if cache_dir is not None else None
-        vecs = embed_tasks(pool + tasks, ncfg, cache)
+        index.sync(pool)
+        vecs = index.embed(tasks)
         timings["embed_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        keep, best, of, index_kind = novelty_filter(vecs[len(pool):], vecs[:len(pool)], ncfg)
+        keep, best, of, index_kind = novelty_with_pool(vecs, index, ncfg)
         timings["novelty_s"] = time.perf_counter() - t0
         timings["index_" + index_kind] = 1
         key, kind = "nn_sim", "near_duplicate"

@@ -81,6 +81,11 @@ _NEEDS_INPUT = re.compile(r"\b(?:the|this|these|following|given|provided|above|b
 _REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i apologi[sz]e|sorry, but|as an ai|i cannot|i can'?t|unfortunately, i)", re.I)
 
 
+def needs_input(instruction: str) -> bool:
+    """The instruction points at material it is given ("the text", "this sentence")."""
+    return bool(_NEEDS_INPUT.search(instruction))
+
+
 def _instance_problem(inst: Instance, instruction: str = "") -> str | None:
     if not inst.output.strip():
         return "empty_output"

@@ -69,13 +69,20 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         decontam = Decontaminator(heldout, cfg.filter.novelty) if heldout else None
         teacher = LazyTeacher(cfg)
         student = StudentLoop(cfg, run, teacher)
+        index = _pool_index(cfg, run)
         generated: list[Task] = []
+        carry: list[Task] = []
         try:
             for n in range(1, cfg.generate.rounds + 1):
-                stats = _finished_round(run, n, generated)
-                if stats is None:
-                    stats = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights, decontam)
+                done = _finished_round(run, n)
+                if done is None:
+                    rate = _novel_per_prompt(summary[-1]) if summary else None
+                    stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights,
+                                                       decontam, carry, index, rate)
                     print_round(stats)
+                else:
+                    stats, accepted, carry = done
+                generated += accepted
                 summary.append(stats)
                 student.after_round(n, seeds, generated)
                 run.update_manifest(rounds_done=max(run.manifest().get("rounds_done", 0), n))
@@ -117,24 +124,59 @@ def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher
     print_audit(done, out)
 
 
-def _finished_round(run: RunDir, n: int, generated: list[Task]) -> dict | None:
+def _pool_index(cfg: Config, run: RunDir):
+    """One PoolIndex for the run (embedding novelty): each batch indexes only what the pool gained."""
+    if cfg.filter.novelty.method != "embedding":
+        return None
+    from ..filter.embed import EmbeddingCache
+    from ..filter.pool_index import PoolIndex
+
+    return PoolIndex(cfg.filter.novelty, EmbeddingCache(run.path / "embeddings", cfg.filter.novelty))
+
+
+def _novel_per_prompt(stats: dict) -> float | None:
+    novel, prompts = stats.get("counts", {}).get("novel", 0), stats.get("prompts", 0)
+    return novel / prompts if novel and prompts else None
+
+
+def _finished_round(run: RunDir, n: int) -> tuple[dict, list[Task], list[Task]] | None:
+    """-> (stats, accepted, carried over) of a committed round, or None."""
     accepted = run.store(n, "accepted")
     if not accepted.is_done:
         return None
-    generated.extend(Task.from_dict(r) for r in accepted)
-    return json.loads((run.round_dir(n) / "stats.json").read_text())
+    stats = json.loads((run.round_dir(n) / "stats.json").read_text())
+    carry = [Task.from_dict(r) for r in run.store(n, "carry")]
+    return stats, [Task.from_dict(r) for r in accepted], carry
 
 
 def _print_summary(summary: list[dict], path: Path) -> None:
     table = Table(title=f"generate: {path}")
-    for col in ("round", "proposed", "accepted", "rate", "classification", "wall s"):
+    for col in ("round", "proposed", "accepted", "rate", "classification", "tokens/task", "per min", "wall s"):
         table.add_column(col, justify="right")
     for s in summary:
         table.add_row(str(s["round"]), str(s["generated"]), str(s["accepted"]), f"{s['acceptance_rate']:.0%}",
-                      str(s.get("classification", 0)), f"{s['wall_s']:.0f}")
+                      str(s.get("classification", 0)), _tokens_per_task([s]), _per_min([s]), f"{s['wall_s']:.0f}")
     table.add_row("all", str(sum(s["generated"] for s in summary)), str(sum(s["accepted"] for s in summary)),
-                  "", "", f"{sum(s['wall_s'] for s in summary):.0f}")
+                  "", "", _tokens_per_task(summary), _per_min(summary), f"{sum(s['wall_s'] for s in summary):.0f}")
     Console().print(table)
+    left = summary[-1].get("carried", 0) if summary else 0
+    if left:
+        Console(stderr=True).print(f"{left} novel instructions or tasks not needed yet are kept for the next round "
+                                   f"({path}/round-{summary[-1]['round']}/carry.jsonl): nothing the teacher wrote is "
+                                   "thrown away.", highlight=False)
+
+
+def _tokens_per_task(rounds: list[dict]) -> str:
+    """Teacher tokens (prompt + completion, every step) per accepted task."""
+    tokens = sum(s.get("teacher", {}).get("prompt_tokens", 0) + s.get("teacher", {}).get("completion_tokens", 0)
+                 for s in rounds)
+    accepted = sum(s["accepted"] for s in rounds)
+    return f"{tokens / accepted:,.0f}" if accepted and tokens else "-"
+
+
+def _per_min(rounds: list[dict]) -> str:
+    wall, accepted = sum(s["wall_s"] for s in rounds), sum(s["accepted"] for s in rounds)
+    return f"{accepted / wall * 60:.1f}" if wall else "-"
 
 
 def _set_threads(n: int) -> None:

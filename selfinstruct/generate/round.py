@@ -29,15 +29,21 @@ TEACHER_STEPS = ("propose", "classify", "instances", "answers", "judge")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
-              weights: dict[str, float] | None = None, decontam=None) -> dict:
+              weights: dict[str, float] | None = None, decontam=None, carry_in: list[Task] | None = None,
+              index=None, novel_per_prompt: float | None = None) -> tuple[dict, list[Task], list[Task]]:
+    """-> (stats, accepted, carried over). `carry_in`: the last round's novel instructions (and tasks
+    with instances) that it did not need; they come first and are filtered again against the pool.
+    `index`: the run's PoolIndex. `novel_per_prompt`: what the last round measured, to size batches."""
     t0 = time.time()
     target = cfg.generate.per_round
     accepted: list[Task] = []
     rejected: list[Task] = []
-    carry: list[Task] = []
+    carry: list[Task] = list(carry_in or [])
     with StepProgress(f"round {n}") as progress:
         ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
-                          decontam=decontam)
+                          decontam=decontam, index=index, novel_per_prompt=novel_per_prompt)
+        ctx.seen.update(t.id for t in carry)
+        ctx.counts["carried_in"] = len(carry)
         for batch in range(cfg.generate.max_batches):
             acc, rej, carry = _run_batch(ctx, run, batch, seeds + generated + accepted, carry,
                                          target - len(accepted), progress)
@@ -46,69 +52,83 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
             progress.note(f"accepted {len(accepted)}/{target}")
             if len(accepted) >= target:
                 break
-    for t in carry:
-        t.reject_reason = f"surplus(target={target})"
-    rejected += carry
-    stats = _round_stats(n, ctx.counts, accepted, rejected, run, time.time() - t0)
+    t1 = time.perf_counter()
+    stats = _round_stats(n, ctx, accepted, rejected, run, time.time() - t0)
+    stats["carried"] = len(carry)
     stats["long_seeds"] = _long_seeds(run, n, seeds + generated)
-    _commit_round(run, n, accepted, rejected, stats)
-    generated.extend(accepted)
-    return stats
+    _commit_round(run, n, accepted, rejected, carry, stats)
+    stats["step_s"]["commit"] = round(time.perf_counter() - t1, 3)
+    return stats, accepted, carry
 
 
 def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carry: list[Task], need: int,
                progress: StepProgress) -> tuple[list[Task], list[Task], list[Task]]:
-    """-> (accepted, rejected, carried over). One batch of prompts through every step."""
+    """-> (accepted, rejected, carried over). One batch of prompts through every step. Nothing the
+    teacher wrote is dropped for want of room: novel instructions beyond the batch's quota, and
+    finished tasks beyond its need, are carried to the next batch (or round)."""
     from ..filter.pipeline import filter_tasks
 
     cfg, n = ctx.cfg, ctx.round
     cache = run.path / "embeddings"
     # Only as many as the batch needs get instances; some will fail, hence the margin.
     quota = math.ceil(need * 1.3)
-    candidates = list(carry)
-    if len(carry) < quota:  # novel instructions left over from the last batch come first
-        progress.start("propose", cfg.generate.prompts_per_round, f"batch {batch + 1} propose")
-        new = propose(ctx, run.store(n, "propose"), batch)
-        ctx.counts["candidates"] += len(new)
-        candidates += new
-    novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False,
-                                     decontam=ctx.decontam)
-    novel, carry = novel[:quota], novel[quota:]
-    progress.start("classify", len(novel), f"batch {batch + 1} classify")
-    classify(ctx, novel, run.store(n, "classify"))
-    progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
-    answers = run.store(n, "answers") if cfg.generate.answer_step else None
-    failed = write_instances(ctx, novel, run.store(n, "instances"), answers)
-    judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
-    accepted, rejected2, _ = filter_tasks([t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache,
-                                          teacher=ctx.teacher, judge_store=judge_store,
-                                          chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.style("judge"),
-                                          decontam=ctx.decontam)
-    for t in accepted[need:]:  # more than the round needs: reported, not silently dropped
-        t.reject_reason = f"surplus(target={cfg.generate.per_round})"
-    return accepted[:need], rejected + failed + rejected2 + accepted[need:], carry
+    ready = [t for t in carry if t.instances]  # finished tasks a batch before did not need
+    candidates = [t for t in carry if not t.instances]
+    new: list[Task] = []
+    with ctx.timed("propose"):
+        short = quota - len(ready) - len(candidates)
+        if short > 0:
+            count = ctx.prompts_for(short)
+            progress.start("propose", count, f"batch {batch + 1} propose")
+            new = propose(ctx, run.store(n, "propose"), ctx.counts["prompts"], count)
+            ctx.counts["candidates"] += len(new)
+            candidates += new
+    with ctx.timed("filter"):
+        novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False,
+                                          decontam=ctx.decontam, index=ctx.index)
+    fresh = {t.id for t in new}
+    ctx.counts["novel"] += sum(t.id in fresh for t in novel)  # of this batch's proposals: sizes the next
+    take = max(quota - len(ready), 0)
+    novel, later = novel[:take], novel[take:]
+    with ctx.timed("classify"):
+        progress.start("classify", len(novel), f"batch {batch + 1} classify")
+        classify(ctx, novel, run.store(n, "classify"))
+    with ctx.timed("instances"):
+        progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
+        answers = run.store(n, "answers") if cfg.generate.answer_step else None
+        failed = write_instances(ctx, novel, run.store(n, "instances"), answers)
+    with ctx.timed("filter"):
+        judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
+        accepted, rejected2, _ = filter_tasks(
+            ready + [t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache, teacher=ctx.teacher,
+            judge_store=judge_store, chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.style("judge"),
+            decontam=ctx.decontam, index=ctx.index)
+    return accepted[:need], rejected + failed + rejected2, later + accepted[need:]
 
 
-def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task], stats: dict) -> None:
-    """Rejected and stats first, then the accepted set and its marker: a crash in between redoes
-    only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
+def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task], carry: list[Task],
+                  stats: dict) -> None:
+    """Rejected, carried and stats first, then the accepted set and its marker: a crash in between
+    redoes only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
     run.store(n, "rejected").write_chunk("round", [t.to_dict() for t in rejected])
+    run.store(n, "carry").write_chunk("round", [t.to_dict() for t in carry])
     write_atomic(run.round_dir(n) / "stats.json", json.dumps(stats, indent=1))
     accepted_store = run.store(n, "accepted")
     accepted_store.write_chunk("round", [t.to_dict() for t in accepted])
     accepted_store.mark_done({"accepted": len(accepted)})
 
 
-def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], run: RunDir,
+def _round_stats(n: int, ctx: StepContext, accepted: list[Task], rejected: list[Task], run: RunDir,
                  wall: float) -> dict:
+    counts = ctx.counts
     reasons = Counter(t.reject_reason.split("(")[0] for t in rejected if t.reject_reason)
     usage: Counter = Counter()
     for f in run.round_dir(n).glob("*.usage.jsonl"):
         for row in ChunkStore(f):
             for k in ("prompt_tokens", "completion_tokens", "wall_s"):
                 usage[k] += row[k]
-    # Surplus tasks were never judged (the round had enough), so they do not lower the rate.
-    considered = max(len(accepted) + sum(v for k, v in reasons.items() if k != "surplus"), 1)
+    considered = max(len(accepted) + sum(reasons.values()), 1)
+    tokens = usage["prompt_tokens"] + usage["completion_tokens"]
     return {
         "round": n, "prompts": counts["prompts"], "generated": counts["proposed"],
         "candidates": counts["candidates"], "accepted": len(accepted),
@@ -117,6 +137,8 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
         "counts": dict(counts), "wall_s": round(wall, 2),
         "teacher": {k: round(v, 2) for k, v in usage.items()},
         "teacher_errors": _teacher_errors(run, n),
+        "tokens_per_accepted": round(tokens / len(accepted)) if accepted else None,
+        "step_s": {k: round(v, 3) for k, v in ctx.timings.items()},  # wall per step, teacher time included
     }
 
 
@@ -164,10 +186,15 @@ def print_round(stats: dict) -> None:
         table.add_row(f"  rejected: {reason}", str(count))
     table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of those judged), "
                   f"{stats['classification']} classification")
+    moved = stats.get("counts", {}).get("carried_in", 0), stats.get("carried", 0)
+    if any(moved):
+        table.add_row("carried over", f"{moved[0]} in from the last round, {moved[1]} on to the next (not needed yet)")
     tok = stats["teacher"]
     if tok.get("wall_s"):
         table.add_row("teacher", f"{tok.get('prompt_tokens', 0):.0f} tokens in, {tok.get('completion_tokens', 0):.0f} "
                       f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
+    if stats.get("tokens_per_accepted"):
+        table.add_row("teacher tokens per accepted task", f"{stats['tokens_per_accepted']:,}")
     table.add_row("wall time", f"{stats['wall_s']:.0f} s")
     console.print(table)
     if stats.get("long_seeds"):

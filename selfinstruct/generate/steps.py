@@ -11,11 +11,15 @@ same requests, finds their chunks committed, and never asks the teacher again.
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..config import Config
+from ..filter.quality import needs_input
 from ..records import Instance, Task
 from ..store import ChunkStore
 from ..teachers.base import Completion, Teacher, run_step
@@ -35,9 +39,32 @@ class StepContext:
     weights: dict[str, float] | None = None  # over-sampling of generated in-context tasks
     seen: set[str] = field(default_factory=set)  # instructions proposed so far this round
     decontam: Any = None  # filter.decontam.Decontaminator over the held-out tasks, if any
+    index: Any = None  # filter.pool_index.PoolIndex of the run, kept between batches and rounds
+    novel_per_prompt: float | None = None  # measured by the last round: sizes this round's first batch
+    timings: Counter = field(default_factory=Counter)  # wall seconds per step
 
     def style(self, step: str) -> str:
         return self.cfg.teacher.style(step)
+
+    @contextmanager
+    def timed(self, step: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] += time.perf_counter() - t0
+
+    def prompts_for(self, instructions: int) -> int:
+        """Propose prompts for `instructions` novel ones, at the rate measured so far in this round, or
+        the last round's; before any, as if each prompt's instructions were all novel (asking too few
+        costs one more batch, too many only carries them over). In whole in-context samples, at most
+        generate.prompts_per_round."""
+        g = self.cfg.generate
+        rate = (self.counts["novel"] / self.counts["prompts"] if self.counts["novel"] else
+                self.novel_per_prompt or float(g.max_new_per_prompt))
+        per = g.completions_per_prompt
+        count = per * math.ceil(instructions / max(rate, 0.05) / per)
+        return max(per, min(count, g.prompts_per_round))
 
     def run(self, name: str, requests: list, store: ChunkStore) -> list[Completion]:
         cb = (lambda outs, wall: self.on_chunk(name, outs, wall)) if self.on_chunk else None
@@ -47,12 +74,13 @@ class StepContext:
         return outs
 
 
-def propose(ctx: StepContext, store: ChunkStore, batch: int = 0) -> list[Task]:
+def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None) -> list[Task]:
     """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped.
-    Batch b of a round uses prompt numbers [b*P, (b+1)*P): each batch's prompts are new ones."""
+    Prompts are numbered in the round: a batch asks [first, first + count), so each batch's are new
+    (count: generate.prompts_per_round when not given)."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     requests = []
-    for i in range(batch * g.prompts_per_round, (batch + 1) * g.prompts_per_round):
+    for i in range(first, first + (g.prompts_per_round if count is None else count)):
         # completions_per_prompt requests share one in-context sample (and their prefill, through the
         # prefix cache); each has its own sampling seed, so each writes its own "first" new task.
         rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i // g.completions_per_prompt)
@@ -98,7 +126,8 @@ def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     rng = rng_for(ctx.cfg.run.seed, ctx.round, "classify")
     yes = [s for s in pool if s.is_classification]
     no = [s for s in pool if s.is_classification is False]
-    examples = rng.sample(yes, min(4, len(yes))) + rng.sample(no, min(4, len(no)))
+    half = ctx.cfg.generate.classify_shots // 2
+    examples = rng.sample(yes, min(half, len(yes))) + rng.sample(no, min(half, len(no)))
     rng.shuffle(examples)
     requests = []
     for task in tasks:
@@ -135,7 +164,8 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
             step = "instances_output_first" if task.is_classification else "instances"
             step = "instances_input" if _two_step(ctx, task) else step
             examples = shots[bool(task.is_classification)]
-            text = render(g.templates, step, ctx.style("instances"), examples=examples, instruction=task.instruction)
+            text = render(g.templates, step, ctx.style("instances"), examples=examples, instruction=task.instruction,
+                          needs_input=needs_input(task.instruction))
             requests.append(make_request(
                 text, ctx.style("instances"), max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
                 stop=["\nTask:"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),

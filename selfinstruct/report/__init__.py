@@ -41,7 +41,7 @@ def build_report(run: str | Path) -> Path:
 
 def summary(data: RunData, page: Path, seconds: float) -> None:
     t = Table(title=f"run {data.name}: {len(data.rounds)} rounds, {len(data.seeds)} seeds")
-    for col in ("round", "gen", "cand", "acc", "rate", "top reject", "tokens", "teacher s"):
+    for col in ("round", "gen", "cand", "acc", "rate", "top reject", "tokens", "tok/task", "teacher s"):
         t.add_column(col, justify="left" if col in ("round", "top reject") else "right", overflow="fold")
     for r in data.rounds:
         f = analyze.funnel(r)
@@ -52,7 +52,8 @@ def summary(data: RunData, page: Path, seconds: float) -> None:
         rate = f["acceptance_rate"]
         t.add_row(str(r.n) + ("" if r.done else "…"), _n(f["generated"]), _n(f["candidates"]), _n(f["accepted"]),
                   "–" if rate is None else f"{rate:.0%}", f"{top[0]} ({top[1]})" if top else "–",
-                  _n(tokens) if u else "–", f"{wall:.1f}" if u else "–")
+                  _n(tokens) if u else "–", _n(tokens / f["accepted"]) if u and f["accepted"] else "–",
+                  f"{wall:.1f}" if u else "–")
     console.print(t)
     print_damaged(data.damaged)
     if not all(r.done for r in data.rounds):

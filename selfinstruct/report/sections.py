@@ -171,7 +171,14 @@ def usage(run: RunData, out: Path) -> str:
         return na("no *.usage.jsonl rows and no teacher totals in stats.json")
     rows = [[f"round {n}", step, *[u.get(k) for k in A.USAGE_KEYS]] for n, steps in per.items()
             for step, u in steps.items()]
+    accepted = {r.n: A.funnel(r)["accepted"] for r in run.rounds}
+    cost = []
+    for n, steps in per.items():
+        tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in steps.values())
+        cost.append([f"round {n}", tokens, accepted.get(n), round(tokens / accepted[n]) if accepted.get(n) else None])
     return (img(plots.usage(per, out / "usage.png"), "teacher usage", "usage.png")
+            + para("Teacher tokens (prompt + completion, every step) per accepted task: what the data cost.")
+            + table(["round", "teacher tokens", "accepted", "tokens per accepted task"], cost, left=1)
             + table(["round", "step", *A.USAGE_KEYS], rows, left=2))
 
 

@@ -7,6 +7,7 @@
 - openai: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted API), async and retried.
 - transformers: local generate(), for machines without vLLM.
 - ray: any of the above in N Ray actors, each chunk run as a Ray Dataset (local or a cluster).
+- instant: no model, synthetic text at once: the engine's own cost, in benchmarks and tests.
 
 Backends import their heavy packages only when made; a missing one is a ModelError that says
 what to install.
@@ -37,4 +38,8 @@ def make_teacher(cfg: TeacherConfig, seed: int = 0) -> Teacher:
         from .ray_data import RayDataTeacher
 
         return RayDataTeacher(cfg, seed)
+    if cfg.backend == "instant":
+        from .instant import InstantTeacher
+
+        return InstantTeacher(cfg, seed)
     raise ValueError(f"unknown teacher backend {cfg.backend!r}")

@@ -1,4 +1,4 @@
-"""Synthetic instructions for the filter bench, shaped like a Self-Instruct/Alpaca set: mostly distinct
+"""Synthetic instructions for the benchmarks (the filter bench, the instant teacher), shaped like a Self-Instruct/Alpaca set: mostly distinct
 tasks (52K kept is what those datasets are), with near duplicates planted the way a teacher makes them.
 
 Each instruction is an optional lead-in + a task template + an optional tail, its slots filled from
@@ -89,7 +89,25 @@ def _topic(rng: random.Random) -> str:
                                     p=rng.choice(WORDS["place"]))
 
 
-def _render(item: tuple) -> str:
+def new_item(rng: random.Random) -> tuple:
+    """One fresh task: (family, template, lead, tail, slot fillings)."""
+    fill = {k: rng.choice(v) for k, v in WORDS.items()}
+    fill |= {"topic": _topic(rng), "topic2": _topic(rng)}
+    fam = rng.randrange(len(FAMILIES))
+    return fam, rng.randrange(len(FAMILIES[fam])), rng.randrange(len(LEAD)), rng.randrange(len(TAIL)), fill
+
+
+def restate(item: tuple, rng: random.Random) -> tuple:
+    """The same task said again: another template of its family (a paraphrase) or another tail (an edit)."""
+    fam, tpl, lead, tail, fill = item
+    if len(FAMILIES[fam]) > 1 and rng.random() < 0.6:
+        tpl = rng.choice([t for t in range(len(FAMILIES[fam])) if t != tpl])
+    else:
+        tail = rng.choice([t for t in range(len(TAIL)) if t != tail])
+    return fam, tpl, lead, tail, fill
+
+
+def render_item(item: tuple) -> str:
     fam, tpl, lead, tail, fill = item
     return (LEAD[lead] + FAMILIES[fam][tpl] + TAIL[tail]).format(**fill)
 
@@ -98,17 +116,5 @@ def synth_instructions(n: int, seed: int = 0, dup_share: float = 0.15) -> list[s
     rng = random.Random(seed)
     items: list[tuple] = []
     for _ in range(n):
-        if items and rng.random() < dup_share:
-            fam, tpl, lead, tail, fill = rng.choice(items)
-            if len(FAMILIES[fam]) > 1 and rng.random() < 0.6:  # paraphrase: another template, same slots
-                tpl = rng.choice([t for t in range(len(FAMILIES[fam])) if t != tpl])
-            else:  # edit: another tail (or none)
-                tail = rng.choice([t for t in range(len(TAIL)) if t != tail])
-            items.append((fam, tpl, lead, tail, fill))
-            continue
-        fill = {k: rng.choice(v) for k, v in WORDS.items()}
-        fill |= {"topic": _topic(rng), "topic2": _topic(rng)}
-        fam = rng.randrange(len(FAMILIES))
-        items.append((fam, rng.randrange(len(FAMILIES[fam])), rng.randrange(len(LEAD)), rng.randrange(len(TAIL)),
-                      fill))
-    return [_render(it) for it in items]
+        items.append(restate(rng.choice(items), rng) if items and rng.random() < dup_share else new_item(rng))
+    return [render_item(it) for it in items]
