@@ -4,9 +4,10 @@ needs, and how many new instructions one propose prompt should ask for. Both tra
 
     .venv/bin/python bench/prompt_choices.py [--config configs/default.yaml]
 
-classify: every seed task (179, 37 of them classification) is classified by the real classify step
-with generate.classify_shots = 8, 4 and 0 in-context examples, the examples drawn from the other half
-of the seeds (two folds: no task is its own example). Printed: accuracy, recall and precision of
+classify: every seed task (179, 37 of them classification) is classified by the real classify step,
+by the teacher with generate.classify_shots = 8, 4 and 0 in-context examples, and by the majority of
+its 3, 5 or 7 nearest seeds (generate.classify_with: neighbours); the examples and neighbours come from
+the other half of the seeds (two folds: no task is its own example). Printed: accuracy, recall and precision of
 "classification", and prompt tokens per request.
 propose: 32 prompts with generate.max_new_per_prompt = 1 and 3 (the real propose step and the
 instruction filter against the seeds); printed: novel instructions and teacher tokens per novel one.
@@ -37,9 +38,11 @@ def _tokens(store: ChunkStore) -> tuple[int, int]:
     return sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows), sum(r["requests"] for r in rows)
 
 
-def bench_classify(cfg, teacher, seeds: list[Task], shots: int, tmp: Path) -> dict:
+def bench_classify(cfg, teacher, seeds: list[Task], shots: int, tmp: Path, neighbours: int = 0) -> dict:
     cfg = cfg.model_copy(deep=True)
     cfg.generate.classify_shots = shots
+    if neighbours:
+        cfg.generate.classify_with, cfg.generate.classify_neighbours = "neighbours", neighbours
     folds = seeds[0::2], seeds[1::2]
     right = tp = fp = fn = 0
     store = ChunkStore(tmp / f"classify-{shots}.jsonl")
@@ -50,7 +53,7 @@ def bench_classify(cfg, teacher, seeds: list[Task], shots: int, tmp: Path) -> di
             truth, said = bool(t.is_classification), bool(p.is_classification)
             right += truth == said
             tp, fp, fn = tp + (truth and said), fp + (said and not truth), fn + (truth and not said)
-    tokens, requests = _tokens(store)
+    tokens, requests = _tokens(store) if store.path.exists() else (0, 1)
     return {"accuracy": round(right / len(seeds), 3), "recall": round(tp / max(tp + fn, 1), 3),
             "precision": round(tp / max(tp + fp, 1), 3), "tokens_per_request": round(tokens / requests)}
 
@@ -73,9 +76,13 @@ def main() -> None:
     seeds = read_tasks(ROOT / "seeds" / "seed_tasks.jsonl")
     figures = {}
     with tempfile.TemporaryDirectory() as tmp, make_teacher(cfg.teacher, seed=0) as teacher:
+        for k in (3, 5, 7):
+            r = bench_classify(cfg, teacher, seeds, 0, Path(tmp), neighbours=k)
+            print(f"classify, {k} nearest seeds: {json.dumps(r)}", flush=True)
+            figures |= {f"neighbours{k}_{key}": v for key, v in r.items()}
         for shots in (8, 4, 0):
             r = bench_classify(cfg, teacher, seeds, shots, Path(tmp))
-            print(f"classify, {shots} shots: {json.dumps(r)}", flush=True)
+            print(f"classify, teacher, {shots} shots: {json.dumps(r)}", flush=True)
             figures |= {f"classify{shots}_{k}": v for k, v in r.items()}
         for n_new in (1, 3):
             r = bench_propose(cfg, teacher, seeds, n_new, Path(tmp))

@@ -120,7 +120,11 @@ class GenerateConfig(Section):
     # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
     # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
     answer_temperature: float | None = None
-    classify_shots: int = 8  # in-context examples of the classify step, half yes, half no (0: the definition only)
+    # teacher: a few-shot yes/no request per task; neighbours: the majority label of the nearest seed
+    # instructions (MiniLM, no request). Measured on the seeds: bench/prompt_choices.py, README.
+    classify_with: Literal["teacher", "neighbours"] = "teacher"
+    classify_neighbours: int = 5  # k of classify_with: neighbours
+    classify_shots: int = 8  # in-context examples of the teacher's classify request, half yes, half no (0: none)
     templates: str = "prompts"  # folder of Jinja2 templates
     heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)

@@ -23,6 +23,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
      ["Explain gravity to a child.", "Some rambling text", "Count vowels."]),
     ("", "stop", []),
     ("Task 10:\nTask 11:   ", "stop", []),
+    # the next item on the same line
+    (" Compute a factorial. Task 11: Compute a square root.", "stop", ["Compute a factorial.", "Compute a square root."]),
 ])
 def test_parse_instructions(text, finish, expected):
     assert parse_instructions(text, finish) == expected

@@ -14,6 +14,7 @@ from ..records import Instance
 # "Task 10:", "Task 10.", "10.", "10)", "Task:", "- ", "* " at the start of a line.
 _ITEM = re.compile(r"^\s*(?:(?:task|instruction)\s*\d*\s*[:.)-]|\d{1,3}\s*[:.)]|[-*\u2022])\s*", re.I)
 _SPACES = re.compile(r"\s+")
+_INLINE_ITEM = re.compile(r"(?<=[.?!])[ \t]+(?=Task \d+\s*:)")
 _NOINPUT = re.compile(r"^\s*(?:<\s*no\s*input\s*>|noinput|n/?a|none|no input|-|\(none\))\.?\s*$", re.I)
 
 
@@ -29,6 +30,7 @@ def parse_instructions(text: str, finish_reason: str = "stop") -> list[str]:
     """A continued task list -> instructions. The text before the first marker continues the
     open "Task N:" line. The last item is dropped when the teacher ran out of tokens (partial)."""
     items: list[list[str]] = [[]]
+    text = _INLINE_ITEM.sub("\n", text)  # "... a number. Task 11: Create ..." on one line: two items
     for line in text.splitlines():
         m = _ITEM.match(line)
         if m:

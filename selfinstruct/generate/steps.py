@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from ..config import Config
 from ..filter.quality import needs_input
 from ..records import Instance, Task
@@ -114,12 +116,16 @@ def _propose_stop(shown: int, n_new: int) -> list[str]:
     # are sent instead (they share a prefix-cached start, so prefill is cheap).
     if n_new == 1:
         return ["\n"]
+    # A blank line ends the list: what follows is the model talking about it, not a task.
     last = shown + n_new + 1
-    return [f"Task {last}", f"\n{last}."]
+    return [f"Task {last}", f"\n{last}.", "\n\n"]
 
 
 def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
-    """Sets is_classification on each task (unparsable answers count as 'no': input-first is the safe side)."""
+    """Sets is_classification on each task: by the teacher (few-shot yes/no; unparsable answers count
+    as 'no': input-first is the safe side), or by generate.classify_with: neighbours."""
+    if ctx.cfg.generate.classify_with == "neighbours":
+        return classify_by_neighbours(ctx, tasks)
     pool = ctx.seeds + ctx.generated
     # One set of examples for the whole round: every prompt then shares its long start, which the
     # engine's prefix cache computes once (prefill is most of a CPU teacher's time).
@@ -142,6 +148,25 @@ def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
         ctx.counts["classify_unparsed"] += verdict is None
         task.is_classification = bool(verdict)
         ctx.counts["classification"] += bool(verdict)
+
+
+def classify_by_neighbours(ctx: StepContext, tasks: list[Task]) -> None:
+    """The label most of the k most similar *seed* instructions have (their labels are a person's;
+    a generated task's label is only ever a guess). No teacher request: the vectors are the novelty
+    filter's, already cached."""
+    from ..filter.embed import embed_tasks
+
+    labelled = [s for s in ctx.seeds if s.is_classification is not None]
+    if not tasks or not labelled:
+        return
+    embed = ctx.index.embed if ctx.index is not None else (lambda ts: embed_tasks(ts, ctx.cfg.filter.novelty))
+    sims = embed(tasks) @ embed(labelled).T
+    k = min(ctx.cfg.generate.classify_neighbours, len(labelled))
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    yes = np.array([bool(s.is_classification) for s in labelled])
+    for task, votes in zip(tasks, yes[top].mean(axis=1)):
+        task.is_classification = bool(votes > 0.5)
+        ctx.counts["classification"] += task.is_classification
 
 
 def _two_step(ctx: StepContext, task: Task) -> bool:
