@@ -167,6 +167,10 @@ class QualityConfig(Section):
     judge_template: str = "judge.jinja"  # completion style; judge_chat.jinja for chat teachers
     judge_chat_template: str = "judge_chat.jinja"
     judge_max_tokens: int = 8
+    # Instruction-following difficulty (filter/ifd.py): with a model named, a task whose output the
+    # instruction does not help predict (IFD >= ifd_max) is rejected as misaligned. No teacher request.
+    ifd_model: str | None = None
+    ifd_max: float = 1.0
 
 
 class FilterConfig(Section):

@@ -2,7 +2,7 @@
 
 Order, cheapest first: quality heuristics, decontamination against held-out tasks (decontam.py),
 then novelty against the pool and within the batch (the first of a near-duplicate group wins),
-then the LLM judge on the survivors only. Every
+then instruction-following difficulty (ifd.py, when on) and the LLM judge on the survivors only. Every
 reject carries `kind(detail)`; stats count them per kind. Candidate order is preserved.
 """
 
@@ -58,6 +58,15 @@ def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *,
     alive = [i for i in range(len(candidates)) if i not in reasons]
     extra = _novelty([candidates[i] for i in alive], pool, cfg, index, timings)
     reasons.update({alive[k]: why for k, why in extra.items()})
+
+    if cfg.quality.ifd_model and check_instances:
+        from .ifd import check_ifd
+
+        alive = [i for i in range(len(candidates)) if i not in reasons]
+        t0 = time.perf_counter()
+        found = check_ifd([candidates[i] for i in alive], cfg.quality.ifd_model, cfg.quality.ifd_max)
+        reasons.update({alive[k]: why for k, why in found.items()})
+        timings["ifd_s"] = time.perf_counter() - t0
 
     if cfg.quality.judge and check_instances:
         alive = [i for i in range(len(candidates)) if i not in reasons]

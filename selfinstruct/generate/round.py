@@ -39,6 +39,8 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
     accepted: list[Task] = []
     rejected: list[Task] = []
     carry: list[Task] = list(carry_in or [])
+    for t in carry:
+        t.round = n  # a task belongs to the round that accepts it (its parents still say where it came from)
     with StepProgress(f"round {n}") as progress:
         ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
                           decontam=decontam, index=index, novel_per_prompt=novel_per_prompt)
@@ -52,12 +54,10 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
             progress.note(f"accepted {len(accepted)}/{target}")
             if len(accepted) >= target:
                 break
-    t1 = time.perf_counter()
-    stats = _round_stats(n, ctx, accepted, rejected, run, time.time() - t0)
+    stats = _round_stats(n, ctx.counts, accepted, rejected, run, time.time() - t0, ctx.timings)
     stats["carried"] = len(carry)
     stats["long_seeds"] = _long_seeds(run, n, seeds + generated)
     _commit_round(run, n, accepted, rejected, carry, stats)
-    stats["step_s"]["commit"] = round(time.perf_counter() - t1, 3)
     return stats, accepted, carry
 
 
@@ -110,17 +110,18 @@ def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task
                   stats: dict) -> None:
     """Rejected, carried and stats first, then the accepted set and its marker: a crash in between
     redoes only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
+    t0 = time.perf_counter()
     run.store(n, "rejected").write_chunk("round", [t.to_dict() for t in rejected])
     run.store(n, "carry").write_chunk("round", [t.to_dict() for t in carry])
+    stats["step_s"]["commit"] = round(time.perf_counter() - t0, 3)  # the accepted set's write is about as long
     write_atomic(run.round_dir(n) / "stats.json", json.dumps(stats, indent=1))
     accepted_store = run.store(n, "accepted")
     accepted_store.write_chunk("round", [t.to_dict() for t in accepted])
     accepted_store.mark_done({"accepted": len(accepted)})
 
 
-def _round_stats(n: int, ctx: StepContext, accepted: list[Task], rejected: list[Task], run: RunDir,
-                 wall: float) -> dict:
-    counts = ctx.counts
+def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], run: RunDir,
+                 wall: float, timings: Counter | None = None) -> dict:
     reasons = Counter(t.reject_reason.split("(")[0] for t in rejected if t.reject_reason)
     usage: Counter = Counter()
     for f in run.round_dir(n).glob("*.usage.jsonl"):
@@ -138,7 +139,7 @@ def _round_stats(n: int, ctx: StepContext, accepted: list[Task], rejected: list[
         "teacher": {k: round(v, 2) for k, v in usage.items()},
         "teacher_errors": _teacher_errors(run, n),
         "tokens_per_accepted": round(tokens / len(accepted)) if accepted else None,
-        "step_s": {k: round(v, 3) for k, v in ctx.timings.items()},  # wall per step, teacher time included
+        "step_s": {k: round(v, 3) for k, v in (timings or {}).items()},  # wall per step, teacher time included
     }
 
 
