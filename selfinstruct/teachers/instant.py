@@ -15,12 +15,11 @@ import random
 import re
 
 from ..config import TeacherConfig
-from ..synth import FAMILIES, new_item, render_item, restate
+from ..synth import new_item, render_item, restate
 from .base import Completion, Request
 
 RESTATE_SHARE = 0.1  # proposals that paraphrase a task of the prompt
 MALFORMED_SHARE = 0.03  # answers that parse to nothing
-_CLASSIFY_FAMILY = next(i for i, f in enumerate(FAMILIES) if f[0].startswith("Classify"))
 _TASK_LINE = re.compile(r"^Task (\d+): (.*)$", re.M)
 _WORDS = "the a of and to in is that it was for on are as with his they at be this from".split()
 
