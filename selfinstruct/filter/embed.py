@@ -174,6 +174,32 @@ def embed_text(task: Task, embed_input: bool) -> str:
 _UNSAVED: set[Path] = set()  # caches whose save failed (a full disk): not tried again
 
 
+class Rows:
+    """float32 rows appended at the end, in a buffer that doubles when full: appending n rows costs
+    O(n) amortised, not a copy of everything held (np.concatenate per batch was)."""
+
+    def __init__(self) -> None:
+        self._buf = np.zeros((0, 0), dtype=np.float32)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buf[:self.n]
+
+    def append(self, vecs: np.ndarray) -> None:
+        size = self.n + len(vecs)
+        if size > len(self._buf) or self._buf.shape[1] != vecs.shape[1]:
+            grown = np.empty((max(size, 2 * self.n, 256), vecs.shape[1]), dtype=np.float32)
+            if self.n:
+                grown[:self.n] = self._buf[:self.n]
+            self._buf = grown
+        self._buf[self.n:size] = vecs
+        self.n = size
+
+
 class EmbeddingCache:
     """Vectors keyed by a hash of the embedded text (an edited task is embedded again), in a folder per embedder setting. Each add writes one more part file, atomically: a save costs
     what was added, not the whole cache, and a crash leaves every earlier part whole. A part that
@@ -184,7 +210,7 @@ class EmbeddingCache:
         self.path = Path(directory) / f"embeddings-{tag}"
         self.keys: list[str] = []
         self.row: dict[str, int] = {}
-        self._buf = np.zeros((0, 0), dtype=np.float32)  # grows by doubling; rows [:len(keys)] are live
+        self._rows = Rows()
         legacy = Path(directory) / f"embeddings-{tag}.npz"  # one file, as runs before parts wrote it
         parts = sorted(self.path.glob("*.npz")) if self.path.is_dir() else []
         self.next_part = max((int(p.stem) for p in parts if p.stem.isdigit()), default=-1) + 1
@@ -198,19 +224,13 @@ class EmbeddingCache:
 
     @property
     def vecs(self) -> np.ndarray:
-        return self._buf[:len(self.keys)]
+        return self._rows.view
 
     def lookup(self, keys: list[str]) -> list[int | None]:
         return [self.row.get(k) for k in keys]
 
     def _append(self, keys: list[str], vecs: np.ndarray) -> None:
-        n, size = len(self.keys), len(self.keys) + len(keys)
-        if size > len(self._buf) or self._buf.shape[1] != vecs.shape[1]:
-            grown = np.empty((max(size, 2 * n, 256), vecs.shape[1]), dtype=np.float32)
-            if n:
-                grown[:n] = self._buf[:n]
-            self._buf = grown
-        self._buf[n:size] = vecs
+        self._rows.append(vecs)
         for k in keys:
             self.row[k] = len(self.keys)
             self.keys.append(k)

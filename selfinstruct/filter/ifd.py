@@ -18,14 +18,10 @@ from ..records import Task
 
 @lru_cache(maxsize=2)
 def _model(name: str):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from ..distill.modeling import load_base
 
-    from ..models import resolve_model
-
-    path = resolve_model(name)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    model, tok = load_base(name, "cpu")
+    return model.eval(), tok
 
 
 def _prompt(task: Task) -> str:
@@ -33,35 +29,18 @@ def _prompt(task: Task) -> str:
     return f"{task.instruction.strip()}\n{inp}\n" if inp else f"{task.instruction.strip()}\n"
 
 
-def _output_loss(model, tok, prefix: str, output: str) -> float:
-    """Mean loss of the output's tokens after the BOS token (where the model has one) and `prefix`."""
-    import torch
-
-    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-    head = bos + (tok(prefix, add_special_tokens=False)["input_ids"] if prefix else [])
-    body = tok(output, add_special_tokens=False)["input_ids"][:256]
-    ids = torch.tensor([head + body])
-    labels = ids.clone()
-    labels[0, :len(head)] = -100
-    if not head:
-        labels[0, 0] = -100  # nothing before the first token to predict it from
-    with torch.no_grad():
-        return float(model(input_ids=ids, labels=labels).loss)
-
-
 def ifd_scores(tasks: list[Task], model_name: str) -> list[float]:
-    """IFD of each task's first instance (tasks without one score inf)."""
+    """IFD of each task's first instance (tasks without an output score inf). The losses are the
+    student's training loss on the output (distill/hard_examples.py), with and without the prompt."""
+    from ..distill.hard_examples import example_losses
+
     model, tok = _model(model_name)
-    out = []
-    for t in tasks:
-        if not t.instances or not t.instances[0].output.strip():
-            out.append(float("inf"))
-            continue
-        output = t.instances[0].output.strip()
-        alone = _output_loss(model, tok, "", output)
-        given = _output_loss(model, tok, _prompt(t), output)
-        out.append(given / alone if alone > 0 else float("inf"))
-    return out
+    scored = [t for t in tasks if t.instances and t.instances[0].output.strip()]
+    outputs = [t.instances[0].output.strip() for t in scored]
+    given = example_losses(model, tok, [{"prompt": _prompt(t), "completion": o} for t, o in zip(scored, outputs)])
+    alone = example_losses(model, tok, [{"prompt": "", "completion": o} for o in outputs])
+    by_id = {id(t): g / a if a > 0 else float("inf") for t, g, a in zip(scored, given, alone)}
+    return [by_id.get(id(t), float("inf")) for t in tasks]
 
 
 def check_ifd(tasks: list[Task], model_name: str, ifd_max: float) -> dict[int, str]:

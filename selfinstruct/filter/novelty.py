@@ -132,16 +132,15 @@ def novelty_with_pool(cand: np.ndarray, pool, cfg: NoveltyConfig):
     npool = len(pool)
     best, of = pool.nearest(cand)
     keep = ~(best >= cfg.threshold)
-    alive = np.flatnonzero(keep)
+    alive, by_pool = np.flatnonzero(keep), np.flatnonzero(~keep)
     inner_keep, inner_best, inner_of, kind = novelty_filter(cand[alive], cand[:0], cfg)
     keep[alive] = inner_keep
     closer = inner_best > best[alive]
     best[alive] = np.where(closer, inner_best, best[alive])
     of[alive] = np.where(closer, npool + alive[np.maximum(inner_of, 0)], of[alive])
-    kept, dropped = np.flatnonzero(keep), np.flatnonzero(~keep & (best >= cfg.threshold))
-    dropped = np.setdiff1d(dropped, alive)  # rejected by the pool
-    for s in range(0, len(dropped), cfg.search_block):
-        rows = dropped[s:s + cfg.search_block]
+    kept = np.flatnonzero(keep)
+    for s in range(0, len(by_pool), cfg.search_block):
+        rows = by_pool[s:s + cfg.search_block]
         sims = cand[rows] @ cand[kept].T
         sims[kept[None, :] >= rows[:, None]] = -np.inf  # only candidates before it
         if not sims.size:

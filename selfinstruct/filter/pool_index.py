@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import NoveltyConfig
 from ..records import Task
-from .embed import EmbeddingCache, embed_tasks
+from .embed import EmbeddingCache, Rows, embed_tasks
 from .novelty import make_index, search_nearest
 
 
@@ -21,15 +21,11 @@ class PoolIndex:
     def __init__(self, cfg: NoveltyConfig, cache: EmbeddingCache | None = None):
         self.cfg, self.cache = cfg, cache
         self.ids: list[str] = []
-        self._vecs: np.ndarray | None = None  # capacity grows by doubling; rows [:len(ids)] are live
+        self.rows = Rows()  # the pool's vectors, in pool order (the index's positions)
         self.index, self.kind = None, "flat"
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    @property
-    def vecs(self) -> np.ndarray:
-        return self._vecs[:len(self.ids)] if self._vecs is not None else np.zeros((0, 384), np.float32)
 
     def embed(self, tasks: list[Task]) -> np.ndarray:
         return embed_tasks(tasks, self.cfg, self.cache)
@@ -37,27 +33,21 @@ class PoolIndex:
     def sync(self, pool: list[Task]) -> None:
         n = len(self.ids)
         if n and (len(pool) < n or pool[n - 1].id != self.ids[-1] or pool[0].id != self.ids[0]):
-            self.ids, self._vecs, self.index = [], None, None  # not our pool grown: start over
+            self.ids, self.rows, self.index = [], Rows(), None  # not our pool grown: start over
             n = 0
         if len(pool) > n:
             self._add(pool[n:], self.embed(pool[n:]))
 
     def _add(self, tasks: list[Task], vecs: np.ndarray) -> None:
-        n, size = len(self.ids), len(self.ids) + len(tasks)
-        if self._vecs is None or size > len(self._vecs):
-            grown = np.empty((max(size, 2 * n, 1024), vecs.shape[1]), np.float32)
-            if n:
-                grown[:n] = self._vecs[:n]
-            self._vecs = grown
-        self._vecs[n:size] = vecs
+        n = len(self.ids)
+        self.rows.append(vecs)
         self.ids += [t.id for t in tasks]
+        size, all_vecs = len(self.ids), self.rows.view
         if self.index is None or (self.kind == "flat" and size > self.cfg.approx_above):
-            self.index, self.kind = make_index(vecs.shape[1], size, self.cfg, train=self._vecs[:size])
-            start = 0
-        else:
-            start = n
-        for s in range(start, size, 65536):  # bounded temporary memory while adding a big pool
-            self.index.add(np.ascontiguousarray(self._vecs[s:min(size, s + 65536)]))
+            self.index, self.kind = make_index(vecs.shape[1], size, self.cfg, train=all_vecs)
+            n = 0  # a new index holds nothing yet
+        for s in range(n, size, 65536):  # bounded temporary memory while adding a big pool
+            self.index.add(np.ascontiguousarray(all_vecs[s:min(size, s + 65536)]))
 
     def nearest(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best similarity to the pool and the pool position of each query (-inf, -1: empty pool)."""
@@ -68,5 +58,5 @@ class PoolIndex:
         for s in range(0, len(q), self.cfg.search_block):
             block = np.ascontiguousarray(q[s:s + self.cfg.search_block])
             best[s:s + len(block)], pos[s:s + len(block)] = search_nearest(
-                self.index, self.kind, block, self.cfg.refine_k, lambda p: self._vecs[p])
+                self.index, self.kind, block, self.cfg.refine_k, lambda p: self.rows.view[p])
         return best, pos
