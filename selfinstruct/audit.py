@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .generate.prompts import make_request, render
+from .prompting import make_request, render
 from .records import Instance, Task
 from .store import ChunkStore, write_atomic
 
@@ -122,13 +122,15 @@ def print_audit(summary: dict[str, Any], where: Path) -> None:
 def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
     """`selfinstruct audit RUN`: every accepted task of the run, judged by cfg.teacher."""
     from .distill.data import load_training_tasks
+    from .rundir import RunDir
     from .teachers import make_teacher
 
     tasks, _ = load_training_tasks(Path(run))
+    out = RunDir.reader(run).audit_dir
     teacher = make_teacher(judge_config(cfg), seed=cfg.run.seed)
     try:
-        summary = run_audit(tasks, teacher, cfg, Path(run) / "audit")
+        summary = run_audit(tasks, teacher, cfg, out)
     finally:
         teacher.close()
-    print_audit(summary, Path(run) / "audit")
+    print_audit(summary, out)
     return summary

@@ -112,7 +112,7 @@ def distill(
 
 @app.command("eval")
 def eval_cmd(
-    heldout: Optional[Path] = typer.Option(None, "--heldout", help="Held-out tasks with reference outputs (default: RUN/heldout.jsonl)."),
+    heldout: Optional[Path] = typer.Option(None, "--heldout", help="Held-out tasks with reference outputs (default: the run's held-out seeds)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: evaluates the base student and every round's adapter."),
     adapter: List[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
     config: Optional[Path] = ConfigOpt,
@@ -139,7 +139,7 @@ def audit(
 ) -> None:
     """Self-Instruct's validity audit of a run's accepted tasks: valid instruction, input, output.
 
-    The judge is the config's teacher (by default the run's own config.yaml); each verdict keeps
+    The judge is the config's teacher (by default the run's own config); each verdict keeps
     its reason. Writes RUN/audit/audit.json (shares with 95% intervals) and verdicts.jsonl.
     """
     from .audit import audit_run
@@ -149,7 +149,9 @@ def audit(
 
 
 def _run_config(run: Path) -> Optional[Path]:
-    p = Path(run) / "config.yaml"
+    from .rundir import RunDir
+
+    p = RunDir.reader(run).config_path
     return p if p.exists() else None
 
 

@@ -126,7 +126,7 @@ class GenerateConfig(Section):
     classify_neighbours: int = 5  # k of classify_with: neighbours
     classify_shots: int = 8  # in-context examples of the teacher's classify request, half yes, half no (0: none)
     templates: str = "prompts"  # folder of Jinja2 templates
-    heldout_share: float = 0.0  # seeds kept out of generation, written to <run>/heldout.jsonl for eval
+    heldout_share: float = 0.0  # seeds kept out of generation, kept in the run folder for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)
     audit_judge: str | None = None  # the audit's judge model (None: the teacher), prompted as the teacher is
 

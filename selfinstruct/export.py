@@ -28,7 +28,7 @@ from rich.table import Table
 from .formats import chat_messages
 from .records import Instance
 from .report.load import RunData, load_run, safe_text
-from .rundir import RunError, live_writer, print_damaged
+from .rundir import RunDir, RunError, print_damaged
 from .store import write_atomic
 
 FORMATS = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
@@ -133,7 +133,7 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     token = hub_token(push_to_hub) if push_to_hub else ""
-    live = live_writer(Path(run))
+    live = RunDir.reader(run).live_writer()
     if live and not partial:
         raise ExportError(f"{run}: generate is still working on this run (pid {live}); export it when it "
                           "finishes, or pass --partial to export the rounds finished so far")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,31 @@ class InputError(ValueError):
         self.path, self.line, self.message = str(path), line, message
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Why a filter or step dropped a task: a kind the stats count, and a detail for the reader.
+    str() is the text stored with the task: `near_duplicate(0.93, of=<id>)`, `no_instances`."""
+
+    kind: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.detail})" if self.detail else self.kind
+
+    @classmethod
+    def from_record(cls, text: str | None, kind: str | None = None) -> "Reject | None":
+        """From a stored record: its kind is stored beside the text; records written before the kind
+        was stored give it as the text's leading name."""
+        if not text:
+            return None
+        kind = kind or (_KIND.match(text).group(0) if _KIND.match(text) else text)
+        detail = text[len(kind) + 1:-1] if text.startswith(kind + "(") and text.endswith(")") else ""
+        return cls(kind, detail)
+
+
+_KIND = re.compile(r"[A-Za-z_][\w]*")
 
 
 @dataclass
@@ -40,25 +66,38 @@ class Task:
     parents: list[str] = field(default_factory=list)
     teacher: str = ""
     scores: dict[str, float] = field(default_factory=dict)
-    reject_reason: str | None = None
+    reject: Reject | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
             self.id = self.key()
+
+    @property
+    def reject_reason(self) -> str | None:
+        """The reject as text, as stored and shown; None for a task that is kept."""
+        return str(self.reject) if self.reject else None
 
     def key(self) -> str:
         """Content hash: instruction plus instances, whitespace-normalised."""
         return content_key(self.instruction, [(i.input, i.output) for i in self.instances])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("reject")
+        d["reject_reason"] = self.reject_reason
+        if self.reject:
+            d["reject_kind"] = self.reject.kind
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Task":
         """Builds a task from a stored record; raises ValueError with a field name on bad types."""
         instances = [Instance(**_instance(i, n)) for n, i in enumerate(d.get("instances") or [])]
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "instances"}
-        return cls(instances=instances, **known)
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("instances", "reject")}
+        reason = d.get("reject_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError(f"reject_reason must be a string, got {type(reason).__name__}")
+        return cls(instances=instances, reject=Reject.from_record(reason, d.get("reject_kind")), **known)
 
 
 def content_key(instruction: str, pairs: list[tuple[str, str]] | None = None) -> str:

@@ -1,10 +1,15 @@
 """The run directory: runs/<name>/ with a manifest, the resolved config, and one folder per round.
+This module is the one place that names the files of a run; every command goes through RunDir.
 
 runs/<name>/
   manifest.json        name, config fingerprint, commands run, rounds finished
   config.yaml          the fully resolved config of this run
-  .lock                held (flock) by the one process working on the run
-  round-1/ ...         the stores of each step of round 1 (see store.py)
+  .lock                held (flock) by the one process working on the run; readers take it shared
+  heldout.jsonl        seeds held out of generation and training, for eval
+  embeddings/          the embedding cache of the pool (filter/embed.py)
+  round-1/ ...         one Round each (round_dir.py): step stores, stats, accepted set, student
+  student/             `distill --data RUN`'s student (all rounds at once)
+  eval/, audit/        `selfinstruct eval` and `selfinstruct audit` outputs
 
 A relaunch with the same config resumes; with a different one it is refused unless
 force_new, which moves the old run aside (it is never deleted) and starts afresh.
@@ -15,15 +20,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
 from .config import RESUME_SAFE, Config
-from .store import ChunkStore, damaged_stores, write_atomic
+from .records import InputError, Task
+from .round_dir import STUDENT, Round, student_done
+from .store import write_atomic
 
 
 class RunError(RuntimeError):
@@ -41,12 +50,77 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class RunDir:
+    """A run folder. RunDir(config) is the writer (generate): it takes the lock and records the
+    command; RunDir.reader(path) only reads (report, export, eval, distill, audit)."""
+
     def __init__(self, config: Config, force_new: bool = False, command: str = ""):
         self.config = config
         self.path = Path(config.run.root) / config.run.name
         self.force_new = force_new
         self.command = command or " ".join(sys.argv)
+        self.readonly = False
         self._lock_fd: int | None = None
+
+    @classmethod
+    def reader(cls, path: str | Path) -> "RunDir":
+        run = cls.__new__(cls)
+        run.config, run.path, run.force_new, run.command = None, Path(path), False, ""
+        run.readonly, run._lock_fd = True, None
+        return run
+
+    # --- the layout -------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def heldout_path(self) -> Path:
+        return self.path / "heldout.jsonl"
+
+    @property
+    def embeddings(self) -> Path:
+        return self.path / "embeddings"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.path / "eval"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.path / "audit"
+
+    @property
+    def student(self) -> Path:
+        """`distill --data RUN`'s student: every round's accepted tasks at once."""
+        return self.path / STUDENT
+
+    def round(self, n: int) -> Round:
+        return Round(self.path / f"round-{n}", n, readonly=self.readonly)
+
+    def rounds(self) -> list[Round]:
+        """The rounds that have a folder, in order."""
+        found = [(int(m.group(1)), p) for p in self.path.glob("round-*")
+                 if (m := re.fullmatch(r"round-(\d+)", p.name)) and p.is_dir()]
+        return [Round(p, n, readonly=self.readonly) for n, p in sorted(found)]
+
+    def accepted_tasks(self, rounds: list[int] | None = None) -> list[Task]:
+        """Accepted tasks of the rounds (all, or the ones listed), deduplicated by id, in round order."""
+        seen: dict[str, Task] = {}
+        for r in self.rounds():
+            if rounds is None or r.n in rounds:
+                for task in r.tasks("accepted"):
+                    seen.setdefault(task.id, task)
+        return list(seen.values())
+
+    def students(self) -> dict[str, Path]:
+        """label -> folder of every finished student: round-N's in round order, then the run's own."""
+        found = {f"round-{r.n}": r.student for r in self.rounds() if r.student_done()}
+        if student_done(self.student):
+            found["student"] = self.student
+        return found
+
+    def damaged(self) -> list[str]:
+        return [line for r in self.rounds() for line in r.damaged()]
 
     def __enter__(self) -> "RunDir":
         self.open()
@@ -83,13 +157,13 @@ class RunDir:
         manifest["name"] = self.config.run.name  # a run may have been moved under another name
         manifest.setdefault("commands", []).append(self.command)
         self._write_json(self.path / "manifest.json", manifest)
-        write_atomic(self.path / "config.yaml", self.config.to_yaml())
+        write_atomic(self.config_path, self.config.to_yaml())
 
     def _changed_keys(self) -> list[str]:
         """'key: old -> new' for each setting that differs from the run's stored config. Keys the
         stored config lacks (added by a newer selfinstruct, at their defaults) do not count."""
         try:
-            old = _flatten(yaml.safe_load((self.path / "config.yaml").read_text()) or {})
+            old = _flatten(yaml.safe_load(self.config_path.read_text()) or {})
         except (OSError, yaml.YAMLError):
             return ["its config.yaml is missing or unreadable"]
         new = _flatten(self.config.model_dump())
@@ -127,34 +201,60 @@ class RunDir:
         except ValueError:
             raise RunError(f"{p}: manifest is not valid JSON; the run directory was edited or damaged") from None
 
+    def raw_config(self) -> dict[str, Any]:
+        """The run's config.yaml as stored (readers show it without validating it); {} if missing."""
+        if not self.config_path.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.config_path.read_text())
+        except yaml.YAMLError as e:
+            raise InputError(self.config_path, None, f"invalid YAML: {e}") from None
+        return data if isinstance(data, dict) else {}
+
+    def live_writer(self) -> str | None:
+        """The pid of the `generate` working on the run right now (it holds .lock), or None.
+        Probed with a shared flock and let go at once."""
+        lock = self.path / ".lock"
+        if not lock.exists():
+            return None
+        with open(lock, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f.read(64).decode(errors="replace").strip() or "?"
+        return None
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[None]:
+        """Holds the lock shared while `what` reads the stores (opening one for writing, as distill
+        does, would cut a chunk in flight); refused while generate works on the run."""
+        lock = self.path / ".lock"
+        if not lock.exists():
+            yield
+            return
+        with open(lock, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunError(f"{self.path}: generate is working on this run (pid "
+                               f"{f.read(64).decode(errors='replace').strip() or '?'}); {what} it when it finishes") from None
+            yield  # the lock goes with the file
+
     def update_manifest(self, **fields: Any) -> None:
         m = self.manifest()
         m.update(fields)
         self._write_json(self.path / "manifest.json", m)
-
-    def round_dir(self, n: int) -> Path:
-        d = self.path / f"round-{n}"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    def store(self, round_n: int, name: str) -> ChunkStore:
-        return ChunkStore(self.round_dir(round_n) / f"{name}.jsonl")
 
     @staticmethod
     def _write_json(path: Path, obj: Any) -> None:
         write_atomic(path, json.dumps(obj, indent=1))
 
 
-def round_dirs(run: Path) -> list[Path]:
-    return sorted((p for p in Path(run).glob("round-*") if p.is_dir() and p.name[6:].isdigit()),
-                  key=lambda p: int(p.name[6:]))
-
-
-def warn_damaged(run: Path) -> list[str]:
+def warn_damaged(run: RunDir) -> list[str]:
     """Prints one warning per store of the run that does not match its commit log, and returns them.
     A warning, not an error: a finished round's accepted set (checked whenever it is read) stands on
     its own, and the other stores keep the teacher's answers for audit and resume."""
-    found = [line for d in round_dirs(run) for line in damaged_stores(d)]
+    found = run.damaged()
     print_damaged(found)
     return found
 
@@ -166,17 +266,3 @@ def print_damaged(lines: list[str]) -> None:
     console = Console(stderr=True, soft_wrap=True)
     for line in lines:
         console.print(f"[yellow]warning:[/] damaged store: {escape(line)}", highlight=False)
-
-
-def live_writer(run: Path) -> str | None:
-    """The pid of the `generate` working on `run` right now (it holds the run's .lock), or None.
-    Probed with a shared flock, as distill takes it, and let go at once."""
-    lock = Path(run) / ".lock"
-    if not lock.exists():
-        return None
-    with open(lock, "rb") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return f.read(64).decode(errors="replace").strip() or "?"
-    return None

@@ -206,6 +206,19 @@ class ChunkStore:
         return json.loads(self.done_marker.read_text()) if self.is_done else {}
 
 
+USAGE = ".usage.jsonl"  # a step store's sidecar: tokens and wall time of each chunk (teachers/base.py)
+
+
+def usage_store(store: ChunkStore) -> ChunkStore:
+    """The usage sidecar of a step store: <step>.usage.jsonl beside <step>.jsonl."""
+    return ChunkStore(store.path.with_name(store.path.stem + USAGE), readonly=store.readonly)
+
+
+def usage_stores(directory: Path, readonly: bool = False) -> list[tuple[str, ChunkStore]]:
+    """(step, usage store) of every step under `directory` that has one, by step name."""
+    return [(p.name[: -len(USAGE)], ChunkStore(p, readonly=readonly)) for p in sorted(Path(directory).glob("*" + USAGE))]
+
+
 def damaged_stores(directory: Path) -> list[str]:
     """One line per store under `directory` (a round folder) whose data does not match its commit
     log: cut short, edited, or a log line corrupt. Read-only: a writer may be appending."""

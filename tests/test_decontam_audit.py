@@ -5,7 +5,7 @@ from selfinstruct.config import NoveltyConfig
 from selfinstruct.filter.decontam import Decontaminator
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.config import FilterConfig
-from selfinstruct.records import Instance, Task
+from selfinstruct.records import Instance, Reject, Task
 from selfinstruct.teachers.base import Completion
 
 HELD = Task("Write a four-sentence story about a lighthouse keeper who finds a message in a bottle.",
@@ -20,9 +20,10 @@ def test_a_paraphrase_or_a_shared_13_gram_of_a_heldout_task_is_rejected_with_its
                                                     "lighthouse stairs and lit the lamp for ships", "ok")])
     other = Task("Convert 30 degrees Celsius to Fahrenheit.", [Instance("", "86 degrees Fahrenheit.")])
     reasons = d.check([para, copied, other])
-    assert reasons[0].startswith("contaminated(0.") and reasons[0].endswith(f"of={HELD.id})")
-    assert reasons[1] == f"contaminated(ngram13, of={HELD.id})"
-    assert 2 not in reasons and other.scores["heldout_sim"] < 0.5
+    assert reasons[0].kind == "contaminated" and str(reasons[0]).startswith("contaminated(0.")
+    assert str(reasons[0]).endswith(f"of={HELD.id})")
+    assert reasons[1] == Reject("contaminated", f"ngram13, of={HELD.id}")
+    assert reasons[2] is None and other.scores["heldout_sim"] < 0.5
     assert d.overlaps([other]) == [] and d.overlaps([copied]) == [HELD.id]
 
 

@@ -53,10 +53,13 @@ def test_sigkill_at_a_random_point_and_a_relaunch_keep_each_task_once(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     run = tmp_path / "scale"
     deadline = time.time() + 600
+    seen = {}  # rounds committed -> when it was first seen
     while len(accepted_ids(run)) < 2 * per_round and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+        seen.setdefault(len(accepted_ids(run)) // per_round, time.time())
+        time.sleep(0.1)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    time.sleep(random.uniform(0, 3))  # somewhere in round 3 (or its commit)
+    one_round = time.time() - seen.get(1, seen.get(0, time.time() - 3))
+    time.sleep(random.uniform(0, 0.8 * one_round))  # somewhere in round 3 (or its commit)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_with = len(accepted_ids(run))

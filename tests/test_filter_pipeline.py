@@ -35,7 +35,7 @@ def test_every_reject_has_a_reason_and_order_is_kept(tmp_path):
     cands, pool = _batch()
     accepted, rejected, stats = filter_tasks(cands, pool, FilterConfig(), cache_dir=tmp_path)
     assert [t.instruction for t in accepted] == [cands[1].instruction, cands[6].instruction]
-    kinds = [t.reject_reason.split("(")[0] for t in rejected]
+    kinds = [t.reject.kind for t in rejected]
     assert kinds == ["near_duplicate", "blacklist", "near_duplicate", "empty_output", "too_short"]
     assert rejected[0].reject_reason.endswith(f"of={pool[0].id})")
     assert rejected[2].reject_reason.endswith(f"of={cands[1].id})")

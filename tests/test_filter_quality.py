@@ -6,7 +6,7 @@ import pytest
 
 from selfinstruct.config import QualityConfig, TeacherConfig
 from selfinstruct.filter.quality import check_instances, check_instruction, judge, judge_requests, parse_score
-from selfinstruct.records import Instance, Task
+from selfinstruct.records import Instance, Reject, Task
 
 CFG = QualityConfig()
 
@@ -24,7 +24,8 @@ CFG = QualityConfig()
     ("¿Cómo se dice hello en inglés?", "non_ascii_start"),
 ])
 def test_instruction_heuristics(text, reason):
-    assert check_instruction(text, CFG) == reason
+    why = check_instruction(text, CFG)
+    assert (str(why) if why else None) == reason
 
 
 def test_instance_checks():
@@ -32,13 +33,13 @@ def test_instance_checks():
     assert check_instances(ok) == (None, 2)  # the duplicate and the empty one are dropped
     assert ok.instances == [Instance("2, 3", "5")]
     conflict = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("2, 3", "6")])
-    assert check_instances(conflict)[0] == "conflicting_outputs"
+    assert check_instances(conflict)[0] == Reject("conflicting_outputs")
     empty = Task("Write a slogan for a cafe.", [Instance("", "  ")])
-    assert check_instances(empty)[0] == "empty_output"
+    assert check_instances(empty)[0] == Reject("empty_output")
     assert empty.instances == [Instance("", "  ")]  # a rejected task keeps what was wrong with it
-    assert check_instances(Task("Write a slogan for a cafe."))[0] == "no_instances"
-    assert check_instances(Task("Copy it.", [Instance("abc", "abc")]))[0] == "output_equals_input"
-    assert check_instances(Task("List them.", [Instance("", "Here are the items:")]))[0] == "truncated_instance"
+    assert check_instances(Task("Write a slogan for a cafe."))[0] == Reject("no_instances")
+    assert check_instances(Task("Copy it.", [Instance("abc", "abc")]))[0] == Reject("output_equals_input")
+    assert check_instances(Task("List them.", [Instance("", "Here are the items:")]))[0] == Reject("truncated_instance")
 
 
 @pytest.mark.parametrize("text,score", [
@@ -75,8 +76,8 @@ def test_judge_with_a_real_teacher(tmp_path):
         teacher.close()
     assert len(reasons) == 2
     for t, why in zip(tasks, reasons):
-        assert why is None or why.split("(")[0] in {"judge", "judge_unparsable", "judge_error"}
-        assert ("judge" in t.scores) == (why is None or why.startswith("judge("))
+        assert why is None or why.kind in {"judge", "judge_unparsable", "judge_error"}
+        assert ("judge" in t.scores) == (why is None or why.kind == "judge")
     rows = len(store)
     assert judge(tasks, None, store, 8, QualityConfig(judge=True), "chat") == reasons  # no teacher needed now
     assert len(store) == rows
@@ -85,9 +86,9 @@ def test_judge_with_a_real_teacher(tmp_path):
 def test_repetitive_loops_of_small_teachers_are_rejected():
     from selfinstruct.filter.quality import repetition
 
-    assert repetition("one p: what a p: what a p: what a p: what a p: what a p: what a p:").startswith("repetitive(")
+    assert repetition("one p: what a p: what a p: what a p: what a p: what a p: what a p:").kind == "repetitive"
     looped = "Give a simple example of a person who is not a person who is not a person who is not a person who"
-    assert repetition(looped).startswith("repetitive(")
+    assert str(repetition(looped)).startswith("repetitive(0.")
     assert repetition("Write a short story about a lighthouse keeper who finds a message in a bottle.") is None
     assert repetition("Add 2 and 2.") is None
 
@@ -97,14 +98,14 @@ def test_placeholder_instances_copied_from_the_answer_form_are_rejected():
 
     for inst in (Instance("...", "..."), Instance("", "Output: ..."), Instance("<the input>", "fine"),
                  Instance("", "<one label>")):
-        assert check_instances(Task("Write a haiku about snow.", [inst]))[0] == "placeholder", inst
+        assert check_instances(Task("Write a haiku about snow.", [inst]))[0] == Reject("placeholder"), inst
     assert check_instances(Task("Add the numbers.", [Instance("2, 3", "5")]))[0] is None
 
 
 def test_refusals_and_tasks_missing_the_material_they_point_at_are_rejected():
     from selfinstruct.records import Instance, Task
 
-    assert check_instances(Task("Write a short story about a cat.", [Instance("", "I'm sorry, but I can't.")]))[0] == "refusal"
-    assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == "missing_input"
+    assert check_instances(Task("Write a short story about a cat.", [Instance("", "I'm sorry, but I can't.")]))[0] == Reject("refusal")
+    assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == Reject("missing_input")
     assert check_instances(Task("Find the longest word in the text.", [Instance("a bb ccc", "ccc")]))[0] is None
     assert check_instances(Task("Write a poem about the sea.", [Instance("", "Waves.")]))[0] is None

@@ -56,11 +56,13 @@ def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing
     teacher = ScriptedTeacher()
     tasks = _tasks()
     stores = ChunkStore(tmp_path / "instances.jsonl"), ChunkStore(tmp_path / "answers.jsonl")
-    failed = write_instances(_ctx(teacher, 0.0), tasks, *stores)
+    done, failed = write_instances(_ctx(teacher, 0.0), tasks, *stores)
 
     assert failed == []
-    assert [(t.instances[0].input, t.instances[0].output) for t in tasks] == [
+    assert [(t.instances[0].input, t.instances[0].output) for t in done] == [
         ("The cat sat on the mat.", "six words"), ("", "Paris is the capital.")]
+    assert all(not t.instances for t in tasks)  # new records: the instruction-only tasks are left as they were
+    assert [t.id for t in done] == [t.key() for t in done] != [t.id for t in tasks]
     answers = [r for r in teacher.requests if "You write test inputs" not in r.messages[-1]["content"]]
     inputs = [r for r in teacher.requests if r not in answers]
     assert len(answers) == len(inputs) == 2
@@ -69,9 +71,9 @@ def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing
 
     again = ScriptedTeacher()
     relaunched = _tasks()
-    write_instances(_ctx(again, 0.0), relaunched, ChunkStore(tmp_path / "instances.jsonl"),
-                    ChunkStore(tmp_path / "answers.jsonl"))
-    assert again.requests == [] and [t.instances for t in relaunched] == [t.instances for t in tasks]
+    redone, _ = write_instances(_ctx(again, 0.0), relaunched, ChunkStore(tmp_path / "instances.jsonl"),
+                                ChunkStore(tmp_path / "answers.jsonl"))
+    assert again.requests == [] and [t.instances for t in redone] == [t.instances for t in done]
 
 
 def test_answer_temperature_unset_follows_the_teacher(tmp_path):

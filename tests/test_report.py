@@ -17,8 +17,8 @@ from selfinstruct.cli import app
 from selfinstruct.records import Instance, Task
 from selfinstruct.report import SECTIONS, build_report
 from selfinstruct.report.analyze import pca_2d, verb_object
-from selfinstruct.report.load import read_committed, redact, safe_text
-from selfinstruct.rundir import RunError
+from selfinstruct.report.load import redact, safe_text
+from selfinstruct.rundir import RunDir, RunError
 from selfinstruct.store import ChunkStore
 
 CHROMIUM = shutil.which("chromium")
@@ -118,14 +118,15 @@ def test_not_a_run(tmp_path):
     assert res.exit_code == 2 and "not a run directory" in res.output and "Traceback" not in res.output
 
 
-def test_read_committed_skips_the_uncommitted_tail_and_changes_nothing(tmp_path):
-    store = ChunkStore(tmp_path / "a.jsonl")
-    store.write_chunk("0", [{"x": 1}, {"x": 2}])
-    with open(tmp_path / "a.jsonl", "a") as f:
-        f.write('{"x": 3}\n{"x": ')  # a chunk being written right now by a running generate
-    size = (tmp_path / "a.jsonl").stat().st_size
-    assert read_committed(tmp_path / "a.jsonl") == [{"x": 1}, {"x": 2}]
-    assert (tmp_path / "a.jsonl").stat().st_size == size
+def test_a_reader_skips_the_uncommitted_tail_and_changes_nothing(tmp_path):
+    path = tmp_path / "round-1" / "accepted.jsonl"
+    ChunkStore(path).write_chunk("0", [Task("Name a color.").to_dict(), Task("Name a fruit.").to_dict()])
+    with open(path, "a") as f:
+        f.write('{"instruction": "Name a tree."}\n{"x": ')  # a chunk being written right now by a running generate
+    size = path.stat().st_size
+    [rnd] = RunDir.reader(tmp_path).rounds()
+    assert [t.instruction for t in rnd.tasks("accepted")] == ["Name a color.", "Name a fruit."]
+    assert path.stat().st_size == size
 
 
 def test_redaction():

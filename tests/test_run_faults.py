@@ -108,12 +108,12 @@ from selfinstruct.rundir import RunDir
 from selfinstruct.store import ChunkStore, StoreError
 run = RunDir(load_config(None, ["run.root={tmp_path}", "run.name=r"]))
 run.open()
-store = run.store(1, "accepted")
+store = run.round(1).store("accepted")
 store.write_chunk("round", [{{"id": 1}}])
 limit_disk(2_000)
 writes = [lambda: run.update_manifest(note="x" * 5000),
           lambda: store.mark_done({{"note": "x" * 5000}}),
-          lambda: write_tasks(run.path / "heldout.jsonl", [Task(instruction="x" * 5000)])]
+          lambda: write_tasks(run.heldout_path, [Task(instruction="x" * 5000)])]
 for write in writes:
     try:
         write()
@@ -181,11 +181,11 @@ def test_report_and_export_on_a_full_disk_are_one_line_errors(run):
 
 def test_a_moved_run_resumes_and_real_drift_is_still_refused(tmp_path):
     with RunDir(load_config(None, [f"run.root={tmp_path / 'disk-a'}", "run.name=r"])) as run:
-        run.store(1, "propose").write_chunk("k", [{"request_id": "q1"}])
+        run.round(1).store("propose").write_chunk("k", [{"request_id": "q1"}])
     shutil.copytree(tmp_path / "disk-a" / "r", tmp_path / "disk-b" / "moved")
     moved = [f"run.root={tmp_path / 'disk-b'}", "run.name=moved"]
     with RunDir(load_config(None, moved)) as run:
-        assert run.store(1, "propose").has("k")  # what was answered stays answered
+        assert run.round(1).store("propose").has("k")  # what was answered stays answered
         assert run.manifest()["name"] == "moved"
     with pytest.raises(RunError, match=r"teacher.temperature: 0.8 -> 0.1"):
         RunDir(load_config(None, [*moved, "teacher.temperature=0.1"])).open()
@@ -253,11 +253,11 @@ def test_round_table_shows_teacher_errors_and_names_the_seed_too_long(tmp_path, 
                      "error": VLLM_TOO_LONG if failed else None, "meta": {"prompt": i, "parents": parents}})
     with RunDir(load_config(None, [f"run.root={tmp_path}", "run.name=r"])) as run:
         for c in range(0, 64, 16):
-            run.store(1, "propose").write_chunk(str(c), rows[c:c + 16])
+            run.round(1).store("propose").write_chunk(str(c), rows[c:c + 16])
         counts = Counter(prompts=64, proposed=36, candidates=36, propose_errors=28)
-        stats = _round_stats(1, counts, [], [], run, 1.0)
-        stats["long_seeds"] = _long_seeds(run, 1, pool)
-    assert stats["teacher_errors"]["propose"] == {"requests": 64, "errors": 28, "kinds": {"prompt too long": 28}}
+        stats = _round_stats(1, counts, [], [], run.round(1), 1.0)
+        stats.long_seeds = _long_seeds(run.round(1), pool)
+    assert stats.teacher_errors["propose"] == {"requests": 64, "errors": 28, "kinds": {"prompt too long": 28}}
     print_round(stats)
     err = " ".join(capsys.readouterr().err.split())
     assert "teacher errors: propose" in err and "28 of 64 requests (prompt too long 28)" in err

@@ -20,15 +20,12 @@ A base model with no chat template (Gemma 3 270M base) gets a plain documented t
 
 from __future__ import annotations
 
-import fcntl
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..formats import chat_messages, read_tasks
 from ..records import InputError, Instance, Task
-from ..rundir import RunError, warn_damaged
-from ..store import ChunkStore
+from ..rundir import RunDir, warn_damaged
 
 FALLBACK_TEMPLATE = "### Instruction:\n{instruction}\n\n{input_block}### Response:\n"
 
@@ -93,52 +90,12 @@ def load_training_tasks(data: Path) -> tuple[list[Task], Path]:
     """A run dir (all rounds' accepted tasks) or a task file -> (tasks, default output dir)."""
     data = Path(data)
     if data.is_dir():
-        with _shared_lock(data):
-            warn_damaged(data)
-            tasks = run_tasks(data)
+        run = RunDir.reader(data)
+        with run.reading("distill"):
+            warn_damaged(run)
+            tasks = run.accepted_tasks()
         if not tasks:
-            raise InputError(data, None, "no accepted tasks in round-*/accepted.jsonl; run generate first")
-        return tasks, data / "student"
+            raise InputError(data, None, "no accepted tasks in the run's rounds; run generate first")
+        return tasks, run.student
     tasks = read_tasks(data)
     return tasks, data.with_name(data.name + ".student")
-
-
-@contextmanager
-def _shared_lock(run: Path) -> Iterator[None]:
-    """Refuses to read a run that `generate` is writing: opening its stores would cut a chunk in flight."""
-    lock = run / ".lock"
-    if not lock.exists():
-        yield
-        return
-    with open(lock, "rb") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(f"{run}: generate is working on this run (pid {f.read(64).decode().strip() or '?'}); "
-                           "distill it when it finishes") from None
-        yield  # the lock goes with the file
-
-
-def run_tasks(run: Path, rounds: list[int] | None = None) -> list[Task]:
-    """Accepted tasks of a run's rounds (all, or the ones listed), deduplicated by id, in round order."""
-    seen: dict[str, Task] = {}
-    for rd in sorted(Path(run).glob("round-*"), key=_round_number):
-        if rounds is not None and _round_number(rd) not in rounds:
-            continue
-        store_path = rd / "accepted.jsonl"
-        if not store_path.exists():
-            continue
-        for n, row in enumerate(ChunkStore(store_path), 1):
-            try:
-                task = Task.from_dict(row)
-            except (TypeError, ValueError) as e:
-                raise InputError(store_path, n, str(e)) from None
-            seen.setdefault(task.id, task)
-    return list(seen.values())
-
-
-def _round_number(path: Path) -> int:
-    try:
-        return int(path.name.split("-", 1)[1])
-    except (IndexError, ValueError):
-        return -1

@@ -47,7 +47,9 @@ def load_base(model_name: str, device: str, place: bool = True):
 
 def base_model_of(student_dir: Path, default: str) -> str:
     """The base model a saved student was trained from (its resolved config says), else `default`."""
-    cfg_path = Path(student_dir) / "config.yaml"
+    from ..round_dir import STUDENT_CONFIG
+
+    cfg_path = Path(student_dir) / STUDENT_CONFIG
     if cfg_path.exists():
         data = yaml.safe_load(cfg_path.read_text()) or {}
         name = (data.get("student") or {}).get("model")

@@ -29,11 +29,11 @@ from typing import Any
 
 from ..config import Config, StudentConfig
 from ..records import InputError, Task
+from ..round_dir import DONE, METRICS, STUDENT_CONFIG
 from ..store import fsync_dir, write_error
 from .data import build_examples, load_training_tasks
 from .modeling import load_base, pick_device
 
-DONE = ".done"
 FIT_SAMPLE = 8  # training examples re-scored in eval mode after training (metrics["fit_loss"]): a reload check
 
 
@@ -117,7 +117,7 @@ def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
     """
     out_dir = Path(out_dir)
     if (out_dir / DONE).exists():
-        return json.loads((out_dir / "metrics.json").read_text())
+        return json.loads((out_dir / METRICS).read_text())
     import torch
 
     t0 = time.perf_counter()
@@ -195,9 +195,9 @@ def _write_student(trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolv
         merged.save_pretrained(str(tmp / "merged"))
         trainer.processing_class.save_pretrained(str(tmp / "merged"))
     resolved_yaml = resolved.to_yaml() if resolved else Config(student=cfg).to_yaml()
-    (tmp / "config.yaml").write_text(resolved_yaml)
+    (tmp / STUDENT_CONFIG).write_text(resolved_yaml)
     metrics["wall_s"] = round(time.perf_counter() - t0, 2)
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (tmp / METRICS).write_text(json.dumps(metrics, indent=1))
     (tmp / DONE).write_text("")
     if out_dir.exists():
         shutil.rmtree(out_dir)  # no marker (checked on entry): an unfinished older attempt
@@ -213,8 +213,8 @@ def distill_path(data: Path, cfg: Config, out: Path | None = None) -> dict[str, 
         raise InputError(data, None, "no instance has an output to train on")
     out = Path(out) if out else default_out
     if (out / DONE).exists():
-        _print_summary(json.loads((out / "metrics.json").read_text()), out, note="already trained; kept")
-        return json.loads((out / "metrics.json").read_text())
+        _print_summary(json.loads((out / METRICS).read_text()), out, note="already trained; kept")
+        return json.loads((out / METRICS).read_text())
     metrics = train_student(tasks, out, cfg.student, seed=cfg.run.seed, threads=cfg.run.threads,
                             resolved_config=cfg)
     _print_summary(metrics, out)

@@ -4,8 +4,8 @@ Each model answers every held-out instance greedily in the student's own prompt 
 (answers.py: one vLLM engine for the base and every student's adapter, or transformers); the score
 is ROUGE-L F (rouge-score, stemmed) of the answer against the reference, and each student's row
 adds the paired-bootstrap 95% CI of its difference to the base and its wins/ties/losses (paired.py).
-With --run, the held-out file defaults to RUN/heldout.jsonl, every finished student is found
-(round-N/student, RUN/student), and the held-out tasks that overlap the run's training data are
+With --run, the held-out file defaults to the run's held-out seeds, every finished student is found
+(each round's and the run's own: RunDir.students), and the held-out tasks that overlap the run's training data are
 counted (filter/decontam.py). Optionally the teacher judges student vs base pairwise (judge.py).
 Answers and scores go to <run>/eval/ (or next to the held-out file): eval.json, eval.md,
 answers-<model>.jsonl.
@@ -21,6 +21,8 @@ from typing import Any
 from ..config import Config, StudentConfig
 from ..formats import read_tasks
 from ..records import InputError, Task
+from ..round_dir import STUDENT
+from ..rundir import RunDir
 from ..store import write_atomic
 from . import answers as A
 from .paired import paired_bootstrap
@@ -44,22 +46,13 @@ def models_to_eval(run: Path | None, adapters: list[Path]) -> dict[str, str | Pa
     (`distill --data RUN`), then the adapters given."""
     models: dict[str, str | Path | None] = {"base": None}
     if run is not None:
-        for student in sorted(Path(run).glob("round-*/student"), key=lambda p: _round_no(p.parent)):
-            if (student / ".done").exists():
-                models[student.parent.name] = student
-        if (Path(run) / "student" / ".done").exists():
-            models["student"] = Path(run) / "student"
+        models.update(RunDir.reader(run).students())
     for a in adapters:
         if not Path(a).is_dir():
             raise InputError(a, None, "no such adapter folder")
-        label = a.parent.name if a.name == "student" else a.name
+        label = a.parent.name if a.name == STUDENT else a.name
         models[label] = a
     return models
-
-
-def _round_no(path: Path) -> int:
-    tail = path.name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
 
 
 def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
@@ -127,21 +120,22 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
     """`selfinstruct eval`: base vs each student on held-out tasks; writes and prints the table."""
     if run is not None and not Path(run).is_dir():
         raise InputError(run, None, "no such run directory")
+    rundir = RunDir.reader(run) if run is not None else None
     if heldout is None:
-        if run is None or not (Path(run) / "heldout.jsonl").exists():
-            raise InputError(Path(run or ".") / "heldout.jsonl", None,
+        if rundir is None or not rundir.heldout_path.exists():
+            raise InputError(rundir.heldout_path if rundir else "--heldout", None,
                              "no held-out file: pass --heldout, or generate with generate.heldout_share > 0")
-        heldout = Path(run) / "heldout.jsonl"
+        heldout = rundir.heldout_path
     tasks = read_tasks(heldout)
     items = heldout_items(tasks)
     if not items:
         raise InputError(heldout, None, "no instance has a reference output to score against")
     models = models_to_eval(run, list(adapters or []))
-    out_dir = Path(run) / "eval" if run else Path(heldout).with_name(Path(heldout).stem + ".eval")
+    out_dir = rundir.eval_dir if rundir else Path(heldout).with_name(Path(heldout).stem + ".eval")
     rows, answers = evaluate_models(items, models, cfg.student, threads=cfg.run.threads, out_dir=out_dir)
     if judge:
         _judge(rows, items, answers, cfg)
-    overlap = _overlap(tasks, run, cfg) if run else None
+    overlap = _overlap(tasks, rundir, cfg) if rundir else None
     write_table(rows, out_dir, heldout, overlap)
     title = f"eval on {heldout} ({len(items)} instances) -> {out_dir}"
     print_table(rows, title, overlap, len(tasks), models)
@@ -162,12 +156,11 @@ def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, lis
         teacher.close()
 
 
-def _overlap(heldout: list[Task], run: Path, cfg: Config) -> list[str]:
+def _overlap(heldout: list[Task], run: RunDir, cfg: Config) -> list[str]:
     """Held-out tasks that some accepted task of the run overlaps (should be none: generate rejects them)."""
-    from ..distill.data import run_tasks
     from ..filter.decontam import Decontaminator
 
-    return Decontaminator(heldout, cfg.filter.novelty).overlaps(run_tasks(Path(run)))
+    return Decontaminator(heldout, cfg.filter.novelty).overlaps(run.accepted_tasks())
 
 
 def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None) -> None:

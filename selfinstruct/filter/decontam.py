@@ -6,7 +6,7 @@ Two signals, either one is enough (as NeMo Curator's task decontamination and th
   outputs) and a held-out task's text;
 - the instruction's embedding at or above the novelty threshold to a held-out instruction.
 
-`Decontaminator(heldout, cfg).check(tasks)` -> {position: "contaminated(of=<id>)"}. The same check
+`Decontaminator(heldout, cfg).check(tasks)` -> one Reject `contaminated(..., of=<id>)` or None per task. The same check
 tells `eval` how many held-out items overlap a run's training data (`overlaps`).
 """
 
@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from ..config import NoveltyConfig
-from ..records import Task
+from ..records import Reject, Task
 
 NGRAM = 13
 _WORD = re.compile(r"\w+")
@@ -48,25 +48,26 @@ class Decontaminator:
             self._vecs = embed_tasks(self.heldout, self.cfg)
         return self._vecs
 
-    def check(self, tasks: list[Task], embed=None) -> dict[int, str]:
-        """Reject reasons by position in `tasks`; sets scores["heldout_sim"] (nearest held-out cosine).
+    def check(self, tasks: list[Task], embed=None) -> list[Reject | None]:
+        """One Reject or None per task; sets scores["heldout_sim"] (nearest held-out cosine).
         embed: tasks -> vectors, when the caller has them cached (the filter's pool index)."""
-        return {k: why for k, (why, _) in self._hits(tasks, embed).items()}
+        hits = self._hits(tasks, embed)
+        return [hits[k][0] if k in hits else None for k in range(len(tasks))]
 
     def overlaps(self, training: list[Task]) -> list[str]:
         """Ids of held-out tasks that some training task overlaps (n-gram or embedding)."""
         hits = {of for _, of in self._hits(training).values()}
         return [t.id for t in self.heldout if t.id in hits]
 
-    def _hits(self, tasks: list[Task], embed=None) -> dict[int, tuple[str, str]]:
+    def _hits(self, tasks: list[Task], embed=None) -> dict[int, tuple[Reject, str]]:
         """position -> (reason, id of the held-out task it overlaps)."""
         if not self.heldout or not tasks:
             return {}
-        hits: dict[int, tuple[str, str]] = {}
+        hits: dict[int, tuple[Reject, str]] = {}
         for k, task in enumerate(tasks):
             of = next((self._owner[g] for g in ngrams(task_text(task), self.n) if g in self._owner), None)
             if of:
-                hits[k] = f"contaminated(ngram{self.n}, of={of})", of
+                hits[k] = Reject("contaminated", f"ngram{self.n}, of={of}"), of
         from .embed import embed_tasks
 
         sims = (embed or (lambda ts: embed_tasks(ts, self.cfg)))(tasks) @ self._heldout_vecs().T
@@ -75,5 +76,5 @@ class Decontaminator:
             task.scores["heldout_sim"] = round(float(best[k]), 4)
             if k not in hits and best[k] >= self.cfg.threshold:
                 of = self.heldout[nearest[k]].id
-                hits[k] = f"contaminated({best[k]:.2f}, of={of})", of
+                hits[k] = Reject("contaminated", f"{best[k]:.2f}, of={of}"), of
         return hits

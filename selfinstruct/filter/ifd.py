@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..records import Task
+from ..records import Reject, Task
 
 
 @lru_cache(maxsize=2)
@@ -43,11 +43,10 @@ def ifd_scores(tasks: list[Task], model_name: str) -> list[float]:
     return [by_id.get(id(t), float("inf")) for t in tasks]
 
 
-def check_ifd(tasks: list[Task], model_name: str, ifd_max: float) -> dict[int, str]:
-    """Reject reasons by position: `misaligned(ifd=1.08)` at or above ifd_max; sets scores["ifd"]."""
-    reasons = {}
-    for k, (task, score) in enumerate(zip(tasks, ifd_scores(tasks, model_name))):
+def check_ifd(tasks: list[Task], model_name: str, ifd_max: float) -> list[Reject | None]:
+    """`misaligned(ifd=1.08)` at or above ifd_max, else None, per task; sets scores["ifd"]."""
+    reasons: list[Reject | None] = []
+    for task, score in zip(tasks, ifd_scores(tasks, model_name)):
         task.scores["ifd"] = round(score, 4)
-        if score >= ifd_max:
-            reasons[k] = f"misaligned(ifd={score:.2f})"
+        reasons.append(Reject("misaligned", f"ifd={score:.2f}") if score >= ifd_max else None)
     return reasons

@@ -12,127 +12,138 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..config import Config, FilterConfig
-from ..records import Task
+from ..records import Reject, Task
 from ..store import ChunkStore, write_atomic
 from . import quality
 
+# A check: the tasks still alive -> one Reject (or None, kept) per task, in order. A check that
+# needs no batch is a per-task function lifted by `each`.
+Check = Callable[[list[Task]], list[Reject | None]]
+
+
+def each(fn: Callable[[Task], Reject | None]) -> Check:
+    return lambda tasks: [fn(t) for t in tasks]
+
+
+def instruction_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None) -> list[tuple[str, Check]]:
+    """(name, check) in order, for instructions before any instance is written."""
+    checks: list[tuple[str, Check]] = [("quality", each(lambda t: quality.check_instruction(t.instruction, cfg.quality)))]
+    if decontam is not None:  # a Decontaminator: held-out tasks no candidate may copy
+        checks.append(("decontam", lambda ts: decontam.check(ts, embed=index.embed if index is not None else None)))
+    checks.append(("novelty", _novelty(pool, cfg, index)))
+    return checks
+
+
+def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None, judge=None,
+                    dropped: Counter | None = None) -> list[tuple[str, Check]]:
+    """The instruction checks with the instance checks beside the heuristics, then IFD and the judge
+    (the costly ones, on the survivors only). `dropped["instances"]` counts instances cut from kept tasks."""
+    checks = instruction_checks(cfg, pool, decontam=decontam, index=index)
+
+    def heuristics(t: Task) -> Reject | None:
+        why = quality.check_instruction(t.instruction, cfg.quality)
+        if why is None:
+            why, n = quality.check_instances(t)
+            if dropped is not None:
+                dropped["instances"] += n
+        return why
+
+    checks[0] = ("quality", each(heuristics))
+    if cfg.quality.ifd_model:
+        from .ifd import check_ifd
+
+        checks.append(("ifd", lambda ts: check_ifd(ts, cfg.quality.ifd_model, cfg.quality.ifd_max)))
+    if cfg.quality.judge:
+        if judge is None:
+            raise ValueError("filter.quality.judge is on: filter_tasks needs a judge (quality.Judge with its teacher)")
+        checks.append(("judge", judge))
+    return checks
+
+
+def run_checks(candidates: list[Task], checks: list[tuple[str, Check]]) -> tuple[list[Task], list[Task], Counter, dict]:
+    """-> (accepted, rejected, rejects per kind, seconds per check). Each check sees the survivors
+    of the ones before it; candidate order is preserved."""
+    for task in candidates:
+        task.reject = None
+    alive, kinds, timings = list(candidates), Counter(), {}
+    for name, check in checks:
+        if not alive and name != "quality":
+            continue
+        t0 = time.perf_counter()
+        for task, why in zip(alive, check(alive)):
+            if why is not None:
+                task.reject = why
+                kinds[why.kind] += 1
+        timings[f"{name}_s"] = timings.get(f"{name}_s", 0.0) + time.perf_counter() - t0
+        alive = [t for t in alive if t.reject is None]
+    return alive, [t for t in candidates if t.reject is not None], kinds, timings
+
 
 def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
-                 teacher=None, judge_store: ChunkStore | None = None, chunk_size: int = 64,
-                 check_instances: bool = True, prompt_style: str | None = None,
-                 decontam=None, index=None) -> tuple[list[Task], list[Task], dict]:
+                 judge=None, check_instances: bool = True, decontam=None, index=None) -> tuple[list[Task], list[Task], dict]:
     """-> (accepted, rejected, stats). check_instances=False: instruction-only candidates (before
-    instances are written); the instance checks and the judge, which needs outputs, are skipped.
+    instances are written); the instance checks, IFD and the judge, which need outputs, are skipped.
     index: a PoolIndex kept by the caller between calls (generate: one per run), which then embeds
-    and indexes only what `pool` gained since the last call; without one, the pool is indexed here."""
-    timings: dict[str, float] = {}
+    and indexes only what `pool` gained since the last call; without one, the pool is indexed here.
+    judge: a quality.Judge (built with its teacher), needed when filter.quality.judge is on."""
     if index is None and cfg.novelty.method == "embedding":
         from .embed import EmbeddingCache
         from .pool_index import PoolIndex
 
         index = PoolIndex(cfg.novelty, EmbeddingCache(cache_dir, cfg.novelty) if cache_dir is not None else None)
-    reasons: dict[int, str] = {}
-    dropped = 0
-    t0 = time.perf_counter()
-    for i, task in enumerate(candidates):
-        task.reject_reason = None
-        why = quality.check_instruction(task.instruction, cfg.quality)
-        if why is None and check_instances:
-            why, n = quality.check_instances(task)
-            dropped += n
-        if why:
-            reasons[i] = why
-    timings["quality_s"] = time.perf_counter() - t0
-
-    if decontam is not None:  # a Decontaminator: held-out tasks no candidate may copy
-        alive = [i for i in range(len(candidates)) if i not in reasons]
-        t0 = time.perf_counter()
-        found = decontam.check([candidates[i] for i in alive], embed=index.embed if index is not None else None)
-        reasons.update({alive[k]: why for k, why in found.items()})
-        timings["decontam_s"] = time.perf_counter() - t0
-
-    alive = [i for i in range(len(candidates)) if i not in reasons]
-    extra = _novelty([candidates[i] for i in alive], pool, cfg, index, timings)
-    reasons.update({alive[k]: why for k, why in extra.items()})
-
-    if cfg.quality.ifd_model and check_instances:
-        from .ifd import check_ifd
-
-        alive = [i for i in range(len(candidates)) if i not in reasons]
-        t0 = time.perf_counter()
-        found = check_ifd([candidates[i] for i in alive], cfg.quality.ifd_model, cfg.quality.ifd_max)
-        reasons.update({alive[k]: why for k, why in found.items()})
-        timings["ifd_s"] = time.perf_counter() - t0
-
-    if cfg.quality.judge and check_instances:
-        alive = [i for i in range(len(candidates)) if i not in reasons]
-        t0 = time.perf_counter()
-        verdicts = _judge([candidates[i] for i in alive], cfg, teacher, judge_store, chunk_size, prompt_style)
-        reasons.update({i: why for i, why in zip(alive, verdicts) if why})
-        timings["judge_s"] = time.perf_counter() - t0
-
-    accepted, rejected = [], []
-    for i, task in enumerate(candidates):
-        task.reject_reason = reasons.get(i)
-        (rejected if task.reject_reason else accepted).append(task)
+    dropped: Counter = Counter()
+    checks = (instance_checks(cfg, pool, decontam=decontam, index=index, judge=judge, dropped=dropped)
+              if check_instances else instruction_checks(cfg, pool, decontam=decontam, index=index))
+    accepted, rejected, kinds, timings = run_checks(candidates, checks)
+    novelty = dict(checks)["novelty"].timings  # embedding and searching, apart
+    if "embed_s" in novelty:
+        timings["novelty_s"] -= novelty["embed_s"]
+    timings.update(novelty)
     stats = {
-        "candidates": len(candidates), "accepted": len(accepted),
-        "rejected": dict(Counter(t.reject_reason.split("(")[0] for t in rejected)),
-        "instances_dropped": dropped, "novelty_method": cfg.novelty.method,
+        "candidates": len(candidates), "accepted": len(accepted), "rejected": dict(kinds),
+        "instances_dropped": dropped["instances"], "novelty_method": cfg.novelty.method,
         **{k: round(v, 3) for k, v in timings.items()},
     }
     return accepted, rejected, stats
 
 
-def _novelty(tasks: list[Task], pool: list[Task], cfg: FilterConfig, index, timings: dict[str, float]) -> dict[int, str]:
-    """Reject reasons by position in `tasks`; sets scores["nn_sim"] (or ["rouge_l"] in paper mode)."""
-    if not tasks:
-        return {}
-    ncfg = cfg.novelty
-    if ncfg.method == "rouge":
-        from .rouge import rouge_filter
+class _novelty:
+    """Novelty against the pool and the earlier survivors; sets scores["nn_sim"] (["rouge_l"] in paper mode)."""
 
-        t0 = time.perf_counter()
-        keep, best, of = rouge_filter([t.instruction for t in tasks], [t.instruction for t in pool],
-                                      ncfg.rouge_threshold)
-        timings["novelty_s"] = time.perf_counter() - t0
-        key, kind = "rouge_l", "rouge_duplicate"
-    else:
-        from .novelty import novelty_with_pool
+    def __init__(self, pool: list[Task], cfg: FilterConfig, index):
+        self.pool, self.cfg, self.index = pool, cfg.novelty, index
+        self.timings: dict[str, float] = {}
 
-        t0 = time.perf_counter()
-        index.sync(pool)
-        vecs = index.embed(tasks)
-        timings["embed_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        keep, best, of, index_kind = novelty_with_pool(vecs, index, ncfg)
-        timings["novelty_s"] = time.perf_counter() - t0
-        timings["index_" + index_kind] = 1
-        key, kind = "nn_sim", "near_duplicate"
-    reasons = {}
-    for k, task in enumerate(tasks):
-        if np.isfinite(best[k]):  # -inf: nothing before it to compare with
-            task.scores[key] = round(float(best[k]), 4)
-        if not keep[k]:
-            other = pool[of[k]] if of[k] < len(pool) else tasks[of[k] - len(pool)]
-            reasons[k] = f"{kind}({best[k]:.2f}, of={other.id})"
-    return reasons
+    def __call__(self, tasks: list[Task]) -> list[Reject | None]:
+        pool, ncfg = self.pool, self.cfg
+        if ncfg.method == "rouge":
+            from .rouge import rouge_filter
 
+            keep, best, of = rouge_filter([t.instruction for t in tasks], [t.instruction for t in pool],
+                                          ncfg.rouge_threshold)
+            key, kind = "rouge_l", "rouge_duplicate"
+        else:
+            from .novelty import novelty_with_pool
 
-def _judge(tasks: list[Task], cfg: FilterConfig, teacher, store: ChunkStore | None, chunk_size: int,
-           prompt_style: str | None) -> list[str | None]:
-    if not tasks:
-        return []
-    if teacher is None or store is None:
-        raise ValueError("filter.quality.judge is on: filter_tasks needs a teacher and a judge_store")
-    # The prompt must match the model: a base model continues text, a chat model answers a turn.
-    style = (prompt_style or getattr(teacher, "prompt_style", None)
-             or getattr(getattr(teacher, "cfg", None), "prompt_style", None) or "completion")
-    return quality.judge(tasks, teacher, store, chunk_size, cfg.quality, style)
+            t0 = time.perf_counter()
+            self.index.sync(pool)
+            vecs = self.index.embed(tasks)
+            self.timings["embed_s"] = time.perf_counter() - t0
+            keep, best, of, index_kind = novelty_with_pool(vecs, self.index, ncfg)
+            self.timings["index_" + index_kind] = 1
+            key, kind = "nn_sim", "near_duplicate"
+        out: list[Reject | None] = []
+        for k, task in enumerate(tasks):
+            if np.isfinite(best[k]):  # -inf: nothing before it to compare with
+                task.scores[key] = round(float(best[k]), 4)
+            other = None if keep[k] else (pool[of[k]] if of[k] < len(pool) else tasks[of[k] - len(pool)])
+            out.append(Reject(kind, f"{best[k]:.2f}, of={other.id}") if other else None)
+        return out
 
 
 def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None) -> dict:
@@ -143,17 +154,15 @@ def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None
     input, output = Path(input), Path(output)
     candidates = read_tasks(input)
     pool_tasks = read_tasks(pool) if pool else []
-    teacher = store = None
+    teacher = judge = None
     if cfg.filter.quality.judge:
         from ..teachers import make_teacher
 
         teacher = make_teacher(cfg.teacher, cfg.run.seed)
-        store = ChunkStore(output.with_name(output.name + ".judge.jsonl"))
+        judge = quality.Judge(teacher, ChunkStore(output.with_name(output.name + ".judge.jsonl")), cfg)
     try:
         accepted, rejected, stats = filter_tasks(
-            candidates, pool_tasks, cfg.filter, cache_dir=output.with_name(output.name + ".cache"),
-            teacher=teacher, judge_store=store, chunk_size=cfg.teacher.chunk_size,
-            prompt_style=cfg.teacher.style("judge"))
+            candidates, pool_tasks, cfg.filter, cache_dir=output.with_name(output.name + ".cache"), judge=judge)
     finally:
         if teacher is not None:
             teacher.close()

@@ -20,12 +20,10 @@ from __future__ import annotations
 import re
 import string
 from functools import lru_cache
-from pathlib import Path
 
-import jinja2
-
-from ..config import PROJECT_ROOT, QualityConfig
-from ..records import Instance, Task
+from ..config import Config, QualityConfig
+from ..prompting import make_request, template
+from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..teachers.base import Request, run_step
 
@@ -38,26 +36,26 @@ def _blacklist_re(words: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"\b({alts})\b", re.IGNORECASE)
 
 
-def check_instruction(text: str, cfg: QualityConfig) -> str | None:
-    """The reject reason of an instruction, or None if it passes."""
+def check_instruction(text: str, cfg: QualityConfig) -> Reject | None:
+    """Why an instruction is rejected, or None if it passes."""
     n = len(text.split())
     if n < cfg.min_words:
-        return f"too_short({n} word{'s' * (n != 1)})"
+        return Reject("too_short", f"{n} word{'s' * (n != 1)}")
     if n > cfg.max_words:
-        return f"too_long({n} words)"
+        return Reject("too_long", f"{n} words")
     pattern = _blacklist_re(tuple(cfg.blacklist))
     hit = pattern.search(text) if pattern else None
     if hit:
-        return f"blacklist({hit.group(1).lower()})"
+        return Reject("blacklist", hit.group(1).lower())
     first = text.lstrip()[0]
     if first in string.punctuation:
-        return "bad_start(punctuation)"
+        return Reject("bad_start", "punctuation")
     if not first.isascii():
-        return "non_ascii_start"
+        return Reject("non_ascii_start")
     return repetition(text)
 
 
-def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
+def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> Reject | None:
     """Small teachers loop ("what a p: what a p: what a p: ..."): flag text whose word n-grams
     are mostly repeats. Short texts have too few n-grams to judge and pass."""
     words = text.lower().split()
@@ -65,7 +63,7 @@ def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
     if len(grams) < 8:
         return None
     share = len(set(grams)) / len(grams)
-    return f"repetitive({share:.2f} distinct)" if share < min_distinct else None
+    return Reject("repetitive", f"{share:.2f} distinct") if share < min_distinct else None
 
 
 # What a small chat teacher writes when it copies the answer form instead of filling it in.
@@ -86,31 +84,31 @@ def needs_input(instruction: str) -> bool:
     return bool(_NEEDS_INPUT.search(instruction))
 
 
-def _instance_problem(inst: Instance, instruction: str = "") -> str | None:
+def _instance_problem(inst: Instance, instruction: str = "") -> Reject | None:
     if not inst.output.strip():
-        return "empty_output"
+        return Reject("empty_output")
     if _REFUSAL.match(inst.output) or _REFUSAL.match(inst.input):
-        return "refusal"
+        return Reject("refusal")
     if not inst.input.strip() and _NEEDS_INPUT.search(instruction):
-        return "missing_input"
+        return Reject("missing_input")
     if _PLACEHOLDER.match(inst.output) or (inst.input.strip() and _PLACEHOLDER.match(inst.input)):
-        return "placeholder"
+        return Reject("placeholder")
     if inst.input.strip() == inst.output.strip():
-        return "output_equals_input"
+        return Reject("output_equals_input")
     if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
-        return "truncated_instance"
+        return Reject("truncated_instance")
     return repetition(inst.output) or repetition(inst.input)
 
 
-def check_instances(task: Task) -> tuple[str | None, int]:
+def check_instances(task: Task) -> tuple[Reject | None, int]:
     """Drops bad instances in place (only from a task that stays). -> (reject reason or None, instances dropped)."""
     if not task.instances:
-        return "no_instances", 0
+        return Reject("no_instances"), 0
     outputs: dict[str, str] = {}
     for inst in task.instances:
         key = inst.input.strip()
         if key and inst.output.strip() and outputs.setdefault(key, inst.output.strip()) != inst.output.strip():
-            return "conflicting_outputs", 0
+            return Reject("conflicting_outputs"), 0
     good, seen, first_problem = [], set(), None
     for inst in task.instances:
         problem = _instance_problem(inst, task.instruction)
@@ -125,27 +123,15 @@ def check_instances(task: Task) -> tuple[str | None, int]:
     return None, dropped
 
 
-@lru_cache(maxsize=4)
-def _template(name: str) -> jinja2.Template:
-    path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / "prompts" / name
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), autoescape=False,
-                             undefined=jinja2.StrictUndefined)
-    return env.get_template(path.name)
-
-
 def judge_requests(tasks: list[Task], cfg: QualityConfig, style: str) -> list[Request]:
     """Greedy (temperature 0) rating requests, one per task, on its first instance."""
     name = cfg.judge_template if style == "completion" else cfg.judge_chat_template
     reqs = []
     for t in tasks:
         inst = t.instances[0] if t.instances else Instance()
-        text = _template(name).render(instruction=t.instruction, input=inst.input, output=inst.output)
-        common = dict(max_tokens=cfg.judge_max_tokens, temperature=0.0, top_p=1.0,
-                      meta={"task_id": t.id, "step": "judge"})
-        if style == "completion":
-            reqs.append(Request(prompt=text, stop=["\n"], **common))
-        else:
-            reqs.append(Request(messages=[{"role": "user", "content": text}], **common))
+        text = template(name).render(instruction=t.instruction, input=inst.input, output=inst.output)
+        reqs.append(make_request(text, style, max_tokens=cfg.judge_max_tokens, temperature=0.0, stop=["\n"],
+                                 meta={"task_id": t.id, "step": "judge"}))
     return reqs
 
 
@@ -161,21 +147,34 @@ def parse_score(text: str) -> float | None:
     return value if 1.0 <= value <= 5.0 else None
 
 
+class Judge:
+    """The LLM judge as a filter check, built with its teacher: rates every task through run_step
+    into `store` (durable: a relaunch re-asks nothing) and sets scores["judge"]. The prompt style
+    is the config's for the judge step: a base model continues text, a chat model answers a turn."""
+
+    def __init__(self, teacher, store: ChunkStore, cfg: Config):
+        self.teacher, self.store, self.cfg = teacher, store, cfg
+        self.style, self.chunk_size = cfg.teacher.style("judge"), cfg.teacher.chunk_size
+
+    def __call__(self, tasks: list[Task]) -> list[Reject | None]:
+        return judge(tasks, self.teacher, self.store, self.chunk_size, self.cfg.filter.quality, self.style)
+
+
 def judge(tasks: list[Task], teacher, store: ChunkStore, chunk_size: int, cfg: QualityConfig,
-          style: str) -> list[str | None]:
-    """Rates every task through run_step (durable: a relaunch re-asks nothing); sets scores["judge"]."""
+          style: str) -> list[Reject | None]:
+    """Rates every task through run_step; -> one Reject or None per task."""
     outs = run_step(teacher, judge_requests(tasks, cfg, style), store, chunk_size)
     by_task = {o.meta.get("task_id"): o for o in outs}
-    reasons = []
+    reasons: list[Reject | None] = []
     for t in tasks:
         out = by_task.get(t.id)
         if out is None or out.finish_reason == "error":
-            reasons.append("judge_error")
+            reasons.append(Reject("judge_error"))
             continue
         score = parse_score(out.text)
         if score is None:
-            reasons.append("judge_unparsable")
+            reasons.append(Reject("judge_unparsable"))
             continue
         t.scores["judge"] = score
-        reasons.append(None if score >= cfg.judge_threshold else f"judge({score:g})")
+        reasons.append(None if score >= cfg.judge_threshold else Reject("judge", f"{score:g}"))
     return reasons

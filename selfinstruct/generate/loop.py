@@ -20,6 +20,7 @@ from ..config import PROJECT_ROOT, Config
 from ..formats import read_tasks, write_tasks
 from ..filter.decontam import Decontaminator
 from ..records import Task
+from ..round_dir import RoundStats
 from ..rundir import RunDir, warn_damaged
 from .round import print_round, run_round
 from .student_loop import StudentLoop, is_heldout
@@ -64,7 +65,7 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         s.round = 0
     summary = []
     with RunDir(cfg, force_new=force_new, command="generate") as run:
-        warn_damaged(run.path)
+        warn_damaged(run)
         seeds, heldout = _hold_out(cfg, run, seeds)
         decontam = Decontaminator(heldout, cfg.filter.novelty) if heldout else None
         teacher = LazyTeacher(cfg)
@@ -74,9 +75,9 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         carry: list[Task] = []
         try:
             for n in range(1, cfg.generate.rounds + 1):
-                done = _finished_round(run, n)
+                done = run.round(n).committed()
                 if done is None:
-                    rate = _novel_per_prompt(summary[-1]) if summary else None
+                    rate = summary[-1].novel_per_prompt if summary else None
                     stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights,
                                                        decontam, carry, index, rate)
                     print_round(stats)
@@ -86,16 +87,16 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                 summary.append(stats)
                 student.after_round(n, seeds, generated)
                 run.update_manifest(rounds_done=max(run.manifest().get("rounds_done", 0), n))
-                if stats["acceptance_rate"] < cfg.generate.min_acceptance:
-                    console.print(f"round {n} accepted {stats['acceptance_rate']:.1%} < "
+                if stats.acceptance_rate < cfg.generate.min_acceptance:
+                    console.print(f"round {n} accepted {stats.acceptance_rate:.1%} < "
                                   f"{cfg.generate.min_acceptance:.1%}: the pool is saturated, stopping.")
                     break
             if cfg.generate.audit and generated:
                 _audit(cfg, run, generated, teacher)
         finally:
             teacher.close()
-    _print_summary(summary, run.path)
-    return {"run": str(run.path), "rounds": summary, "accepted": len(generated)}
+    _print_summary(summary, run)
+    return {"run": str(run.path), "rounds": [s.to_dict() for s in summary], "accepted": len(generated)}
 
 
 def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> tuple[list[Task], list[Task]]:
@@ -105,7 +106,7 @@ def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> tuple[list[Task], 
     if share <= 0:
         return seeds, []
     heldout = [t for t in seeds if is_heldout(t, share)]
-    write_tasks(run.path / "heldout.jsonl", heldout)
+    write_tasks(run.heldout_path, heldout)
     return [t for t in seeds if not is_heldout(t, share)], heldout
 
 
@@ -114,7 +115,7 @@ def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher
     is the judge: no second start). A relaunch of a finished run reads every verdict back."""
     from ..audit import judge_config, print_audit, run_audit
 
-    out = run.path / "audit"
+    out = run.audit_dir
     done = json.loads((out / "audit.json").read_text()) if (out / "audit.json").exists() else {}
     if done.get("tasks") != len(generated):
         judge = judge_config(cfg)
@@ -131,51 +132,34 @@ def _pool_index(cfg: Config, run: RunDir):
     from ..filter.embed import EmbeddingCache
     from ..filter.pool_index import PoolIndex
 
-    return PoolIndex(cfg.filter.novelty, EmbeddingCache(run.path / "embeddings", cfg.filter.novelty))
+    return PoolIndex(cfg.filter.novelty, EmbeddingCache(run.embeddings, cfg.filter.novelty))
 
 
-def _novel_per_prompt(stats: dict) -> float | None:
-    novel, prompts = stats.get("counts", {}).get("novel", 0), stats.get("prompts", 0)
-    return novel / prompts if novel and prompts else None
-
-
-def _finished_round(run: RunDir, n: int) -> tuple[dict, list[Task], list[Task]] | None:
-    """-> (stats, accepted, carried over) of a committed round, or None."""
-    accepted = run.store(n, "accepted")
-    if not accepted.is_done:
-        return None
-    stats = json.loads((run.round_dir(n) / "stats.json").read_text())
-    carry = [Task.from_dict(r) for r in run.store(n, "carry")]
-    return stats, [Task.from_dict(r) for r in accepted], carry
-
-
-def _print_summary(summary: list[dict], path: Path) -> None:
-    table = Table(title=f"generate: {path}")
+def _print_summary(summary: list[RoundStats], run: RunDir) -> None:
+    table = Table(title=f"generate: {run.path}")
     for col in ("round", "proposed", "accepted", "rate", "classification", "tokens/task", "per min", "wall s"):
         table.add_column(col, justify="right")
     for s in summary:
-        table.add_row(str(s["round"]), str(s["generated"]), str(s["accepted"]), f"{s['acceptance_rate']:.0%}",
-                      str(s.get("classification", 0)), _tokens_per_task([s]), _per_min([s]), f"{s['wall_s']:.0f}")
-    table.add_row("all", str(sum(s["generated"] for s in summary)), str(sum(s["accepted"] for s in summary)),
-                  "", "", _tokens_per_task(summary), _per_min(summary), f"{sum(s['wall_s'] for s in summary):.0f}")
+        table.add_row(str(s.round), str(s.proposed), str(s.accepted), f"{s.acceptance_rate:.0%}",
+                      str(s.classification), _tokens_per_task([s]), _per_min([s]), f"{s.wall_s:.0f}")
+    table.add_row("all", str(sum(s.proposed for s in summary)), str(sum(s.accepted for s in summary)),
+                  "", "", _tokens_per_task(summary), _per_min(summary), f"{sum(s.wall_s for s in summary):.0f}")
     Console().print(table)
-    left = summary[-1].get("carried", 0) if summary else 0
+    left = summary[-1].carried if summary else 0
     if left:
         Console(stderr=True).print(f"{left} novel instructions or tasks not needed yet are kept for the next round "
-                                   f"({path}/round-{summary[-1]['round']}/carry.jsonl): nothing the teacher wrote is "
-                                   "thrown away.", highlight=False)
+                                   f"({run.round(summary[-1].round).store('carry').path}): nothing the teacher "
+                                   "wrote is thrown away.", highlight=False)
 
 
-def _tokens_per_task(rounds: list[dict]) -> str:
+def _tokens_per_task(rounds: list[RoundStats]) -> str:
     """Teacher tokens (prompt + completion, every step) per accepted task."""
-    tokens = sum(s.get("teacher", {}).get("prompt_tokens", 0) + s.get("teacher", {}).get("completion_tokens", 0)
-                 for s in rounds)
-    accepted = sum(s["accepted"] for s in rounds)
+    tokens, accepted = sum(s.tokens for s in rounds), sum(s.accepted for s in rounds)
     return f"{tokens / accepted:,.0f}" if accepted and tokens else "-"
 
 
-def _per_min(rounds: list[dict]) -> str:
-    wall, accepted = sum(s["wall_s"] for s in rounds), sum(s["accepted"] for s in rounds)
+def _per_min(rounds: list[RoundStats]) -> str:
+    wall, accepted = sum(s.wall_s for s in rounds), sum(s.accepted for s in rounds)
     return f"{accepted / wall * 60:.1f}" if wall else "-"
 
 

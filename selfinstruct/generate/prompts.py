@@ -1,45 +1,15 @@
-"""Jinja2 prompt templates and the in-context sampling that fills them.
+"""The in-context sampling that fills generate's prompts (the templates: prompting.py).
 
-Templates live in prompts/ (or a folder the config names, searched first, so a user can
-override one template and keep the rest). Each step has a completion-style template for base
-models and a `_chat` one for instruction-tuned teachers.
+Every draw is fixed by (run seed, round, step, index), so a relaunch rebuilds the same prompts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from ..config import PROJECT_ROOT
 from ..records import Task
-from ..teachers.base import Request
-
-
-@lru_cache(maxsize=8)
-def _env(folder: str) -> jinja2.Environment:
-    paths = [folder] if Path(folder).is_absolute() else [folder, str(PROJECT_ROOT / folder)]
-    paths.append(str(PROJECT_ROOT / "prompts"))
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(paths), undefined=jinja2.StrictUndefined,
-                              autoescape=False, trim_blocks=False)
-
-
-def render(folder: str, step: str, style: str, **ctx: Any) -> str:
-    name = f"{step}.jinja" if style == "completion" else f"{step}_chat.jinja"
-    return _env(folder).get_template(name).render(**ctx)
-
-
-def make_request(text: str, style: str, *, max_tokens: int, temperature: float, top_p: float,
-                 stop: list[str], seed: int, meta: dict[str, Any]) -> Request:
-    if style == "completion":
-        return Request(prompt=text, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                       stop=stop, seed=seed, meta=meta)
-    return Request(messages=[{"role": "user", "content": text}], max_tokens=max_tokens,
-                   temperature=temperature, top_p=top_p, stop=[], seed=seed, meta=meta)
 
 
 def rng_for(*parts: Any) -> random.Random:

@@ -8,7 +8,6 @@ needs are carried to the next batch instead of being asked for again.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -18,8 +17,8 @@ from rich.table import Table
 
 from ..config import Config
 from ..records import Task
+from ..round_dir import Round, RoundStats
 from ..rundir import RunDir
-from ..store import ChunkStore, write_atomic
 from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
@@ -30,11 +29,12 @@ TEACHER_STEPS = ("propose", "classify", "instances", "answers", "judge")
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
               weights: dict[str, float] | None = None, decontam=None, carry_in: list[Task] | None = None,
-              index=None, novel_per_prompt: float | None = None) -> tuple[dict, list[Task], list[Task]]:
+              index=None, novel_per_prompt: float | None = None) -> tuple[RoundStats, list[Task], list[Task]]:
     """-> (stats, accepted, carried over). `carry_in`: the last round's novel instructions (and tasks
     with instances) that it did not need; they come first and are filtered again against the pool.
     `index`: the run's PoolIndex. `novel_per_prompt`: what the last round measured, to size batches."""
     t0 = time.time()
+    rnd = run.round(n)
     target = cfg.generate.per_round
     accepted: list[Task] = []
     rejected: list[Task] = []
@@ -47,29 +47,29 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
         ctx.seen.update(t.id for t in carry)
         ctx.counts["carried_in"] = len(carry)
         for batch in range(cfg.generate.max_batches):
-            acc, rej, carry = _run_batch(ctx, run, batch, seeds + generated + accepted, carry,
+            acc, rej, carry = _run_batch(ctx, rnd, run.embeddings, batch, seeds + generated + accepted, carry,
                                          target - len(accepted), progress)
             accepted += acc
             rejected += rej
             progress.note(f"accepted {len(accepted)}/{target}")
             if len(accepted) >= target:
                 break
-    stats = _round_stats(n, ctx.counts, accepted, rejected, run, time.time() - t0, ctx.timings)
-    stats["carried"] = len(carry)
-    stats["long_seeds"] = _long_seeds(run, n, seeds + generated)
-    _commit_round(run, n, accepted, rejected, carry, stats)
+    stats = _round_stats(n, ctx.counts, accepted, rejected, rnd, time.time() - t0, ctx.timings)
+    stats.carried = len(carry)
+    stats.long_seeds = _long_seeds(rnd, seeds + generated)
+    rnd.commit(accepted, rejected, carry, stats)
     return stats, accepted, carry
 
 
-def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carry: list[Task], need: int,
+def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task], carry: list[Task], need: int,
                progress: StepProgress) -> tuple[list[Task], list[Task], list[Task]]:
     """-> (accepted, rejected, carried over). One batch of prompts through every step. Nothing the
     teacher wrote is dropped for want of room: novel instructions beyond the batch's quota, and
     finished tasks beyond its need, are carried to the next batch (or round)."""
     from ..filter.pipeline import filter_tasks
+    from ..filter.quality import Judge
 
-    cfg, n = ctx.cfg, ctx.round
-    cache = run.path / "embeddings"
+    cfg = ctx.cfg
     # Only as many as the batch needs get instances; some will fail, hence the margin.
     quota = math.ceil(need * 1.3)
     ready = [t for t in carry if t.instances]  # finished tasks a batch before did not need
@@ -80,7 +80,7 @@ def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carr
         if short > 0:
             count = ctx.prompts_for(short)
             progress.start("propose", count, f"batch {batch + 1} propose")
-            new = propose(ctx, run.store(n, "propose"), ctx.counts["prompts"], count)
+            new = propose(ctx, rnd.store("propose"), ctx.counts["prompts"], count)
             ctx.counts["candidates"] += len(new)
             candidates += new
     with ctx.timed("filter"):
@@ -92,79 +92,52 @@ def _run_batch(ctx: StepContext, run: RunDir, batch: int, pool: list[Task], carr
     novel, later = novel[:take], novel[take:]
     with ctx.timed("classify"):
         progress.start("classify", len(novel), f"batch {batch + 1} classify")
-        classify(ctx, novel, run.store(n, "classify"))
+        classify(ctx, novel, rnd.store("classify"))
     with ctx.timed("instances"):
         progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
-        answers = run.store(n, "answers") if cfg.generate.answer_step else None
-        failed = write_instances(ctx, novel, run.store(n, "instances"), answers)
+        answers = rnd.store("answers") if cfg.generate.answer_step else None
+        finished, failed = write_instances(ctx, novel, rnd.store("instances"), answers)
     with ctx.timed("filter"):
-        judge_store = run.store(n, "judge") if cfg.filter.quality.judge else None
-        accepted, rejected2, _ = filter_tasks(
-            ready + [t for t in novel if t.instances], pool, cfg.filter, cache_dir=cache, teacher=ctx.teacher,
-            judge_store=judge_store, chunk_size=cfg.teacher.chunk_size, prompt_style=cfg.teacher.style("judge"),
-            decontam=ctx.decontam, index=ctx.index)
+        judge = Judge(ctx.teacher, rnd.store("judge"), cfg) if cfg.filter.quality.judge else None
+        accepted, rejected2, _ = filter_tasks(ready + finished, pool, cfg.filter, cache_dir=cache, judge=judge,
+                                              decontam=ctx.decontam, index=ctx.index)
     return accepted[:need], rejected + failed + rejected2, later + accepted[need:]
 
 
-def _commit_round(run: RunDir, n: int, accepted: list[Task], rejected: list[Task], carry: list[Task],
-                  stats: dict) -> None:
-    """Rejected, carried and stats first, then the accepted set and its marker: a crash in between
-    redoes only this bookkeeping (chunk keys make it idempotent), never the teacher work."""
-    t0 = time.perf_counter()
-    run.store(n, "rejected").write_chunk("round", [t.to_dict() for t in rejected])
-    run.store(n, "carry").write_chunk("round", [t.to_dict() for t in carry])
-    stats["step_s"]["commit"] = round(time.perf_counter() - t0, 3)  # the accepted set's write is about as long
-    write_atomic(run.round_dir(n) / "stats.json", json.dumps(stats, indent=1))
-    accepted_store = run.store(n, "accepted")
-    accepted_store.write_chunk("round", [t.to_dict() for t in accepted])
-    accepted_store.mark_done({"accepted": len(accepted)})
-
-
-def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], run: RunDir,
-                 wall: float, timings: Counter | None = None) -> dict:
-    reasons = Counter(t.reject_reason.split("(")[0] for t in rejected if t.reject_reason)
+def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], rnd: Round,
+                 wall: float, timings: Counter | None = None) -> RoundStats:
+    reasons = Counter(t.reject.kind for t in rejected if t.reject)
     usage: Counter = Counter()
-    for f in run.round_dir(n).glob("*.usage.jsonl"):
-        for row in ChunkStore(f):
-            for k in ("prompt_tokens", "completion_tokens", "wall_s"):
-                usage[k] += row[k]
+    for step in rnd.usage().values():
+        for k in ("prompt_tokens", "completion_tokens", "wall_s"):
+            usage[k] += step.get(k, 0)
     considered = max(len(accepted) + sum(reasons.values()), 1)
     tokens = usage["prompt_tokens"] + usage["completion_tokens"]
-    return {
-        "round": n, "prompts": counts["prompts"], "generated": counts["proposed"],
-        "candidates": counts["candidates"], "accepted": len(accepted),
-        "acceptance_rate": round(len(accepted) / considered, 4), "rejected": dict(reasons),
-        "classification": sum(bool(t.is_classification) for t in accepted),
-        "counts": dict(counts), "wall_s": round(wall, 2),
-        "teacher": {k: round(v, 2) for k, v in usage.items()},
-        "teacher_errors": _teacher_errors(run, n),
-        "tokens_per_accepted": round(tokens / len(accepted)) if accepted else None,
-        "step_s": {k: round(v, 3) for k, v in (timings or {}).items()},  # wall per step, teacher time included
-    }
+    return RoundStats(
+        round=n, prompts=counts["prompts"], proposed=counts["proposed"], candidates=counts["candidates"],
+        accepted=len(accepted), acceptance_rate=round(len(accepted) / considered, 4), rejected=dict(reasons),
+        classification=sum(bool(t.is_classification) for t in accepted), counts=dict(counts),
+        wall_s=round(wall, 2), teacher={k: round(v, 2) for k, v in usage.items()},
+        teacher_errors=_teacher_errors(rnd), tokens_per_accepted=round(tokens / len(accepted)) if accepted else None,
+        step_s={k: round(v, 3) for k, v in (timings or {}).items()})
 
 
-def _final_answers(run: RunDir, n: int, step: str) -> list[dict]:
-    """The last stored answer to each request of a step (a retried error is overridden)."""
-    path = run.round_dir(n) / f"{step}.jsonl"
-    return list({row["request_id"]: row for row in ChunkStore(path)}.values()) if path.exists() else []
-
-
-def _teacher_errors(run: RunDir, n: int) -> dict:
+def _teacher_errors(rnd: Round) -> dict:
     """step -> requests, errors and their kinds (prompt too long, timeout, ...), from the stores."""
     out = {}
     for step in TEACHER_STEPS:
-        rows = _final_answers(run, n, step)
+        rows = rnd.final_answers(step)
         kinds = Counter(error_kind(r.get("error")) for r in rows if r["finish_reason"] == "error")
         if rows:
             out[step] = {"requests": len(rows), "errors": sum(kinds.values()), "kinds": dict(kinds.most_common())}
     return out
 
 
-def _long_seeds(run: RunDir, n: int, pool: list[Task], show: int = 3) -> list[dict]:
+def _long_seeds(rnd: Round, pool: list[Task], show: int = 3) -> list[dict]:
     """In-context tasks that only ever appear in prompts the teacher refused as too long: the likely
     culprits (a 100 KB seed), longest first."""
     bad, good = set(), set()
-    for row in _final_answers(run, n, "propose"):
+    for row in rnd.final_answers("propose"):
         too_long = row["finish_reason"] == "error" and error_kind(row.get("error")) == "prompt too long"
         (bad if too_long else good).update(row.get("meta", {}).get("parents", []))
     size = {t.id: len(t.instruction) + sum(len(i.input) + len(i.output) for i in t.instances) for t in pool}
@@ -172,34 +145,34 @@ def _long_seeds(run: RunDir, n: int, pool: list[Task], show: int = 3) -> list[di
     return [{"id": i, "chars": size[i]} for i in suspects]
 
 
-def print_round(stats: dict) -> None:
-    table = Table(title=f"round {stats['round']}", show_header=False)
-    table.add_row("prompts", str(stats["prompts"]))
-    table.add_row("instructions proposed", str(stats["generated"]))
-    table.add_row("unique candidates", str(stats["candidates"]))
-    errors = {s: e for s, e in stats.get("teacher_errors", {}).items() if e["errors"]}
+def print_round(stats: RoundStats) -> None:
+    table = Table(title=f"round {stats.round}", show_header=False)
+    table.add_row("prompts", str(stats.prompts))
+    table.add_row("instructions proposed", str(stats.proposed))
+    table.add_row("unique candidates", str(stats.candidates))
+    errors = {s: e for s, e in stats.teacher_errors.items() if e["errors"]}
     if not errors:
         table.add_row("teacher errors", "none")
     for step, e in errors.items():
         kinds = ", ".join(f"{k} {c}" for k, c in e["kinds"].items())
         table.add_row(f"teacher errors: {step}", f"{e['errors']} of {e['requests']} requests ({kinds})", style="red")
-    for reason, count in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
+    for reason, count in sorted(stats.rejected.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
-    table.add_row("accepted", f"{stats['accepted']} ({stats['acceptance_rate']:.0%} of those judged), "
-                  f"{stats['classification']} classification")
-    moved = stats.get("counts", {}).get("carried_in", 0), stats.get("carried", 0)
+    table.add_row("accepted", f"{stats.accepted} ({stats.acceptance_rate:.0%} of those judged), "
+                  f"{stats.classification} classification")
+    moved = stats.counts.get("carried_in", 0), stats.carried
     if any(moved):
         table.add_row("carried over", f"{moved[0]} in from the last round, {moved[1]} on to the next (not needed yet)")
-    tok = stats["teacher"]
+    tok = stats.teacher
     if tok.get("wall_s"):
         table.add_row("teacher", f"{tok.get('prompt_tokens', 0):.0f} tokens in, {tok.get('completion_tokens', 0):.0f} "
                       f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
-    if stats.get("tokens_per_accepted"):
-        table.add_row("teacher tokens per accepted task", f"{stats['tokens_per_accepted']:,}")
-    table.add_row("wall time", f"{stats['wall_s']:.0f} s")
+    if stats.tokens_per_accepted:
+        table.add_row("teacher tokens per accepted task", f"{stats.tokens_per_accepted:,}")
+    table.add_row("wall time", f"{stats.wall_s:.0f} s")
     console.print(table)
-    if stats.get("long_seeds"):
-        seeds = ", ".join(f"{s['id']} ({s['chars']:,} characters)" for s in stats["long_seeds"])
-        console.print(f"[yellow]warning:[/] round {stats['round']}: prompts too long for the teacher all show "
+    if stats.long_seeds:
+        seeds = ", ".join(f"{s['id']} ({s['chars']:,} characters)" for s in stats.long_seeds)
+        console.print(f"[yellow]warning:[/] round {stats.round}: prompts too long for the teacher all show "
                       f"{seeds} as an in-context task; shorten or drop it, or give the teacher a longer "
                       "context (teacher.vllm.max_model_len with vLLM)", highlight=False)

@@ -15,18 +15,19 @@ import math
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from ..config import Config
 from ..filter.quality import needs_input
-from ..records import Instance, Task
+from ..records import Instance, Reject, Task
 from ..store import ChunkStore
+from ..prompting import make_request, render
 from ..teachers.base import Completion, Teacher, run_step
 from .parse import parse_input, parse_instance, parse_instructions, parse_is_classification
-from .prompts import few_shot_examples, make_request, render, rng_for, sample_in_context, seed_for
+from .prompts import few_shot_examples, rng_for, sample_in_context, seed_for
 
 
 @dataclass
@@ -176,8 +177,9 @@ def _two_step(ctx: StepContext, task: Task) -> bool:
 
 
 def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
-                    answer_store: ChunkStore | None = None) -> list[Task]:
-    """Adds instances; returns the tasks for which none could be parsed, with the reason set."""
+                    answer_store: ChunkStore | None = None) -> tuple[list[Task], list[Task]]:
+    """-> (the tasks with their instances, the ones for which none could be parsed, with the reason).
+    Both are new records, keyed by instruction and instances; `tasks` is left as it was."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     pool = ctx.seeds + ctx.generated
     requests = []
@@ -199,9 +201,9 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
     for comp in ctx.run("instances", requests, store):
         by_task.setdefault(comp.meta.get("task"), []).append(comp)
     answers = _answers(ctx, tasks, by_task, answer_store) if answer_store is not None else {}
-    failed = []
+    done, failed = [], []
     for task in tasks:
-        reasons = Counter()
+        reasons, instances = Counter(), []
         for comp in by_task.get(task.id, []):
             if comp.finish_reason == "error":
                 reasons["teacher_error"] += 1
@@ -212,13 +214,14 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
                 inst, why = parse_instance(comp.text, bool(task.is_classification), comp.finish_reason)
             if inst is None:
                 reasons[why] += 1
-            elif inst not in task.instances:
-                task.instances.append(inst)
-        if not task.instances:
-            task.reject_reason = f"no_valid_instance({', '.join(sorted(reasons)) or 'no answer'})"
-            failed.append(task)
-        task.id = task.key()  # the key covers instances now that they exist
-    return failed
+            elif inst not in instances:
+                instances.append(inst)
+        # id="": the key covers the instances now that they exist
+        made = replace(task, instances=instances, id="", scores=dict(task.scores), parents=list(task.parents))
+        if not instances:
+            made.reject = Reject("no_valid_instance", ", ".join(sorted(reasons)) or "no answer")
+        (done if instances else failed).append(made)
+    return done, failed
 
 
 def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Completion]],

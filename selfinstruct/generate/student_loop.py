@@ -34,13 +34,13 @@ class StudentLoop:
         from ..distill.train import train_student
 
         tasks = generated if s.data == "all" else [t for t in generated if t.round == n]
-        last = self.run.round_dir(n - 1) / "student" if n > 1 else None
-        init = last if s.data == "continue" and last is not None and (last / ".done").exists() else None
+        last = self.run.round(n - 1) if n > 1 else None
+        init = last.student if s.data == "continue" and last is not None and last.student_done() else None
         heldout = []
         if s.loop == "hard_examples":
             heldout = [t for t in tasks if is_heldout(t)]
             tasks = [t for t in tasks if not is_heldout(t)]
-        out = self.run.round_dir(n) / "student"
+        out = self.run.round(n).student
         train_student(tasks, out, s, seed=self.cfg.run.seed, threads=self.cfg.run.threads, resolved_config=self.cfg,
                       init_adapter=init)
         if s.loop == "student_teacher":

@@ -41,7 +41,7 @@ def build_report(run: str | Path) -> Path:
 
 def summary(data: RunData, page: Path, seconds: float) -> None:
     t = Table(title=f"run {data.name}: {len(data.rounds)} rounds, {len(data.seeds)} seeds")
-    for col in ("round", "gen", "cand", "acc", "rate", "top reject", "tokens", "tok/task", "teacher s"):
+    for col in ("round", "prop", "cand", "acc", "rate", "top reject", "tokens", "tok/task", "teacher s"):
         t.add_column(col, justify="left" if col in ("round", "top reject") else "right", overflow="fold")
     for r in data.rounds:
         f = analyze.funnel(r)
@@ -50,14 +50,14 @@ def summary(data: RunData, page: Path, seconds: float) -> None:
         tokens = sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in u)
         wall = sum(s.get("wall_s", 0) for s in u)
         rate = f["acceptance_rate"]
-        t.add_row(str(r.n) + ("" if r.done else "…"), _n(f["generated"]), _n(f["candidates"]), _n(f["accepted"]),
+        t.add_row(str(r.n) + ("" if r.done else "…"), _n(f["proposed"]), _n(f["candidates"]), _n(f["accepted"]),
                   "–" if rate is None else f"{rate:.0%}", f"{top[0]} ({top[1]})" if top else "–",
                   _n(tokens) if u else "–", _n(tokens / f["accepted"]) if u and f["accepted"] else "–",
                   f"{wall:.1f}" if u else "–")
     console.print(t)
     print_damaged(data.damaged)
     if not all(r.done for r in data.rounds):
-        console.print("…: round in progress (no stats.json yet); its counts are what is committed so far")
+        console.print("…: round in progress (not committed yet); its counts are what is committed so far")
     pngs = len(list(page.parent.glob("*.png")))
     console.print(f"report: {pngs} plots, {page.stat().st_size / 1e6:.1f} MB page, built in {seconds:.1f} s")
 

@@ -26,22 +26,21 @@ if whether what which who whom how why when where there here not no do does can 
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
-def reason_kind(reason: str | None) -> str:
-    return (reason or "unknown").split("(", 1)[0].strip() or "unknown"
+def reject_kind(task: Task) -> str:
+    return task.reject.kind if task.reject else "unknown"
 
 
 def funnel(r: RoundData) -> dict[str, Any]:
-    """generated -> candidates -> rejected by reason + accepted; stats.json wins where it exists."""
-    rejected = Counter(reason_kind(t.reject_reason) for t in r.rejected)
-    s = r.stats or {}
-    if isinstance(s.get("rejected"), dict) and s["rejected"]:
-        rejected = Counter({str(k): int(v) for k, v in s["rejected"].items()})
-    accepted = int(s.get("accepted", len(r.accepted)))
-    candidates = int(s.get("candidates", accepted + sum(rejected.values())))
-    return {"round": r.n, "label": r.label, "prompts": s.get("prompts"), "generated": s.get("generated"),
-            "candidates": candidates,
-            "rejected": dict(rejected.most_common()), "accepted": accepted,
-            "acceptance_rate": s.get("acceptance_rate", accepted / candidates if candidates else None)}
+    """proposed -> candidates -> rejected by reason + accepted; the round's stats win where they exist
+    (a round in progress has none yet: its committed records are counted)."""
+    s = r.stats
+    rejected = Counter(s.rejected if s and s.rejected else Counter(reject_kind(t) for t in r.rejected))
+    accepted = s.accepted if s else len(r.accepted)
+    candidates = s.candidates if s else accepted + sum(rejected.values())
+    rate = s.acceptance_rate if s else (accepted / candidates if candidates else None)
+    return {"round": r.n, "label": r.label, "prompts": s.prompts if s else None,
+            "proposed": s.proposed if s else None, "candidates": candidates,
+            "rejected": dict(rejected.most_common()), "accepted": accepted, "acceptance_rate": rate}
 
 
 def nn_sims(r: RoundData) -> dict[str, list[float]]:
@@ -95,10 +94,10 @@ def verbs(tasks: list[Task], top: int = 15, per_verb: int = 4) -> list[tuple[str
 
 
 def usage(r: RoundData) -> dict[str, dict[str, float]]:
-    """Per-step usage rows; with none, the round totals from stats.json under the step 'all'."""
+    """Per-step usage rows; with none, the round totals from its stats under the step 'all'."""
     if r.usage:
         return r.usage
-    t = (r.stats or {}).get("teacher")
+    t = r.stats.teacher if r.stats else None
     if isinstance(t, dict) and t:
         return {"all": {k: v for k, v in t.items() if isinstance(v, (int, float))}}
     return {}

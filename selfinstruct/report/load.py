@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import PROJECT_ROOT
 from ..records import InputError, Task
-from ..rundir import RunError
-from ..store import ChunkStore, damaged_stores
+from ..round_dir import Round, RoundStats
+from ..rundir import RunDir, RunError
 
 # A config key is secret-looking when one of its words is one of these ("max_tokens" is not).
 SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credential", "credentials", "auth"}
@@ -34,7 +32,7 @@ class RoundData:
     n: int
     accepted: list[Task] = field(default_factory=list)
     rejected: list[Task] = field(default_factory=list)
-    stats: dict[str, Any] | None = None
+    stats: RoundStats | None = None
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> summed usage
     student: dict[str, Any] | None = None
     damaged: list[str] = field(default_factory=list)  # stores that do not match their commit logs
@@ -67,33 +65,6 @@ class RunData:
         return [line for r in self.rounds for line in r.damaged]
 
 
-def read_committed(path: Path) -> list[dict[str, Any]]:
-    """Records of a chunk store that are committed; a plain JSONL without a log is read whole."""
-    if not path.exists():
-        return []
-    if path.with_name(path.name + ".chunks").exists():
-        return list(ChunkStore(path, readonly=True))
-    out = []
-    for lineno, raw in enumerate(path.read_bytes().splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            raise InputError(path, lineno, "corrupt record") from None
-    return out
-
-
-def read_tasks_store(path: Path) -> list[Task]:
-    tasks = []
-    for lineno, d in enumerate(read_committed(path), 1):
-        try:
-            tasks.append(Task.from_dict(d))
-        except (TypeError, ValueError) as e:
-            raise InputError(path, lineno, f"not a task record: {e}") from None
-    return tasks
-
-
 def _json(path: Path) -> Any:
     if not path.exists():
         return None
@@ -103,61 +74,30 @@ def _json(path: Path) -> Any:
         raise InputError(path, None, f"invalid JSON: {e}") from None
 
 
-def _usage(round_dir: Path) -> dict[str, dict[str, float]]:
-    """Sums the per-chunk usage rows of each step (instructions, classify, instances)."""
-    out: dict[str, dict[str, float]] = {}
-    for p in sorted(round_dir.glob("*.usage.jsonl")):
-        step = p.name[: -len(".usage.jsonl")]
-        acc = out.setdefault(step, {})
-        for row in read_committed(p):
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    acc[k] = acc.get(k, 0) + v
-    return out
+def load_round(r: Round) -> RoundData:
+    return RoundData(n=r.n, accepted=r.tasks("accepted"), rejected=r.tasks("rejected"), stats=r.stats(),
+                     usage=r.usage(), student=r.student_metrics(), damaged=r.damaged(), done=r.done)
 
 
-def _round_dirs(run: Path) -> list[tuple[int, Path]]:
-    found = []
-    for p in run.glob("round-*"):
-        m = re.fullmatch(r"round-(\d+)", p.name)
-        if m and p.is_dir():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def load_round(n: int, d: Path) -> RoundData:
-    stats = _json(d / "stats.json")
-    return RoundData(
-        n=n,
-        accepted=read_tasks_store(d / "accepted.jsonl"),
-        rejected=read_tasks_store(d / "rejected.jsonl"),
-        stats=stats if isinstance(stats, dict) else None,
-        usage=_usage(d),
-        student=_json(d / "student" / "metrics.json"),
-        damaged=damaged_stores(d),
-        done=(d / "accepted.jsonl.done").exists() or stats is not None,
-    )
-
-
-def load_run(run: str | Path) -> RunData:
-    run = Path(run)
-    if not run.is_dir():
-        raise RunError(f"{run}: no such run directory")
-    manifest = _json(run / "manifest.json") or {}
-    rounds = [load_round(n, d) for n, d in _round_dirs(run)]
+def load_run(path: str | Path) -> RunData:
+    run = RunDir.reader(path)
+    if not run.path.is_dir():
+        raise RunError(f"{run.path}: no such run directory")
+    manifest = run.manifest()
+    rounds = [load_round(r) for r in run.rounds()]
     if not manifest and not rounds:
-        raise RunError(f"{run}: not a run directory (no manifest.json and no round-N/ folders)")
-    raw_cfg = _yaml(run / "config.yaml")
-    seeds, note = _seeds(raw_cfg.get("seeds"), run / "heldout.jsonl")
-    eval_rows = _json(run / "eval" / "eval.json")
+        raise RunError(f"{run.path}: not a run directory (no manifest and no round folders)")
+    raw_cfg = run.raw_config()
+    seeds, note = _seeds(raw_cfg.get("seeds"), run.heldout_path)
+    eval_rows = _json(run.eval_dir / "eval.json")
     if isinstance(eval_rows, dict):  # {"heldout": ..., "rows": [...]}
         eval_rows = eval_rows.get("rows")
-    audit = _json(run / "audit" / "audit.json")
-    return RunData(path=run, name=str(manifest.get("name") or run.name), manifest=manifest,
-                   config=redact(raw_cfg, run), seeds=seeds, seeds_note=note, rounds=rounds,
+    audit = _json(run.audit_dir / "audit.json")
+    return RunData(path=run.path, name=str(manifest.get("name") or run.path.name), manifest=manifest,
+                   config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
                    eval_rows=eval_rows if isinstance(eval_rows, list) else None,
                    audit=audit if isinstance(audit, dict) else None,
-                   audit_rows=read_committed_jsonl(run / "audit" / "verdicts.jsonl"))
+                   audit_rows=read_committed_jsonl(run.audit_dir / "verdicts.jsonl"))
 
 
 def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -173,21 +113,11 @@ def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise InputError(path, None, f"invalid YAML: {e}") from None
-    return data if isinstance(data, dict) else {}
-
-
 def _seeds(path: Any, heldout: Path) -> tuple[list[Task], str]:
     """The seeds are round 0; they live outside the run, so only their file name is shown.
-    Seeds that generate held out for evaluation (<run>/heldout.jsonl) were never in the pool."""
+    Seeds that generate held out for evaluation (the run's held-out file) were never in the pool."""
     if not isinstance(path, str) or not path:
-        return [], "no seeds path in config.yaml"
+        return [], "no seeds path in the run's config"
     p = Path(path)
     if not p.is_absolute() and not p.exists():
         p = PROJECT_ROOT / p

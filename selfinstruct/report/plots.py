@@ -48,8 +48,8 @@ def funnel(rows: list[dict[str, Any]], path: Path) -> bytes:
     kinds = sorted({k for r in rows for k in r["rejected"]})
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    gen = [r["generated"] if r["generated"] is not None else 0 for r in rows]
-    ax.bar(x - 0.28, gen, 0.27, color=GENERATED, label="generated")
+    gen = [r["proposed"] if r["proposed"] is not None else 0 for r in rows]
+    ax.bar(x - 0.28, gen, 0.27, color=GENERATED, label="proposed")
     ax.bar(x, [r["candidates"] for r in rows], 0.27, color=CANDIDATES, label="candidates")
     bottom = np.array([r["accepted"] for r in rows], dtype=float)
     ax.bar(x + 0.28, bottom, 0.27, color=ACCEPT, label="accepted")

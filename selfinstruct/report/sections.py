@@ -49,12 +49,12 @@ def run_info(run: RunData, out: Path) -> str:
 
 def funnel(run: RunData, out: Path) -> str:
     if not run.rounds:
-        return na("no round-N/ folders yet")
+        return na("no rounds yet")
     rows = [A.funnel(r) for r in run.rounds]
     kinds = sorted({k for r in rows for k in r["rejected"]})
-    trows = [[r["label"], r["prompts"], r["generated"], r["candidates"],
+    trows = [[r["label"], r["prompts"], r["proposed"], r["candidates"],
               *[r["rejected"].get(k, 0) for k in kinds], r["accepted"], r["acceptance_rate"]] for r in rows]
-    head = ["round", "prompts", "generated", "candidates", *[f"rejected: {k}" for k in kinds],
+    head = ["round", "prompts", "proposed", "candidates", *[f"rejected: {k}" for k in kinds],
             "accepted", "acceptance"]
     note = para("generated = instructions parsed from the teacher's answers; candidates = those that reached "
                 "the filters; each candidate is accepted or rejected with one reason.")
@@ -156,7 +156,7 @@ def rejected_sample(run: RunData, out: Path, limit: int = 12) -> str:
     rng.shuffle(rejected)
     seen, first, rest = set(), [], []
     for t in rejected:
-        kind = A.reason_kind(t.reject_reason)
+        kind = A.reject_kind(t)
         (rest if kind in seen else first).append(t)
         seen.add(kind)
     pick = (first + rest)[:limit]
@@ -168,7 +168,7 @@ def usage(run: RunData, out: Path) -> str:
     per = {r.n: A.usage(r) for r in run.rounds}
     per = {n: u for n, u in per.items() if u}
     if not per:
-        return na("no *.usage.jsonl rows and no teacher totals in stats.json")
+        return na("no teacher usage rows and no teacher totals in the round stats")
     rows = [[f"round {n}", step, *[u.get(k) for k in A.USAGE_KEYS]] for n, steps in per.items()
             for step, u in steps.items()]
     accepted = {r.n: A.funnel(r)["accepted"] for r in run.rounds}
@@ -199,7 +199,7 @@ def student(run: RunData, out: Path) -> str:
         keys = list(dict.fromkeys(k for row in run.eval_rows if isinstance(row, dict) for k in row))
         parts.append("<p><b>evaluation (eval/eval.json)</b></p>" + table(
             keys, [[_scalar(row.get(k)) for k in keys] for row in run.eval_rows if isinstance(row, dict)]))
-    return "".join(parts) or na("no round-N/student/metrics.json and no eval/eval.json")
+    return "".join(parts) or na("no student metrics and no eval results yet")
 
 
 def audit(run: RunData, out: Path) -> str:

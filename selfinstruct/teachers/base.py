@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..store import ChunkStore, write_error
+from ..store import ChunkStore, usage_store, write_error
 
 
 @dataclass
@@ -101,9 +101,9 @@ def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk
     """Answers `requests` through `teacher`, chunk by chunk, durably; returns all completions in order.
 
     Committed chunks are read back, not re-asked. Token usage and wall time of every chunk are
-    stored beside the completions in `<store>.usage.jsonl`.
+    stored beside the completions in the store's usage sidecar (store.usage_store).
     """
-    usage = ChunkStore(store.path.with_name(store.path.stem + ".usage.jsonl"))
+    usage = usage_store(store)
     # On a relaunch, requests whose stored answer is an error are asked once more.
     last = {row["request_id"]: row["finish_reason"] for row in store}
     retry = [r for r in requests if last.get(r.id) == "error"]
