@@ -100,7 +100,7 @@ def run_audit(tasks: list[Task], teacher, cfg: Config, out_dir: Path) -> dict[st
                      cfg.teacher.chunk_size)
     rows = verdicts(tasks, comps)
     write_atomic(out_dir / "verdicts.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    summary = summarize(rows, getattr(teacher, "name", "?"))
+    summary = summarize(rows, teacher.name)
     write_atomic(out_dir / "audit.json", json.dumps(summary, indent=1))
     return summary
 

@@ -39,11 +39,12 @@ def render(folder: str, step: str, style: str, **ctx: Any) -> str:
 
 
 def make_request(text: str, style: str, *, max_tokens: int, temperature: float, top_p: float = 1.0,
-                 stop: list[str] | None = None, seed: int | None = None, meta: dict[str, Any] | None = None) -> Request:
+                 stop: list[str] | None = None, seed: int | None = None, meta: dict[str, Any] | None = None,
+                 adapter: str | None = None) -> Request:
     """A completion request (stop strings apply) or a chat request of one user turn (the chat
-    template ends the turn, so no stop strings)."""
+    template ends the turn, so no stop strings). adapter: a LoRA folder to answer with (eval)."""
+    common = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, meta=dict(meta or {}),
+                  adapter=adapter)
     if style == "completion":
-        return Request(prompt=text, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                       stop=list(stop or []), seed=seed, meta=dict(meta or {}))
-    return Request(messages=[{"role": "user", "content": text}], max_tokens=max_tokens,
-                   temperature=temperature, top_p=top_p, stop=[], seed=seed, meta=dict(meta or {}))
+        return Request(prompt=text, stop=list(stop or []), **common)
+    return Request(messages=[{"role": "user", "content": text}], stop=[], **common)

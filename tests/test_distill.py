@@ -9,7 +9,7 @@ import pytest
 from selfinstruct.config import StudentConfig
 from selfinstruct.distill.data import build_examples, format_prompt, load_tokenizer, load_training_tasks
 from selfinstruct.evaluate.command import models_to_eval, rouge_l
-from selfinstruct.distill.judge import judge_requests, verdict
+from selfinstruct.evaluate.judge import judge_requests, verdict
 from selfinstruct.formats import read_tasks
 from selfinstruct.models import resolve_model
 from selfinstruct.records import InputError, Instance, Task

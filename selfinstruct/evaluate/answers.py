@@ -75,7 +75,7 @@ def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: St
                 progress) -> dict[str, list[str]]:
     """One engine on the base model; each student an adapter on it. -> {label: answers}."""
     from ..config import TeacherConfig
-    from ..teachers.base import Request
+    from ..prompting import make_request
     from ..teachers.vllm_engine import VllmTeacher, lora_rank
 
     adapters = {label: str(p) for label, p in models.items() if p is not None}
@@ -94,8 +94,9 @@ def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: St
         for label, path in models.items():
             answers: list[str] = []
             for i in range(0, len(prompts), 32):  # chunks, so the progress bar moves
-                reqs = [Request(prompt=p, max_tokens=cfg.eval_max_new_tokens, temperature=0.0, top_p=1.0, stop=stop,
-                                seed=0, adapter=str(path) if path else None) for p in prompts[i:i + 32]]
+                # The student's own prompt format, already applied: sent as text to continue.
+                reqs = [make_request(p, "completion", max_tokens=cfg.eval_max_new_tokens, temperature=0.0, stop=stop,
+                                     seed=0, adapter=str(path) if path else None) for p in prompts[i:i + 32]]
                 answers += [clean(c.text, tok) for c in engine.complete(reqs)]
                 progress(label, len(reqs))
             out[label] = answers

@@ -134,7 +134,7 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
     out_dir = rundir.eval_dir if rundir else Path(heldout).with_name(Path(heldout).stem + ".eval")
     rows, answers = evaluate_models(items, models, cfg.student, threads=cfg.run.threads, out_dir=out_dir)
     if judge:
-        _judge(rows, items, answers, cfg)
+        _judge(rows, items, answers, cfg, out_dir)
     overlap = _overlap(tasks, rundir, cfg) if rundir else None
     write_table(rows, out_dir, heldout, overlap)
     title = f"eval on {heldout} ({len(items)} instances) -> {out_dir}"
@@ -142,15 +142,19 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
     return rows
 
 
-def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config) -> None:
-    from ..distill.judge import win_rate
+def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config,
+           out_dir: Path) -> None:
+    """The teacher's pairwise verdicts, each model against the base, kept in judge-<model>.jsonl."""
+    from ..store import ChunkStore
     from ..teachers import make_teacher
+    from .judge import win_rate
 
     teacher = make_teacher(cfg.teacher, seed=cfg.run.seed)
     try:
         base = rows[0]["model"]
         for row in rows[1:]:
-            judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"))
+            judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"),
+                              store=ChunkStore(out_dir / f"judge-{row['model']}.jsonl"), chunk_size=cfg.teacher.chunk_size)
             row["win_rate_vs_base"], row["judge_unclear"] = judged["win_rate"], judged["unclear"]
     finally:
         teacher.close()

@@ -25,9 +25,12 @@ _WORDS = "the a of and to in is that it was for on are as with his they at be th
 
 
 class InstantTeacher:
-    def __init__(self, cfg: TeacherConfig, seed: int = 0):
+    """restate_share, malformed_share: how often it slips (a test's scripted teacher sets them to 0)."""
+
+    def __init__(self, cfg: TeacherConfig, seed: int = 0, restate_share: float = RESTATE_SHARE,
+                 malformed_share: float = MALFORMED_SHARE):
         self.name = f"instant:{cfg.model}"
-        self.prompt_style = cfg.prompt_style
+        self.restate_share, self.malformed_share = restate_share, malformed_share
 
     def complete(self, requests: list[Request]) -> list[Completion]:
         return [self._answer(r) for r in requests]
@@ -44,7 +47,7 @@ class InstantTeacher:
     def _answer(self, req: Request) -> Completion:
         rng = random.Random(req.id)
         text = req.prompt if req.prompt is not None else req.messages[-1]["content"]
-        if rng.random() < MALFORMED_SHARE:
+        if rng.random() < self.malformed_share:
             reply = rng.choice(["", "???", "Task:"])
         else:
             reply = self._reply(req, text, rng)
@@ -74,7 +77,7 @@ class InstantTeacher:
         n_new = 1 if "\n" in req.stop else 4
         items = []
         for _ in range(n_new):
-            if shown and rng.random() < RESTATE_SHARE:
+            if shown and rng.random() < self.restate_share:
                 items.append(rng.choice(shown).rstrip(".") + ", briefly.")
             else:
                 item = new_item(rng)

@@ -10,36 +10,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-JUDGE_PROMPT = """Which response follows the instruction better? Judge correctness and helpfulness.
-
-Instruction: {instruction}
-{input_line}
-Response A:
-{a}
-
-Response B:
-{b}
-
-Answer with one letter, A or B.
-Better response:"""
+from ..prompting import make_request, template
+from ..store import ChunkStore
 
 _VERDICT = re.compile(r"\b([AB])\b")
 
 
 def judge_requests(items: list[tuple[str, str, str]], student: list[str], base: list[str], style: str):
-    """Two requests per differing pair: (student as A) and (student as B)."""
-    from ..teachers.base import Request
-
+    """Two requests per differing pair: (student as A) and (student as B); prompts/pairwise.jinja."""
     reqs = []
     for n, ((ins, inp, _), s, b) in enumerate(zip(items, student, base)):
         if s.strip() == b.strip():
             continue
         for student_is in ("A", "B"):
             a, bb = (s, b) if student_is == "A" else (b, s)
-            text = JUDGE_PROMPT.format(instruction=ins, input_line=f"Input: {inp}\n" if inp.strip() else "",
-                                       a=a, b=bb)
-            kw = {"prompt": text} if style == "completion" else {"messages": [{"role": "user", "content": text}]}
-            reqs.append(Request(**kw, max_tokens=4, temperature=0.0, meta={"item": n, "student_is": student_is}))
+            text = template("pairwise.jinja").render(instruction=ins, a=a, b=bb,
+                                                     input_line=f"Input: {inp}\n" if inp.strip() else "")
+            reqs.append(make_request(text, style, max_tokens=4, temperature=0.0,
+                                     meta={"item": n, "student_is": student_is}))
     return reqs
 
 
@@ -49,12 +37,16 @@ def verdict(text: str) -> str | None:
 
 
 def win_rate(teacher: Any, items: list[tuple[str, str, str]], student: list[str], base: list[str],
-             style: str = "chat") -> dict[str, float]:
-    """{win_rate, unclear}: the student's share of verdicts over both orders, ties counted as half."""
+             style: str = "chat", store: ChunkStore | None = None, chunk_size: int = 64) -> dict[str, float]:
+    """{win_rate, unclear}: the student's share of verdicts over both orders, ties counted as half.
+    With a store, every verdict is kept there (run_step: durable, a relaunch asks nothing again)."""
+    from ..teachers.base import run_step
+
     reqs = judge_requests(items, student, base, style)
     ties = 2 * (len(items) - len(reqs) // 2)  # identical answers: both orders are ties
     points, unclear = 0.5 * ties, 0
-    for req, out in zip(reqs, teacher.complete(reqs) if reqs else []):
+    outs = (run_step(teacher, reqs, store, chunk_size) if store is not None else teacher.complete(reqs)) if reqs else []
+    for req, out in zip(reqs, outs):
         v = verdict(out.text) if out.finish_reason != "error" else None
         if v is None:
             unclear += 1
