@@ -98,13 +98,8 @@ class Round:
         return student_done(self.student)
 
     def student_metrics(self) -> dict[str, Any] | None:
-        p = self.student / METRICS
-        if not p.exists():
-            return None
-        try:
-            return json.loads(p.read_text())
-        except ValueError as e:
-            raise InputError(p, None, f"invalid JSON: {e}") from None
+        d = read_json(self.student / METRICS)
+        return d if isinstance(d, dict) else None
 
     def tasks(self, step: str) -> list[Task]:
         """The committed task records of a store (accepted, rejected, carry), file:line on a bad one."""
@@ -118,13 +113,7 @@ class Round:
         return out
 
     def stats(self) -> RoundStats | None:
-        p = self.path / "stats.json"
-        if not p.exists():
-            return None
-        try:
-            d = json.loads(p.read_text())
-        except ValueError as e:
-            raise InputError(p, None, f"invalid JSON: {e}") from None
+        d = read_json(self.path / "stats.json")
         return RoundStats.from_dict(d) if isinstance(d, dict) else None
 
     def usage(self) -> dict[str, dict[str, float]]:
@@ -165,6 +154,16 @@ class Round:
         if stats is None:
             raise InputError(self.path / "stats.json", None, "a committed round without its stats")
         return stats, self.tasks("accepted"), self.tasks("carry")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run, None if it is missing; `path: invalid JSON` if it is damaged."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise InputError(path, None, f"invalid JSON: {e}") from None
 
 
 def student_done(folder: Path) -> bool:

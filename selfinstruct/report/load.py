@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import PROJECT_ROOT
 from ..records import InputError, Task
-from ..round_dir import Round, RoundStats
+from ..round_dir import Round, RoundStats, read_json
 from ..rundir import RunDir, RunError
 
 # A config key is secret-looking when one of its words is one of these ("max_tokens" is not).
@@ -65,15 +65,6 @@ class RunData:
         return [line for r in self.rounds for line in r.damaged]
 
 
-def _json(path: Path) -> Any:
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as e:
-        raise InputError(path, None, f"invalid JSON: {e}") from None
-
-
 def load_round(r: Round) -> RoundData:
     return RoundData(n=r.n, accepted=r.tasks("accepted"), rejected=r.tasks("rejected"), stats=r.stats(),
                      usage=r.usage(), student=r.student_metrics(), damaged=r.damaged(), done=r.done)
@@ -89,10 +80,10 @@ def load_run(path: str | Path) -> RunData:
         raise RunError(f"{run.path}: not a run directory (no manifest and no round folders)")
     raw_cfg = run.raw_config()
     seeds, note = _seeds(raw_cfg.get("seeds"), run.heldout_path)
-    eval_rows = _json(run.eval_dir / "eval.json")
+    eval_rows = read_json(run.eval_dir / "eval.json")
     if isinstance(eval_rows, dict):  # {"heldout": ..., "rows": [...]}
         eval_rows = eval_rows.get("rows")
-    audit = _json(run.audit_dir / "audit.json")
+    audit = read_json(run.audit_dir / "audit.json")
     return RunData(path=run.path, name=str(manifest.get("name") or run.path.name), manifest=manifest,
                    config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
                    eval_rows=eval_rows if isinstance(eval_rows, list) else None,
