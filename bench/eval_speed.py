@@ -7,6 +7,8 @@ Gemma 3 270M base LoRA trained here for a few steps on 16 other seed tasks.
 
 The transformers path answers --tf-items of the items (default: all) and its time is scaled to all
 of them (linear: it answers batch after batch); agreement compares both paths' answers on those.
+It runs in a process of its own after the engine has gone: run in the engine's process it was
+seen at half the CPU (one core of two), which would have flattered the new path.
 
     .venv/bin/python bench/eval_speed.py [--items 250] [--tf-items 250] [--adapter DIR]
 
@@ -16,7 +18,10 @@ Last line: new_s=... transformers_s=... speedup=... agreement=... mean_abs_rouge
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,14 +60,28 @@ def timed(fn, models, its, cfg):
     return wall, out, {label: rouge_l(a, refs) for label, a in out.items()}
 
 
+def transformers_side(adapter: Path, n: int, out: Path) -> None:
+    """The --tf-worker process: the transformers path on the first n items, answers and wall to out."""
+    from selfinstruct.config import load_config
+    from selfinstruct.evaluate import answers as A
+
+    cfg = load_config().student
+    wall, answers, _ = timed(A.answer_transformers, {"base": None, "student": adapter}, items(n), cfg)
+    out.write_text(json.dumps({"wall": wall, "answers": answers}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=250)
     ap.add_argument("--tf-items", type=int, default=0, help="transformers path on this many (0: all)")
     ap.add_argument("--adapter", type=Path, default=None)
+    ap.add_argument("--tf-worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.tf_worker:
+        return transformers_side(args.adapter, args.tf_items, args.tf_worker)
     from selfinstruct.config import load_config
     from selfinstruct.evaluate import answers as A
+    from selfinstruct.evaluate.command import rouge_l
 
     cfg = load_config().student
     its = items(args.items)
@@ -70,9 +89,17 @@ def main() -> None:
     models = {"base": None, "student": adapter}
     print(f"{len(its)} items x {list(models)} ({cfg.model} + {adapter}), max_new_tokens={cfg.eval_max_new_tokens}")
     new_s, new, new_scores = timed(A.answer_vllm, models, its, cfg)
-    print(f"vllm path: {new_s:.0f} s for {len(its) * len(models)} answers (engine start included)")
+    words = {m: sum(len(a.split()) for a in new[m]) / len(its) for m in models}
+    print(f"vllm path: {new_s:.0f} s for {len(its) * len(models)} answers (engine start included); "
+          f"words per answer: " + ", ".join(f"{m} {w:.1f}" for m, w in words.items()), flush=True)
     k = args.tf_items or len(its)
-    tf_s, old, old_scores = timed(A.answer_transformers, models, its[:k], cfg)
+    out = Path(tempfile.mkdtemp(prefix="bench-eval-tf-")) / "tf.json"
+    subprocess.run([sys.executable, __file__, "--tf-worker", str(out), "--tf-items", str(k), "--adapter", str(adapter)],
+                   check=True)
+    side = json.loads(out.read_text())
+    tf_s, old = side["wall"], side["answers"]
+    refs = [r for _, _, r in its[:k]]
+    old_scores = {m: rouge_l(old[m], refs) for m in models}
     scale = len(its) / k
     print(f"transformers path: {tf_s:.0f} s for {k * len(models)} answers" + (f", x{scale:.2f} -> {tf_s * scale:.0f} s" if k < len(its) else ""))
     same = [new[m][i].strip() == old[m][i].strip() for m in models for i in range(k)]

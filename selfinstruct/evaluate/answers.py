@@ -26,6 +26,7 @@ from ..models import cache_dir, resolve_model
 from ..store import write_atomic
 
 Item = tuple[str, str, str]  # instruction, input, reference output
+CALL_SIZE = 128  # requests per engine call (two engine batches): the progress bar moves between calls
 CALLS = {"vllm": 0, "transformers": 0}  # models answered per backend in this process (tests read it)
 
 
@@ -73,7 +74,12 @@ def clean(text: str, tok: Any) -> str:
 
 def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig, threads: int,
                 progress) -> dict[str, list[str]]:
-    """One engine on the base model; each student an adapter on it. -> {label: answers}."""
+    """One engine on the base model; each student an adapter on it. -> {label: answers}.
+
+    Every model's requests go to the engine together, item by item, in calls of CALL_SIZE: vLLM
+    batches across adapters, and a call ends only once, so few sequences run alone at its tail
+    (measured on 96 items: one call 23 s against 32 s in chunks of 32 for the base; base and
+    adapter mixed 52 s against 80 s one after the other: LoRA prefill is slow on CPU)."""
     from ..config import TeacherConfig
     from ..prompting import make_request
     from ..teachers.vllm_engine import VllmTeacher, lora_rank
@@ -88,18 +94,19 @@ def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: St
     tcfg.vllm.max_lora_rank = max([lora_rank(p) for p in adapters.values()] or [0])
     tcfg.vllm.max_num_seqs, tcfg.vllm.kv_cache_space_gb = 64, 1
     stop = [] if tok.chat_template else ["\n### "]
-    out: dict[str, list[str]] = {}
+    # The student's own prompt format, already applied: sent as text to continue.
+    asks = [(label, make_request(p, "completion", max_tokens=cfg.eval_max_new_tokens, temperature=0.0, stop=stop,
+                                 seed=0, adapter=str(path) if path else None))
+            for p in prompts for label, path in models.items()]
+    out: dict[str, list[str]] = {label: [] for label in models}
     CALLS["vllm"] += len(models)
     with VllmTeacher(tcfg, seed=0) as engine:
-        for label, path in models.items():
-            answers: list[str] = []
-            for i in range(0, len(prompts), 32):  # chunks, so the progress bar moves
-                # The student's own prompt format, already applied: sent as text to continue.
-                reqs = [make_request(p, "completion", max_tokens=cfg.eval_max_new_tokens, temperature=0.0, stop=stop,
-                                     seed=0, adapter=str(path) if path else None) for p in prompts[i:i + 32]]
-                answers += [clean(c.text, tok) for c in engine.complete(reqs)]
-                progress(label, len(reqs))
-            out[label] = answers
+        for i in range(0, len(asks), CALL_SIZE):
+            part = asks[i:i + CALL_SIZE]
+            for (label, _), c in zip(part, engine.complete([r for _, r in part])):
+                out[label].append(clean(c.text, tok))
+            for label in models:
+                progress(label, sum(lb == label for lb, _ in part))
     return out
 
 
