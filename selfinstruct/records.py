@@ -40,7 +40,9 @@ class Reject:
         was stored give it as the text's leading name."""
         if not text:
             return None
-        kind = kind or (_KIND.match(text).group(0) if _KIND.match(text) else text)
+        if not kind:
+            lead = _KIND.match(text)
+            kind = lead.group(0) if lead else text
         detail = text[len(kind) + 1:-1] if text.startswith(kind + "(") and text.endswith(")") else ""
         return cls(kind, detail)
 

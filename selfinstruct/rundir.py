@@ -70,6 +70,10 @@ class RunDir:
 
     # --- the layout -------------------------------------------------------------------------
     @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    @property
     def config_path(self) -> Path:
         return self.path / "config.yaml"
 
@@ -172,7 +176,7 @@ class RunDir:
                 if k not in safe and old[k] != new.get(k, object())]
 
     def _lock(self) -> None:
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -214,31 +218,32 @@ class RunDir:
     def live_writer(self) -> str | None:
         """The pid of the `generate` working on the run right now (it holds .lock), or None.
         Probed with a shared flock and let go at once."""
-        lock = self.path / ".lock"
-        if not lock.exists():
-            return None
-        with open(lock, "rb") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return f.read(64).decode(errors="replace").strip() or "?"
-        return None
+        with self._shared() as holder:
+            return holder
 
     @contextmanager
     def reading(self, what: str) -> Iterator[None]:
-        """Holds the lock shared while `what` reads the stores (opening one for writing, as distill
-        does, would cut a chunk in flight); refused while generate works on the run."""
-        lock = self.path / ".lock"
-        if not lock.exists():
+        """Holds the lock shared while `what` reads the run: refused while generate works on it, so
+        a student is never trained on a run that is still growing."""
+        with self._shared() as holder:
+            if holder:
+                raise RunError(f"{self.path}: generate is working on this run (pid {holder}); "
+                               f"{what} it when it finishes")
             yield
+
+    @contextmanager
+    def _shared(self) -> Iterator[str | None]:
+        """Takes the run's lock shared for the block; yields the writer's pid instead if one holds it."""
+        if not self.lock_path.exists():
+            yield None
             return
-        with open(lock, "rb") as f:
+        with open(self.lock_path, "rb") as f:  # the lock goes with the file
             try:
                 fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RunError(f"{self.path}: generate is working on this run (pid "
-                               f"{f.read(64).decode(errors='replace').strip() or '?'}); {what} it when it finishes") from None
-            yield  # the lock goes with the file
+                yield f.read(64).decode(errors="replace").strip() or "?"
+                return
+            yield None
 
     def update_manifest(self, **fields: Any) -> None:
         m = self.manifest()

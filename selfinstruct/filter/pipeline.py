@@ -32,19 +32,14 @@ def each(fn: Callable[[Task], Reject | None]) -> Check:
 
 def instruction_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None) -> list[tuple[str, Check]]:
     """(name, check) in order, for instructions before any instance is written."""
-    checks: list[tuple[str, Check]] = [("quality", each(lambda t: quality.check_instruction(t.instruction, cfg.quality)))]
-    if decontam is not None:  # a Decontaminator: held-out tasks no candidate may copy
-        checks.append(("decontam", lambda ts: decontam.check(ts, embed=index.embed if index is not None else None)))
-    checks.append(("novelty", _novelty(pool, cfg, index)))
-    return checks
+    return [("quality", each(lambda t: quality.check_instruction(t.instruction, cfg.quality))),
+            *_pool_checks(cfg, pool, decontam, index)]
 
 
 def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None, judge=None,
                     dropped: Counter | None = None) -> list[tuple[str, Check]]:
     """The instruction checks with the instance checks beside the heuristics, then IFD and the judge
     (the costly ones, on the survivors only). `dropped["instances"]` counts instances cut from kept tasks."""
-    checks = instruction_checks(cfg, pool, decontam=decontam, index=index)
-
     def heuristics(t: Task) -> Reject | None:
         why = quality.check_instruction(t.instruction, cfg.quality)
         if why is None:
@@ -53,7 +48,7 @@ def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index
                 dropped["instances"] += n
         return why
 
-    checks[0] = ("quality", each(heuristics))
+    checks = [("quality", each(heuristics)), *_pool_checks(cfg, pool, decontam, index)]
     if cfg.quality.ifd_model:
         from .ifd import check_ifd
 
@@ -65,6 +60,14 @@ def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index
     return checks
 
 
+def _pool_checks(cfg: FilterConfig, pool: list[Task], decontam, index) -> list[tuple[str, Check]]:
+    """Decontamination (a Decontaminator over the held-out tasks, if any), then novelty."""
+    checks: list[tuple[str, Check]] = []
+    if decontam is not None:
+        checks.append(("decontam", lambda ts: decontam.check(ts, embed=index.embed if index is not None else None)))
+    return checks + [("novelty", _novelty(pool, cfg, index))]
+
+
 def run_checks(candidates: list[Task], checks: list[tuple[str, Check]]) -> tuple[list[Task], list[Task], Counter, dict]:
     """-> (accepted, rejected, rejects per kind, seconds per check). Each check sees the survivors
     of the ones before it; candidate order is preserved."""
@@ -72,14 +75,14 @@ def run_checks(candidates: list[Task], checks: list[tuple[str, Check]]) -> tuple
         task.reject = None
     alive, kinds, timings = list(candidates), Counter(), {}
     for name, check in checks:
-        if not alive and name != "quality":
-            continue
+        if not alive and timings:  # the first check (the heuristics) always runs: its time is in the stats
+            break
         t0 = time.perf_counter()
         for task, why in zip(alive, check(alive)):
             if why is not None:
                 task.reject = why
                 kinds[why.kind] += 1
-        timings[f"{name}_s"] = timings.get(f"{name}_s", 0.0) + time.perf_counter() - t0
+        timings[f"{name}_s"] = time.perf_counter() - t0
         alive = [t for t in alive if t.reject is None]
     return alive, [t for t in candidates if t.reject is not None], kinds, timings
 
