@@ -103,9 +103,22 @@ class TeacherConfig(Section):
         return self.step_styles.get(step, self.prompt_style)
 
 
+STRATEGIES = ("self_instruct", "evol", "magpie")
+Strategy = Literal["self_instruct", "evol", "magpie"]
+
+
 class GenerateConfig(Section):
     rounds: int = 3
     per_round: int = 20  # target accepted tasks per round
+    # How new tasks are made (generate/strategies.py): one name, shares of a mix ({self_instruct: 2,
+    # evol: 1, magpie: 1}), or a list with one of those per round (the last one for later rounds).
+    strategy: Strategy | dict[Strategy, float] | list[Strategy | dict[Strategy, float]] = "self_instruct"
+    # A round stops starting batches once its teacher tokens (in + out) reach this (0: no cap): the
+    # same budget for every strategy (bench/strategies.py).
+    max_teacher_tokens: int = 0
+    evol_temperature: float = 0.7
+    magpie_temperature: float = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
+    magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local
     prompts_per_round: int = 24  # instruction-generation prompts per batch (sent to the teacher at once)
     max_batches: int = 4  # batches a round may take to reach per_round accepted tasks
     in_context: int = 8
@@ -129,6 +142,19 @@ class GenerateConfig(Section):
     heldout_share: float = 0.0  # seeds kept out of generation, kept in the run folder for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)
     audit_judge: str | None = None  # the audit's judge model (None: the teacher), prompted as the teacher is
+
+    def shares(self, round_n: int) -> dict[str, float]:
+        """round_n's strategy mix as shares that sum to 1, in STRATEGIES order."""
+        spec = self.strategy
+        if isinstance(spec, list):
+            if not spec:
+                raise ValueError("generate.strategy: an empty list")
+            spec = spec[min(round_n, len(spec)) - 1]
+        mix = {spec: 1.0} if isinstance(spec, str) else dict(spec)
+        total = sum(v for v in mix.values() if v > 0)
+        if total <= 0:
+            raise ValueError(f"generate.strategy: no strategy has a share above 0 in {mix}")
+        return {s: mix[s] / total for s in STRATEGIES if mix.get(s, 0) > 0}
 
 
 class NoveltyConfig(Section):

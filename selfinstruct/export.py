@@ -33,7 +33,8 @@ from .store import write_atomic
 
 FORMATS = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
            "openai-chat": "openai-chat.jsonl"}
-PROVENANCE = ("id", "instance", "round", "parents", "teacher", "is_classification", "scores")
+PROVENANCE = ("id", "instance", "round", "parents", "teacher", "strategy", "evolution", "is_classification",
+              "scores")
 console = Console(stderr=True)
 
 
@@ -47,7 +48,8 @@ def rows(run: RunData) -> list[dict[str, Any]]:
         for k, inst in enumerate(t.instances):
             out.append({"id": t.id, "instance": k, "instruction": t.instruction, "input": inst.input,
                         "output": inst.output, "round": t.round, "parents": [str(p) for p in t.parents],
-                        "teacher": safe_text(t.teacher, run.path), "is_classification": t.is_classification,
+                        "teacher": safe_text(t.teacher, run.path), "strategy": t.strategy,
+                        "evolution": t.evolution, "is_classification": t.is_classification,
                         "scores": json.dumps(t.scores, sort_keys=True)})
     return out
 
@@ -59,6 +61,7 @@ def features():
         "id": ds.Value("string"), "instance": ds.Value("int32"), "instruction": ds.Value("string"),
         "input": ds.Value("string"), "output": ds.Value("string"), "round": ds.Value("int32"),
         "parents": ds.List(ds.Value("string")), "teacher": ds.Value("string"),
+        "strategy": ds.Value("string"), "evolution": ds.Value("string"),
         "is_classification": ds.Value("bool"), "scores": ds.Value("string")})
 
 

@@ -63,10 +63,14 @@ class Task:
     is_classification: bool | None = None
     id: str = ""
     name: str = ""
-    # Provenance: which round made it (0 = seed), from which in-context tasks, by which teacher.
+    # Provenance: which round made it (0 = seed), from which tasks, by which teacher and strategy.
+    # parents: the in-context tasks of its prompt (self_instruct), the one task it evolved from
+    # (evol), none (magpie). evolution: how evol rewrote its parent (deepen, constraints, ...).
     round: int = 0
     parents: list[str] = field(default_factory=list)
     teacher: str = ""
+    strategy: str = "self_instruct"
+    evolution: str = ""
     scores: dict[str, float] = field(default_factory=dict)
     reject: Reject | None = None
 

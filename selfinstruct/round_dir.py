@@ -53,6 +53,8 @@ class RoundStats:
     step_s: dict[str, float] = field(default_factory=dict)  # wall per step, teacher time included
     carried: int = 0
     long_seeds: list[dict[str, Any]] = field(default_factory=list)
+    # A round of evol or magpie (or a mix): strategy -> accepted, rejected, teacher tokens of its requests
+    by_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def tokens(self) -> float:
@@ -64,7 +66,10 @@ class RoundStats:
         return novel / self.prompts if novel and self.prompts else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["by_strategy"]:
+            d.pop("by_strategy")  # a Self-Instruct round's stats read as they always have
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RoundStats":

@@ -22,9 +22,10 @@ from ..rundir import RunDir
 from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
+from .strategies import PROPOSERS, requests_for, respond, split
 
 console = Console(stderr=True)
-TEACHER_STEPS = ("propose", "classify", "instances", "answers", "judge")
+TEACHER_STEPS = ("propose", "evol", "magpie", "classify", "instances", "answers", "respond", "judge")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
@@ -54,9 +55,15 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
             progress.note(f"accepted {len(accepted)}/{target}")
             if len(accepted) >= target:
                 break
+            cap = cfg.generate.max_teacher_tokens
+            if cap and _teacher_tokens(rnd) >= cap:
+                progress.note(f"teacher budget spent ({_teacher_tokens(rnd):,.0f} of {cap:,} tokens)")
+                break
     stats = _round_stats(n, ctx.counts, accepted, rejected, rnd, time.time() - t0, ctx.timings)
     stats.carried = len(carry)
     stats.long_seeds = _long_seeds(rnd, seeds + generated)
+    if set(cfg.generate.shares(n)) != {"self_instruct"}:
+        stats.by_strategy = _by_strategy(rnd, accepted, rejected)
     rnd.commit(accepted, rejected, carry, stats)
     return stats, accepted, carry
 
@@ -74,34 +81,79 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
     quota = math.ceil(need * 1.3)
     ready = [t for t in carry if t.instances]  # finished tasks a batch before did not need
     candidates = [t for t in carry if not t.instances]
-    new: list[Task] = []
+    new, dropped = [], []
     with ctx.timed("propose"):
         short = quota - len(ready) - len(candidates)
         if short > 0:
-            count = ctx.prompts_for(short)
-            progress.start("propose", count, f"batch {batch + 1} propose")
-            new = propose(ctx, rnd.store("propose"), ctx.counts["prompts"], count)
+            new, dropped = _propose(ctx, rnd, batch, short, progress)
             ctx.counts["candidates"] += len(new)
             candidates += new
     with ctx.timed("filter"):
         novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False,
                                           decontam=ctx.decontam, index=ctx.index)
     fresh = {t.id for t in new}
-    ctx.counts["novel"] += sum(t.id in fresh for t in novel)  # of this batch's proposals: sizes the next
+    for t in novel:  # of this batch's proposals, per strategy: sizes the next batch's requests
+        if t.id in fresh:
+            ctx.counts["novel" if t.strategy == "self_instruct" else f"{t.strategy}_novel"] += 1
     take = max(quota - len(ready), 0)
-    novel, later = novel[:take], novel[take:]
+    mixed = len(cfg.generate.shares(ctx.round)) > 1
+    novel, later = _mixed(novel, take) if mixed else (novel[:take], novel[take:])
+    listed = [t for t in novel if t.strategy == "self_instruct"]  # the others are self-contained prompts
     with ctx.timed("classify"):
-        progress.start("classify", len(novel), f"batch {batch + 1} classify")
-        classify(ctx, novel, rnd.store("classify"))
+        progress.start("classify", len(listed), f"batch {batch + 1} classify")
+        classify(ctx, listed, rnd.store("classify"))
     with ctx.timed("instances"):
-        progress.start("instances", len(novel) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
+        progress.start("instances", len(listed) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
         answers = rnd.store("answers") if cfg.generate.answer_step else None
-        finished, failed = write_instances(ctx, novel, rnd.store("instances"), answers)
+        finished, failed = write_instances(ctx, listed, rnd.store("instances"), answers)
+        direct = [t for t in novel if t.strategy != "self_instruct"]
+        if direct:
+            progress.start("respond", len(direct), f"batch {batch + 1} respond")
+            answered, unanswered = respond(ctx, direct, rnd.store("respond"))
+            finished, failed = finished + answered, failed + unanswered
     with ctx.timed("filter"):
         judge = Judge(ctx.teacher, rnd.store("judge"), cfg) if cfg.filter.quality.judge else None
         accepted, rejected2, _ = filter_tasks(ready + finished, pool, cfg.filter, cache_dir=cache, judge=judge,
                                               decontam=ctx.decontam, index=ctx.index)
-    return accepted[:need], rejected + failed + rejected2, later + accepted[need:]
+    accepted, extra = _mixed(accepted, need) if mixed else (accepted[:need], accepted[need:])
+    return accepted, dropped + rejected + failed + rejected2, later + extra
+
+
+def _mixed(tasks: list[Task], take: int) -> tuple[list[Task], list[Task]]:
+    """-> (the first `take` of `tasks` taken in turn from each strategy, the rest): a mixed batch keeps
+    its mix instead of filling up with whichever strategy came first."""
+    queues: dict[str, list[Task]] = {}
+    for t in tasks:
+        queues.setdefault(t.strategy, []).append(t)
+    order = []
+    while any(queues.values()):
+        for q in queues.values():
+            if q:
+                order.append(q.pop(0))
+    return order[:take], order[take:]
+
+
+def _propose(ctx: StepContext, rnd: Round, batch: int, need: int,
+             progress: StepProgress) -> tuple[list[Task], list[Task]]:
+    """-> (new candidates, failed ones with their reason): `need` novel instructions asked of each
+    strategy of this round's mix by its share, each strategy into its own store."""
+    new, dropped = [], []
+    for name, want in split(need, ctx.cfg.generate.shares(ctx.round)).items():
+        if want <= 0:
+            continue
+        count = requests_for(ctx, name, want)
+        step = "propose" if name == "self_instruct" else name
+        progress.start(step, count, f"batch {batch + 1} {step}")
+        if name == "self_instruct":
+            new += propose(ctx, rnd.store("propose"), ctx.counts["prompts"], count)
+        else:
+            made, failed = PROPOSERS[name](ctx, rnd.store(name), ctx.counts[f"{name}_prompts"], count)
+            new, dropped = new + made, dropped + failed
+    return new, dropped
+
+
+def _teacher_tokens(rnd: Round) -> float:
+    return sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in rnd.usage().values())
 
 
 def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], rnd: Round,
@@ -120,6 +172,28 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
         wall_s=round(wall, 2), teacher={k: round(v, 2) for k, v in usage.items()},
         teacher_errors=_teacher_errors(rnd), tokens_per_accepted=round(tokens / len(accepted)) if accepted else None,
         step_s={k: round(v, 3) for k, v in (timings or {}).items()})
+
+
+# Where a step's requests do not name their strategy, the step does.
+STEP_STRATEGY = {"propose": "self_instruct", "classify": "self_instruct", "instances": "self_instruct",
+                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie"}
+
+
+def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict[str, dict[str, float]]:
+    """strategy -> accepted, rejected and the teacher tokens of its requests (from each stored answer;
+    the judge's, shared by all, are left out)."""
+    out: dict[str, dict[str, float]] = {}
+    for tasks, key in ((accepted, "accepted"), (rejected, "rejected")):
+        for t in tasks:
+            row = out.setdefault(t.strategy, {"accepted": 0, "rejected": 0, "tokens": 0})
+            row[key] += 1
+    for step, default in [*STEP_STRATEGY.items(), ("respond", None)]:
+        for a in rnd.final_answers(step):
+            s = a.get("meta", {}).get("strategy", default)
+            if s:
+                row = out.setdefault(s, {"accepted": 0, "rejected": 0, "tokens": 0})
+                row["tokens"] += a.get("prompt_tokens", 0) + a.get("completion_tokens", 0)
+    return out
 
 
 def _teacher_errors(rnd: Round) -> dict:
@@ -169,6 +243,9 @@ def print_round(stats: RoundStats) -> None:
                       f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
     if stats.tokens_per_accepted:
         table.add_row("teacher tokens per accepted task", f"{stats.tokens_per_accepted:,}")
+    for name, row in stats.by_strategy.items():
+        table.add_row(f"  {name}", f"{row['accepted']:.0f} accepted, {row['rejected']:.0f} rejected, "
+                      f"{row['tokens']:,.0f} teacher tokens")
     table.add_row("wall time", f"{stats.wall_s:.0f} s")
     console.print(table)
     if stats.long_seeds:

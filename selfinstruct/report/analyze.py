@@ -43,6 +43,35 @@ def funnel(r: RoundData) -> dict[str, Any]:
             "rejected": dict(rejected.most_common()), "accepted": accepted, "acceptance_rate": rate}
 
 
+def by_strategy(run: RunData) -> dict[str, dict[str, Any]]:
+    """strategy -> its funnel (considered, rejected by kind, accepted), mean lengths, mean nn_sim of
+    the accepted, and its audit share, from the records (each names its strategy)."""
+    verdicts = {r.get("id"): r for r in run.audit_rows}
+    out: dict[str, dict[str, Any]] = {}
+    for r in run.rounds:
+        for t, kept in [(t, True) for t in r.accepted] + [(t, False) for t in r.rejected]:
+            row = out.setdefault(t.strategy, {"accepted": [], "rejected": Counter()})
+            if kept:
+                row["accepted"].append(t)
+            else:
+                row["rejected"][reject_kind(t)] += 1
+    for row in out.values():
+        acc = row.pop("accepted")
+        considered = len(acc) + sum(row["rejected"].values())
+        size = lengths(acc)
+        sims = [float(t.scores["nn_sim"]) for t in acc if isinstance(t.scores.get("nn_sim"), (int, float))]
+        audited = [verdicts[t.id] for t in acc if t.id in verdicts]
+        row.update(considered=considered, accepted=len(acc), acceptance=len(acc) / considered if considered else None,
+                   rejected=dict(row["rejected"].most_common()), nn_sim=_mean(sims), audited=len(audited),
+                   all_valid=_mean([bool(v.get("all_valid")) for v in audited]),
+                   instruction_words=_mean(size["instruction"]), output_words=_mean(size["output"]))
+    return out
+
+
+def _mean(xs: list) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def nn_sims(r: RoundData) -> dict[str, list[float]]:
     """Similarity to the pool at filter time, for accepted and for novelty-rejected tasks."""
     def sims(tasks: list[Task]) -> list[float]:

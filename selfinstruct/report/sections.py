@@ -223,6 +223,22 @@ def audit(run: RunData, out: Path) -> str:
     return "".join(parts)
 
 
+def strategies(run: RunData, out: Path) -> str:
+    """The funnel, lengths, novelty and validity of each strategy's tasks, side by side."""
+    rows = A.by_strategy(run)
+    if not rows:
+        return na("no tasks yet")
+    kinds = sorted({k for r in rows.values() for k in r["rejected"]})
+    head = ["strategy", "considered", *[f"rejected: {k}" for k in kinds], "accepted", "acceptance",
+            "mean instruction words", "mean output words", "mean nn_sim", "audit: all valid"]
+    body = [[name, r["considered"], *[r["rejected"].get(k, 0) for k in kinds], r["accepted"], r["acceptance"],
+             r["instruction_words"], r["output_words"], r["nn_sim"],
+             "–" if r["audited"] == 0 else f"{r['all_valid']:.0%} of {r['audited']}"] for name, r in rows.items()]
+    return (para("Every record names the strategy that made it (generate.strategy): Self-Instruct's task lists, "
+                 "evol's rewrites of accepted tasks, Magpie's queries from the bare user-turn prefix.")
+            + table(head, body))
+
+
 def _scalar(v: Any) -> Any:
     return v if isinstance(v, (int, float, str)) or v is None else json.dumps(v)
 
@@ -231,6 +247,7 @@ SECTIONS = [
     ("run", "Run", run_info),
     ("funnel", "Funnel per round", funnel),
     ("novelty", "Similarity to the pool", novelty),
+    ("strategies", "By strategy", strategies),
     ("lengths", "Lengths", lengths),
     ("classification", "Classification share", classification),
     ("verbs", "Leading verbs and objects", verbs),

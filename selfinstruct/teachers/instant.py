@@ -3,8 +3,8 @@ engine at scale (bench/engine_scale.py, tests/test_engine_scale.py). Not a model
 from selfinstruct/synth.py, so the real parsers, filters, stores and resume run unchanged against it.
 
 Each answer is fixed by its request (a relaunch gets the same text) and shaped for the step that
-asked, which the request's meta names: propose (a task list continued, or a chat list), classify
-(yes/no), instances (an input, or output-first a label and an input; completion style also the
+asked, which the request's meta names: propose (a task list continued, or a chat list), evol (a
+rewritten task, a share of them copies), magpie (a query), respond, classify (yes/no), instances (an input, or output-first a label and an input; completion style also the
 output), answers, judge and audit. Like a real teacher it slips: a share of proposals restate a task
 shown in the prompt (the novelty filter's work), and a share of answers are malformed.
 """
@@ -59,6 +59,13 @@ class InstantTeacher:
         meta = req.meta
         if "parents" in meta:
             return self._propose(req, text, rng)
+        if "evol" in meta:  # a rewrite of the given task; sometimes a mere copy of it
+            given = text.split('"""')[1].strip() if text.count('"""') >= 2 else text
+            return given if rng.random() < self.restate_share else render_item(new_item(rng))
+        if "magpie" in meta:
+            return render_item(new_item(rng))
+        if "respond" in meta:
+            return _sentence(rng, 14)
         if "input_request" in meta:
             return _sentence(rng, 12)
         if meta.get("step") == "judge":
