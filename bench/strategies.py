@@ -8,7 +8,7 @@ generate does; then one eval answers the run's held-out seeds with the base and 
 embedded model (generate.audit_judge). The three runs hold out the same seeds (the split is fixed by
 each seed's content), so every student is scored on the same items.
 
-    .venv/bin/python bench/strategies.py [--tokens 30000] [--root /tmp/bench-strategies] [--no-audit]
+    .venv/bin/python bench/strategies.py [--tokens 15000] [--root /tmp/bench-strategies] [--no-audit]
 
 Table: accepted tasks, teacher tokens (and per accepted task), audit all-valid share, ROUGE-L gain
 over the base with its paired-bootstrap 95% CI. Last line: <strategy>_accepted= <strategy>_gain=
@@ -35,7 +35,8 @@ STRATEGIES = ("self_instruct", "evol", "magpie")
 def generate(root: Path, strategy: str, tokens: int) -> tuple[Path, float]:
     """One run of one strategy until the budget is spent (per_round high enough never to stop it first)."""
     sets = [f"run.root={root}", f"generate.strategy={strategy}", f"generate.max_teacher_tokens={tokens}",
-            "generate.per_round=200", "generate.max_batches=12"]
+            "generate.per_round=200", "generate.max_batches=20",
+            "generate.prompts_per_round=8"]  # small batches: a budget overshoots by one batch at most
     cmd = [sys.executable, "-m", "selfinstruct.cli", "generate", "--rounds", "1", "--name", strategy]
     for s in sets:
         cmd += ["--set", s]
@@ -89,7 +90,7 @@ def audit(runs: dict[str, Path], tasks: dict[str, list], out: Path) -> dict[str,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tokens", type=int, default=30000, help="teacher tokens (in + out) per strategy")
+    ap.add_argument("--tokens", type=int, default=15000, help="teacher tokens (in + out) per strategy")
     ap.add_argument("--root", type=Path, default=Path("/tmp/bench-strategies"))
     ap.add_argument("--no-audit", action="store_true")
     args = ap.parse_args()

@@ -62,8 +62,9 @@ class RoundStats:
 
     @property
     def novel_per_prompt(self) -> float | None:
-        novel = self.counts.get("novel", 0)
-        return novel / self.prompts if novel and self.prompts else None
+        """Self-Instruct's: its novel instructions over its own prompts (prompts counts every strategy's)."""
+        novel, prompts = self.counts.get("novel", 0), self.counts.get("prompts", self.prompts)
+        return novel / prompts if novel and prompts else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

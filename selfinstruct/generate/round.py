@@ -166,7 +166,8 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
     considered = max(len(accepted) + sum(reasons.values()), 1)
     tokens = usage["prompt_tokens"] + usage["completion_tokens"]
     return RoundStats(
-        round=n, prompts=counts["prompts"], proposed=counts["proposed"], candidates=counts["candidates"],
+        round=n, prompts=counts["prompts"] + counts["evol_prompts"] + counts["magpie_prompts"],
+        proposed=counts["proposed"] + counts["evol_proposed"] + counts["magpie_proposed"], candidates=counts["candidates"],
         accepted=len(accepted), acceptance_rate=round(len(accepted) / considered, 4), rejected=dict(reasons),
         classification=sum(bool(t.is_classification) for t in accepted), counts=dict(counts),
         wall_s=round(wall, 2), teacher={k: round(v, 2) for k, v in usage.items()},
