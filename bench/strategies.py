@@ -57,7 +57,7 @@ def run_figures(run: Path) -> dict:
 def evaluate(runs: dict[str, Path], out: Path) -> dict[str, dict]:
     """Base and each strategy's student on the same held-out items, one engine."""
     from selfinstruct.config import load_config
-    from selfinstruct.evaluate.command import evaluate_models, heldout_items, print_table
+    from selfinstruct.evaluate.command import evaluate_models, heldout_items, print_table, rouge_l
     from selfinstruct.formats import read_tasks
 
     cfg = load_config(runs["self_instruct"] / "config.yaml")
@@ -65,9 +65,23 @@ def evaluate(runs: dict[str, Path], out: Path) -> dict[str, dict]:
     first = held["self_instruct"]
     assert all([t.id for t in ts] == [t.id for t in first] for ts in held.values()), "the runs held out different seeds"
     models = {"base": None, **{s: r / "round-1" / "student" for s, r in runs.items()}}
-    rows, _ = evaluate_models(heldout_items(first), models, cfg.student, threads=2, out_dir=out)
+    items = heldout_items(first)
+    rows, answers = evaluate_models(items, models, cfg.student, threads=2, out_dir=out)
     print_table(rows, title=f"strategies: base vs each strategy's student on {len(first)} held-out seeds")
-    return {r["model"]: r for r in rows}
+    return {r["model"]: r for r in rows}, {m: rouge_l(a, [ref for _, _, ref in items]) for m, a in answers.items()}
+
+
+def versus(scores: dict[str, list[float]]) -> list[str]:
+    """Each strategy's student against Self-Instruct's, item by item: is one strategy better?"""
+    from selfinstruct.evaluate.paired import paired_bootstrap
+
+    out = []
+    for s in STRATEGIES[1:]:
+        d = paired_bootstrap(scores[s], scores["self_instruct"])
+        print(f"{s} vs self_instruct: {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
+              f"{d['wins']}/{d['ties']}/{d['losses']}")
+        out += [f"{s}_vs_self_instruct={d['diff']}", f"{s}_vs_self_instruct_ci_low={d['ci_low']}"]
+    return out
 
 
 def audit(runs: dict[str, Path], tasks: dict[str, list], out: Path) -> dict[str, dict]:
@@ -98,7 +112,7 @@ def main() -> None:
     for s in STRATEGIES:
         runs[s], walls[s] = generate(args.root, s, args.tokens)
         figs[s] = run_figures(runs[s])
-    scores = evaluate(runs, args.root / "eval")
+    scores, per_item = evaluate(runs, args.root / "eval")
     audits = {} if args.no_audit else audit(runs, {s: f["tasks"] for s, f in figs.items()}, args.root / "audit")
     print(f"\nsame teacher and student, budget {args.tokens:,} teacher tokens per strategy, one round each\n")
     head = ("strategy", "accepted", "teacher tokens", "tokens/accepted", "acceptance", "audit all valid",
@@ -117,6 +131,7 @@ def main() -> None:
         if a:
             figures.append(f"{s}_all_valid={a['all_valid']['share']}")
     print(f"base ROUGE-L {scores['base']['rouge_l']} on {scores['base']['n']} items")
+    figures += versus(per_item)
     print(" ".join([f"base_rouge_l={scores['base']['rouge_l']}", *figures]))
 
 
