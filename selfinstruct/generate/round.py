@@ -56,8 +56,9 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
             if len(accepted) >= target:
                 break
             cap = cfg.generate.max_teacher_tokens
-            if cap and _teacher_tokens(rnd) >= cap:
-                progress.note(f"teacher budget spent ({_teacher_tokens(rnd):,.0f} of {cap:,} tokens)")
+            spent = _teacher_tokens(rnd) if cap else 0
+            if cap and spent >= cap:
+                progress.note(f"teacher budget spent ({spent:,.0f} of {cap:,} tokens)")
                 break
     stats = _round_stats(n, ctx.counts, accepted, rejected, rnd, time.time() - t0, ctx.timings)
     stats.carried = len(carry)

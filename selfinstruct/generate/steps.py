@@ -224,24 +224,29 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
     return done, failed
 
 
+def answer_request(ctx: StepContext, instruction: str, input: str, seed: int, meta: dict):
+    """The teacher asked to answer a task on its input, in the one answer prompt (chat): the second
+    request of two-step instances, and evol's and magpie's direct answers."""
+    g, t = ctx.cfg.generate, ctx.cfg.teacher
+    temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
+    return make_request(render(g.templates, "answer", "chat", instruction=instruction, input=input), "chat",
+                        max_tokens=t.max_tokens, temperature=temperature, top_p=t.top_p if temperature > 0 else 1.0,
+                        stop=[], seed=seed, meta=meta)
+
+
 def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Completion]],
              store: ChunkStore) -> dict[str, tuple[Instance | None, str]]:
     """Second request of two-step instances: the teacher answers each task on its written input.
     -> {input request id: (Instance or None, reject reason)}."""
-    g, t = ctx.cfg.generate, ctx.cfg.teacher
     requests, inputs = [], {}
     for task in tasks:
         for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
             if comp.finish_reason != "stop":
                 continue
             inputs[comp.request_id] = parse_input(comp.text)
-            text = render(g.templates, "answer", "chat", instruction=task.instruction,
-                          input=inputs[comp.request_id])
-            temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
-            requests.append(make_request(text, "chat", max_tokens=t.max_tokens, temperature=temperature,
-                                         top_p=t.top_p if temperature > 0 else 1.0, stop=[],
-                                         seed=seed_for(ctx.cfg.run.seed, comp.request_id),
-                                         meta={"input_request": comp.request_id}))
+            requests.append(answer_request(ctx, task.instruction, inputs[comp.request_id],
+                                           seed_for(ctx.cfg.run.seed, comp.request_id),
+                                           {"input_request": comp.request_id}))
     out: dict[str, tuple[Instance | None, str]] = {}
     for comp in ctx.run("answers", requests, store):
         rid = comp.meta.get("input_request")

@@ -25,6 +25,7 @@ from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..prompting import make_request, render
 from .prompts import rng_for, seed_for
+from .steps import answer_request
 
 EVOLUTIONS = ("constraints", "deepen", "concretize", "reasoning", "breadth")
 COPY_ROUGE = 0.9  # ROUGE-L F to its parent at or above which an evolution is a copy
@@ -181,13 +182,8 @@ def respond(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task], list
     """The teacher answers each self-contained task (evol, magpie) -> (with their one instance,
     failed with the reason). An evolution the teacher declines ("sorry", short) has failed: WizardLM
     eliminates those too."""
-    g, t = ctx.cfg.generate, ctx.cfg.teacher
-    temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
-    requests = [make_request(render(g.templates, "answer", "chat", instruction=task.instruction, input=""), "chat",
-                             max_tokens=t.max_tokens, temperature=temperature,
-                             top_p=t.top_p if temperature > 0 else 1.0,
-                             seed=seed_for(ctx.cfg.run.seed, ctx.round, "respond", task.id), meta={"respond": task.id, "strategy": task.strategy})
-                for task in tasks]
+    requests = [answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, ctx.round, "respond", task.id),
+                               {"respond": task.id, "strategy": task.strategy}) for task in tasks]
     by_task = {c.meta.get("respond"): c for c in ctx.run("respond", requests, store)}
     done, failed = [], []
     for task in tasks:
