@@ -188,6 +188,7 @@ class QualityConfig(Section):
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
         "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
     ])
+    sentence_end: bool = True  # an instruction must end as a sentence does (rejects "unfinished")
     judge: bool = False  # AlpaGasus-style: the teacher rates (instruction, input, output) 1-5
     judge_threshold: float = 3
     judge_template: str = "judge.jinja"  # completion style; judge_chat.jinja for chat teachers

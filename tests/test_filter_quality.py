@@ -22,6 +22,8 @@ CFG = QualityConfig()
     ("Summarize the profile of this user.", None),  # "file" inside "profile" is not a hit
     ("- List three fruits that are red.", "bad_start(punctuation)"),
     ("¿Cómo se dice hello en inglés?", "non_ascii_start"),
+    ("25% off the jacket", "unfinished(no closing punctuation)"),  # a fragment, not a task
+    ('Translate this sentence into French: "Good night"', None),
 ])
 def test_instruction_heuristics(text, reason):
     why = check_instruction(text, CFG)
@@ -40,6 +42,23 @@ def test_instance_checks():
     assert check_instances(Task("Write a slogan for a cafe."))[0] == Reject("no_instances")
     assert check_instances(Task("Copy it.", [Instance("abc", "abc")]))[0] == Reject("output_equals_input")
     assert check_instances(Task("List them.", [Instance("", "Here are the items:")]))[0] == Reject("truncated_instance")
+
+
+@pytest.mark.parametrize("instruction,inp,out,classification,leak", [
+    # from hand-labelled runs: the input gives the answer away, or the output restates the input
+    ("How many legs does an octopus have?", "An octopus has 8 legs.", "8", False, True),
+    ('Translate "Hello, World!" into Spanish.', "Hola, mundo!", "¡Hola, Mundo!", False, True),
+    ("What is the significance of the sun?", "The sun keeps the Earth warm and gives it light.",
+     "The significance of the sun is that it keeps the Earth warm and gives it light.", False, True),
+    # extracting from given material is the task; a label is one of the listed options
+    ("What is the profession of the person in the text?", "A carpenter works with wood.", "Carpenter", False, False),
+    ("Which one is a fruit?", "apple, car, chair", "apple", True, False),
+    ("Add the two numbers.", "2, 3", "5", False, False),
+    ("Convert the temperature to Fahrenheit.", "25 C", "77 F", False, False),
+])
+def test_an_answer_given_away_by_the_input_is_rejected(instruction, inp, out, classification, leak):
+    task = Task(instruction, [Instance(inp, out)], is_classification=classification)
+    assert (check_instances(task)[0] == Reject("answer_in_input")) is leak
 
 
 @pytest.mark.parametrize("text,score", [

@@ -25,6 +25,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
     ("Task 10:\nTask 11:   ", "stop", []),
     # the next item on the same line
     (" Compute a factorial. Task 11: Compute a square root.", "stop", ["Compute a factorial.", "Compute a square root."]),
+    # markdown markers and a quoted item before the next one (both seen from Qwen2.5-Coder-1.5B)
+    (' Is "I am tired" a statement? **Task 1**: Name a fruit.\n**Task 2:** Spell cat.', "stop",
+     ['Is "I am tired" a statement?', "Name a fruit.", "Spell cat."]),
+    (' "Can you list my bills?" Task 11: How many days are in a week?', "stop",
+     ["Can you list my bills?", "How many days are in a week?"]),
+    (" Summarize the text in 100 words or fewer. **Task 1:", "stop", ["Summarize the text in 100 words or fewer."]),
 ])
 def test_parse_instructions(text, finish, expected):
     assert parse_instructions(text, finish) == expected

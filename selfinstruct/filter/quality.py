@@ -22,10 +22,15 @@ import string
 from functools import lru_cache
 
 from ..config import Config, QualityConfig
+from .rouge import rouge_filter
 from ..prompting import make_request, template
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..teachers.base import Request, run_step
+
+
+# 174 of the 175 Self-Instruct seeds end like this; a teacher's fragment ("25% off the jacket") does not.
+_SENTENCE_END = re.compile(r"[.?!:;)\]\"'`\u201d\u2019]$")
 
 
 @lru_cache(maxsize=4)
@@ -52,6 +57,8 @@ def check_instruction(text: str, cfg: QualityConfig) -> Reject | None:
         return Reject("bad_start", "punctuation")
     if not first.isascii():
         return Reject("non_ascii_start")
+    if cfg.sentence_end and not _SENTENCE_END.search(text.rstrip()):
+        return Reject("unfinished", "no closing punctuation")
     return repetition(text)
 
 
@@ -73,8 +80,10 @@ _PLACEHOLDER = re.compile(r"^\W*(\.\.\.|…|no input|<[^<>]{0,30}>|output|input|
 # An instruction that points at material it was given ("the text", "this sentence") is invalid
 # without an input; small teachers write "<noinput>" for such tasks all the time.
 _NEEDS_INPUT = re.compile(r"\b(?:the|this|these|following|given|provided|above|below)\s+(?:given\s+|following\s+)?"
-                          r"(?:text|sentence|sentences|paragraph|passage|code|snippet|list|email|article|review|word|words|"
-                          r"data|table|story|poem|essay|document|message|string|number|numbers|array|question)\b", re.I)
+                          r"(?:text|sentence|sentences|paragraph|passage|code|snippet|list|email|article|review|reviews|word|words|"
+                          r"data|table|story|poem|essay|document|message|string|number|numbers|array|question|questions|"
+                          r"tweet|tweets|post|blog post|statement|statements|options|choices|comment|conversation|"
+                          r"dialogue|headline|excerpt|quote|lyrics|recipe|input)\b", re.I)
 # Refusals and non-answers, as Alpaca-cleaned removes them.
 _REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i apologi[sz]e|sorry, but|as an ai|i cannot|i can'?t|unfortunately, i)", re.I)
 
@@ -84,7 +93,23 @@ def needs_input(instruction: str) -> bool:
     return bool(_NEEDS_INPUT.search(instruction))
 
 
-def _instance_problem(inst: Instance, instruction: str = "") -> Reject | None:
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def answer_in_input(inst: Instance, near: float = 0.7) -> bool:
+    """The input gives the answer away ("How many legs does an octopus have?" <- "An octopus has 8
+    legs." -> "8"), or the output only restates the input. Asked only of an instruction that does
+    not point at given material: extracting from "the text" is its task, not a leak."""
+    out, inp = _words(inst.output), _words(inst.input)
+    if out and f" {out} " in f" {inp} ":
+        return True
+    _, best, _ = rouge_filter([inst.output], [inst.input], near)
+    return best[0] >= near
+
+
+def _instance_problem(inst: Instance, task: Task) -> Reject | None:
+    instruction = task.instruction
     if not inst.output.strip():
         return Reject("empty_output")
     if _REFUSAL.match(inst.output) or _REFUSAL.match(inst.input):
@@ -95,6 +120,10 @@ def _instance_problem(inst: Instance, instruction: str = "") -> Reject | None:
         return Reject("placeholder")
     if inst.input.strip() == inst.output.strip():
         return Reject("output_equals_input")
+    # A classification task's label is one of the options its input lists: not a leak.
+    if inst.input.strip() and not task.is_classification and not _NEEDS_INPUT.search(instruction) \
+            and answer_in_input(inst):
+        return Reject("answer_in_input")
     if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
         return Reject("truncated_instance")
     return repetition(inst.output) or repetition(inst.input)
@@ -111,7 +140,7 @@ def check_instances(task: Task) -> tuple[Reject | None, int]:
             return Reject("conflicting_outputs"), 0
     good, seen, first_problem = [], set(), None
     for inst in task.instances:
-        problem = _instance_problem(inst, task.instruction)
+        problem = _instance_problem(inst, task)
         first_problem = first_problem or problem
         if problem is None and (inst.input, inst.output) not in seen:
             seen.add((inst.input, inst.output))

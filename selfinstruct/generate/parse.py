@@ -11,10 +11,11 @@ import re
 
 from ..records import Instance
 
-# "Task 10:", "Task 10.", "10.", "10)", "Task:", "- ", "* " at the start of a line.
-_ITEM = re.compile(r"^\s*(?:(?:task|instruction)\s*\d*\s*[:.)-]|\d{1,3}\s*[:.)]|[-*\u2022])\s*", re.I)
+# "Task 10:", "Task 10.", "**Task 10**:", "10.", "10)", "Task:", "- ", "* " at the start of a line.
+_ITEM = re.compile(r"^\s*(?:\**(?:task|instruction)\s*\d*\s*\**\s*[:.)-]\**|\d{1,3}\s*[:.)]|[-*\u2022])\s*", re.I)
 _SPACES = re.compile(r"\s+")
-_INLINE_ITEM = re.compile(r"(?<=[.?!])[ \t]+(?=Task \d+\s*:)")
+# A sentence, or a quoted one, then "Task 11:" or markdown "**Task 11**:" on the same line.
+_INLINE_ITEM = re.compile(r"(?<=[.?!\"'\u201d])[ \t]+(?=\**Task \d+\**\s*:)")
 _NOINPUT = re.compile(r"^\s*(?:<\s*no\s*input\s*>|noinput|n/?a|none|no input|-|\(none\))\.?\s*$", re.I)
 
 
