@@ -130,6 +130,9 @@ class GenerateConfig(Section):
     # Chat teachers, input-first tasks: one request writes the input, a second answers the task on it
     # (a small instruct model filled "Input: ... Output: ..." forms with copies and placeholders)
     answer_step: bool = False
+    # Two-step instances: a self-contained question ("How many legs does an octopus have?") gets an
+    # input request too only with this on; a written input gave its answer away (README).
+    input_for_questions: bool = False
     # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
     # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
     answer_temperature: float | None = None

@@ -91,3 +91,31 @@ def test_a_task_that_names_its_material_is_not_offered_noinput(tmp_path):
                if "You write test inputs" in r.messages[-1]["content"]}
     assert "<noinput>" not in prompts["Summarize the text in one sentence."]
     assert "<noinput>" in prompts["Name the capital of France."]
+
+
+def test_a_self_contained_question_is_answered_without_an_input_request(tmp_path):
+    tasks = [Task(id="q", instruction="How many legs does an octopus have?", is_classification=False),
+             Task(id="t", instruction="What is the main idea of the text?", is_classification=False),
+             Task(id="c", instruction="Count the words in the sentence.", is_classification=False)]
+    teacher = ScriptedTeacher()
+    stores = ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl")
+    done, failed = write_instances(_ctx(teacher, 0.0), tasks, *stores)
+    asked = [r.messages[-1]["content"].rsplit("Task: ", 1)[-1].split("\n")[0] for r in teacher.requests
+             if "You write test inputs" in r.messages[-1]["content"]]
+    assert asked == ["What is the main idea of the text?", "Count the words in the sentence."]
+    octopus = next(t for t in done if t.instruction.startswith("How many legs"))
+    assert octopus.instances == [Instance("", "Paris is the capital.")]  # the scripted answer, on no input
+    assert len(teacher.requests) == 5  # 2 inputs + 3 answers
+
+    again = ScriptedTeacher()  # a relaunch reads the question's answer back too
+    redone, _ = write_instances(_ctx(again, 0.0), [Task(id=t.id, instruction=t.instruction) for t in tasks],
+                                ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
+    assert again.requests == [] and sorted(t.key() for t in redone) == sorted(t.key() for t in done)
+
+    asks = ScriptedTeacher()
+    write_instances(_ctx(asks, 0.0), tasks[:1], ChunkStore(tmp_path / "i2.jsonl"), ChunkStore(tmp_path / "a2.jsonl"))
+    on = ScriptedTeacher()
+    ctx = _ctx(on, 0.0)
+    ctx.cfg.generate.input_for_questions = True
+    write_instances(ctx, tasks[:1], ChunkStore(tmp_path / "i3.jsonl"), ChunkStore(tmp_path / "a3.jsonl"))
+    assert len(asks.requests) == 1 and len(on.requests) == 2  # with input_for_questions: the input request too

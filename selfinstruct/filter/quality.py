@@ -93,6 +93,11 @@ def needs_input(instruction: str) -> bool:
     return bool(_NEEDS_INPUT.search(instruction))
 
 
+def self_contained_question(instruction: str) -> bool:
+    """A question that points at no given material: it needs no input."""
+    return instruction.rstrip().endswith("?") and not needs_input(instruction)
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import Config
-from ..filter.quality import needs_input
+from ..filter.quality import needs_input, self_contained_question
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..prompting import make_request, render
@@ -176,6 +176,18 @@ def _two_step(ctx: StepContext, task: Task) -> bool:
     return bool(ctx.cfg.generate.answer_step and not task.is_classification and ctx.style("instances") == "chat")
 
 
+def _no_input(ctx: StepContext, task: Task) -> bool:
+    """A self-contained question ("How many legs does an octopus have?") is answered without an
+    input request: 12 of the 14 such seeds have no input, and a written one gave the answer away
+    ("An octopus has 8 legs.") or did not belong to the question (hand labels, README)."""
+    return (_two_step(ctx, task) and not ctx.cfg.generate.input_for_questions
+            and self_contained_question(task.instruction))
+
+
+def _no_input_ids(task: Task, n: int) -> list[str]:
+    return [f"{task.id}/noinput/{k}" for k in range(n)]
+
+
 def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
                     answer_store: ChunkStore | None = None) -> tuple[list[Task], list[Task]]:
     """-> (the tasks with their instances, the ones for which none could be parsed, with the reason).
@@ -187,7 +199,7 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
     shots = {kind: few_shot_examples(pool, kind, 3, rng_for(ctx.cfg.run.seed, ctx.round, "instances", kind))
              for kind in (False, True)}
     for task in tasks:
-        for k in range(g.instances_per_task):
+        for k in range(0 if _no_input(ctx, task) else g.instances_per_task):
             step = "instances_output_first" if task.is_classification else "instances"
             step = "instances_input" if _two_step(ctx, task) else step
             examples = shots[bool(task.is_classification)]
@@ -204,14 +216,7 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
     done, failed = [], []
     for task in tasks:
         reasons, instances = Counter(), []
-        for comp in by_task.get(task.id, []):
-            if comp.finish_reason == "error":
-                reasons["teacher_error"] += 1
-                continue
-            if _two_step(ctx, task):
-                inst, why = answers.get(comp.request_id, (None, "truncated"))
-            else:
-                inst, why = parse_instance(comp.text, bool(task.is_classification), comp.finish_reason)
+        for inst, why in _written(ctx, task, by_task.get(task.id, []), answers):
             if inst is None:
                 reasons[why] += 1
             elif inst not in instances:
@@ -222,6 +227,22 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
             made.reject = Reject("no_valid_instance", ", ".join(sorted(reasons)) or "no answer")
         (done if instances else failed).append(made)
     return done, failed
+
+
+def _written(ctx: StepContext, task: Task, comps: list[Completion],
+             answers: dict[str, tuple[Instance | None, str]]) -> list[tuple[Instance | None, str]]:
+    """(instance or None, why not) per instance request of `task`."""
+    if _no_input(ctx, task):
+        return [answers.get(rid, (None, "truncated")) for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task)]
+    out = []
+    for comp in comps:
+        if comp.finish_reason == "error":
+            out.append((None, "teacher_error"))
+        elif _two_step(ctx, task):
+            out.append(answers.get(comp.request_id, (None, "truncated")))
+        else:
+            out.append(parse_instance(comp.text, bool(task.is_classification), comp.finish_reason))
+    return out
 
 
 def answer_request(ctx: StepContext, instruction: str, input: str, seed: int, meta: dict):
@@ -240,6 +261,10 @@ def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Comple
     -> {input request id: (Instance or None, reject reason)}."""
     requests, inputs = [], {}
     for task in tasks:
+        for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task) if _no_input(ctx, task) else []:
+            inputs[rid] = ""
+            requests.append(answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, rid),
+                                           {"input_request": rid}))
         for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
             if comp.finish_reason != "stop":
                 continue
