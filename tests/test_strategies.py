@@ -172,9 +172,10 @@ def test_a_mixed_run_killed_and_relaunched_keeps_each_task_once(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     run = tmp_path / "killed" / "scale"
     deadline = time.time() + 300
-    while len(accepted_ids(run)) < per_round and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # into round 2, the first mixed one
+    # Killed once round 2 (the first mixed one) has teacher answers on disk: a fixed sleep after round 1 let a fast
+    # machine finish all three rounds before the kill.
+    while not list((run / "round-2").glob("*.usage.jsonl")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
