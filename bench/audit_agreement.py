@@ -1,6 +1,6 @@
 """How well each candidate audit judge agrees with hand labels of the same tasks, side by side.
 
-    .venv/bin/python bench/audit_agreement.py docs/audit-hand-labels.jsonl \
+    .venv/bin/python bench/audit_agreement.py docs/audit-hand-labels.jsonl docs/teacher-1.5b-hand-labels.jsonl \
         --judge embedded:qwen2.5-coder-0.5b --judge embedded:qwen2.5-coder-1.5b
 
 The labels file has one row per hand-labelled task: {"instruction", "input", "output",
@@ -33,8 +33,8 @@ def kappa(a: list[bool], b: list[bool]) -> float:
     return 0.0 if pe == 1 else (po - pe) / (1 - pe)
 
 
-def labelled_tasks(labels: Path) -> tuple[list[Task], list[dict]]:
-    rows = [json.loads(line) for line in labels.open() if line.strip()]
+def labelled_tasks(labels: list[Path]) -> tuple[list[Task], list[dict]]:
+    rows = [json.loads(line) for f in labels for line in f.open() if line.strip()]
     tasks = [Task(id=f"h{i}", instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])])
              for i, r in enumerate(rows)]
     return tasks, rows
@@ -62,11 +62,27 @@ def compare(name: str, verdicts: list[dict], rows: list[dict], figures: dict) ->
               f"agreement {agree:4.0%}  kappa {kappa(j, h):+.2f}")
         figures[f"{name}_{q}_agreement"] = round(agree, 3)
         figures[f"{name}_{q}_kappa"] = round(kappa(j, h), 3)
+    as_filter(name, verdicts, rows, figures)
+
+
+def as_filter(name: str, verdicts: list[dict], rows: list[dict], figures: dict) -> None:
+    """The judge as a quality filter: keep what it calls valid in all three respects. What share of the kept is
+    all-valid by hand, against the share of all of them, and how many hand-valid tasks it drops."""
+    valid = [all(r[f"{k}_ok"] for k in QUESTIONS) for r in rows]
+    kept = [v["all_valid"] is True for v in verdicts]
+    n_kept = sum(kept)
+    share = sum(h for h, k in zip(valid, kept) if k) / n_kept if n_kept else 0.0
+    dropped = sum(h and not k for h, k in zip(valid, kept))
+    print(f"  as a filter: keeps {n_kept} of {len(rows)}, all valid by hand {share:4.0%} of the kept "
+          f"(of all: {sum(valid) / len(rows):4.0%}); drops {dropped} of {sum(valid)} hand-valid")
+    figures[f"{name}_kept"] = n_kept
+    figures[f"{name}_kept_all_valid"] = round(share, 3)
+    figures[f"{name}_dropped_valid"] = dropped
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("labels", type=Path)
+    ap.add_argument("labels", type=Path, nargs="+", help="one or more hand-label files (rows concatenated)")
     ap.add_argument("--judge", action="append", required=True, help="model name, e.g. embedded:qwen2.5-coder-1.5b")
     ap.add_argument("--config", default=None, help="prompts and engine settings (default: configs/default.yaml)")
     args = ap.parse_args()

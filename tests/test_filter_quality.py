@@ -55,10 +55,33 @@ def test_instance_checks():
     ("Which one is a fruit?", "apple, car, chair", "apple", True, False),
     ("Add the two numbers.", "2, 3", "5", False, False),
     ("Convert the temperature to Fahrenheit.", "25 C", "77 F", False, False),
+    # a seed: the output transforms its input, as long as it or longer (not a question)
+    ("Rank these countries by their population.", "Brazil, China, US, Japan, Canada, Australia",
+     "China, US, Brazil, Japan, Canada, Australia", False, False),
 ])
 def test_an_answer_given_away_by_the_input_is_rejected(instruction, inp, out, classification, leak):
     task = Task(instruction, [Instance(inp, out)], is_classification=classification)
     assert (check_instances(task)[0] == Reject("answer_in_input")) is leak
+
+
+@pytest.mark.parametrize("instruction,inp,out,reason", [
+    # from the hand-labelled default run (docs/default-run-hand-labels.jsonl), all invalid by hand
+    ("Remove all non-alphabetic characters from the text.",
+     "Here's a realistic, concrete input for this task:\n\nThis is a test! 42", "This is a test", "chatter(input)"),
+    ("Count the words in the text.", "Sure! Here is an example input:\nHello world", "2", "chatter(input)"),
+    ("Explain why the weather is cloudy.", "", "The weather is cloudy.", "echoes_instruction(output)"),
+    ("Who or whom is on this stage?", "", "The stage is on the stage.", "echoes_instruction(output)"),
+    ("Write a Python function that returns the number of unique characters in a string.",
+     '"Write a Python function that returns the number of unique characters in a string.', "len(set(s))",
+     "echoes_instruction(input)"),
+    # kept: an answer that adds a word ("Yes"), an input that only begins with "Here", a short label
+    ("Can the manager share the report with the public?", "", "Yes, the manager can share the report.", None),
+    ("Summarize the text.", "Here the river bends east before the old mill.", "The river bends near a mill.", None),
+    ("Is the review positive or negative?", "I loved it.", "positive", None),
+])
+def test_chatter_and_echoes_of_the_instruction_are_rejected(instruction, inp, out, reason):
+    why = check_instances(Task(instruction, [Instance(inp, out)]))[0]
+    assert (str(why) if why else None) == reason
 
 
 @pytest.mark.parametrize("text,score", [
@@ -128,3 +151,14 @@ def test_refusals_and_tasks_missing_the_material_they_point_at_are_rejected():
     assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == Reject("missing_input")
     assert check_instances(Task("Find the longest word in the text.", [Instance("a bb ccc", "ccc")]))[0] is None
     assert check_instances(Task("Write a poem about the sea.", [Instance("", "Waves.")]))[0] is None
+
+
+def test_the_instance_rules_on_public_seeds_reject_only_the_known_five(shared_seeds):
+    """The seeds are valid tasks: what the instance rules reject among them is each rule's false alarm. Five are
+    known (an input ending in ":", "the word"/"this sentence" given in the instruction itself); none by the leak,
+    chatter or echo rules."""
+    from selfinstruct.formats import read_tasks
+
+    verdicts = {t.instruction[:30]: check_instances(t)[0] for t in read_tasks(shared_seeds)}
+    rejected = {k: str(v) for k, v in verdicts.items() if v}
+    assert sorted(rejected.values()) == ["missing_input"] * 3 + ["truncated_instance"] * 2, rejected

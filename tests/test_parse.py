@@ -100,6 +100,10 @@ def test_a_chat_teachers_written_input_loses_its_label_and_quotes():
     assert parse_input("**Input:** 42, 17, 8") == "42, 17, 8"
     assert parse_input("<noinput>") == "" and parse_input("Input: N/A") == ""
     assert parse_input("Dear Tom,\nthe draft looks good.") == "Dear Tom,\nthe draft looks good."
+    # A whole input in a code fence is its content (it used to lose one backtick a side: "``python\n...``").
+    assert parse_input('```python\n"Hi there! How are you?"\n```') == '"Hi there! How are you?"'
+    assert parse_input("```\n[3, 1, 2]\n```") == "[3, 1, 2]"
+    assert parse_input("Use `x`, then ```y```") == "Use `x`, then ```y```"  # not one fenced block: kept
 
 
 def test_chat_answers_that_name_their_fields_parse_like_completions():

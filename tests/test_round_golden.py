@@ -5,7 +5,8 @@ code before it did. The snapshot in fixtures/golden_run.json was written by that
 since (stats "generated" is "proposed" now, the name the round table always showed). Rewritten once
 on purpose since, when the quality heuristics gained `answer_in_input` and `unfinished` and the list
 parser learned markdown "**Task N**:" markers, and again when a self-contained question stopped
-getting an input request (generate.input_for_questions).
+getting an input request (generate.input_for_questions), and again when the instance rules gained
+`chatter` and `echoes_instruction` and an input in a code fence kept its content whole.
 SELFINSTRUCT_WRITE_GOLDEN=1 rewrites it, for a change that means to alter behaviour (say so in
 its commit).
 

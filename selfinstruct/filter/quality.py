@@ -5,7 +5,10 @@ Heuristics (Self-Instruct's generate_instructions / prepare_for_finetuning):
   do: images, audio, files...), and does not start with punctuation or a non-ASCII character;
 - instances: one whose output is empty, a placeholder ("...", "Output"), equals its input, or ends with ":" (a cut-off
   generation) is dropped, as is a refusal ("I'm sorry, but...") or an empty input for an instruction
-  that points at given material ("the text", "this sentence"); exact duplicate instances are merged; if two instances have the same
+  that points at given material ("the text", "this sentence"); so is an input that gives the answer away
+  (answer_in_input), one where the teacher introduces its input ("Sure! Here's a realistic input:", chatter) and
+  an output that only restates its instruction or an input that repeats it (echoes_instruction); exact duplicate
+  instances are merged; if two instances have the same
   non-empty input but different outputs the task contradicts itself and is rejected; a task left
   with no instance is rejected with the first problem found.
 
@@ -102,15 +105,41 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def answer_in_input(inst: Instance, near: float = 0.7) -> bool:
+def answer_in_input(inst: Instance, instruction: str, near: float = 0.7) -> bool:
     """The input gives the answer away ("How many legs does an octopus have?" <- "An octopus has 8
-    legs." -> "8"), or the output only restates the input. Asked only of an instruction that does
-    not point at given material: extracting from "the text" is its task, not a leak."""
+    legs." -> "8"), or the output restates the input. Asked only of an instruction that does not
+    point at given material: extracting from "the text" is its task, not a leak. Nor is an output
+    as long as its input or longer, for a task that is not a question: it transforms its input (rank
+    these countries, fill in the mask, convert "3 ft = ___ in."), as 5 seeds do."""
     out, inp = _words(inst.output), _words(inst.input)
     if out and f" {out} " in f" {inp} ":
         return True
+    if len(out.split()) >= len(inp.split()) and not instruction.rstrip().endswith("?"):
+        return False
     _, best, _ = rouge_filter([inst.output], [inst.input], near)
     return best[0] >= near
+
+
+# The teacher introducing the input it writes ("Sure! Here's a realistic, concrete input for the task:")
+# instead of writing only the input.
+_CHATTER = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b[^\n]*\b(?:input|example)s?\b",
+                      re.I)
+# Words an output may add to its instruction's and still only restate it ("Explain why the weather is cloudy." ->
+# "The weather is cloudy.").
+_GLUE = frozenset("a an the is are was were be it this that these those of to in on for and or with".split())
+
+
+def echoes_instruction(inst: Instance, instruction: str) -> str | None:
+    """"output" when the output only restates its instruction (3+ words, none new but glue words), "input" when
+    the input is the instruction again; None otherwise."""
+    task_words = set(_words(instruction).split())
+    out = _words(inst.output).split()
+    if len(out) >= 3 and all(w in task_words or w in _GLUE for w in out):
+        return "output"
+    inp = _words(inst.input)
+    if inp and _words(instruction) in inp:
+        return "input"
+    return None
 
 
 def _instance_problem(inst: Instance, task: Task) -> Reject | None:
@@ -127,10 +156,15 @@ def _instance_problem(inst: Instance, task: Task) -> Reject | None:
         return Reject("output_equals_input")
     # A classification task's label is one of the options its input lists: not a leak.
     if inst.input.strip() and not task.is_classification and not _NEEDS_INPUT.search(instruction) \
-            and answer_in_input(inst):
+            and answer_in_input(inst, instruction):
         return Reject("answer_in_input")
     if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
         return Reject("truncated_instance")
+    if _CHATTER.match(inst.input):
+        return Reject("chatter", "input")
+    echo = None if task.is_classification else echoes_instruction(inst, instruction)
+    if echo:
+        return Reject("echoes_instruction", echo)
     return repetition(inst.output) or repetition(inst.input)
 
 

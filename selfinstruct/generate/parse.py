@@ -19,12 +19,23 @@ _INLINE_ITEM = re.compile(r"(?<=[.?!\"'\u201d])[ \t]+(?=\**Task \d+\**\s*:)")
 _NOINPUT = re.compile(r"^\s*(?:<\s*no\s*input\s*>|noinput|n/?a|none|no input|-|\(none\))\.?\s*$", re.I)
 
 
-def clean_instruction(text: str) -> str:
-    text = _SPACES.sub(" ", text).strip()
-    # Quotes the model wraps a whole item in, and markdown emphasis.
+_FENCED = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```$", re.S)
+
+
+def _unwrap(text: str) -> str:
+    """Without the quotes or the markdown code fence the model wrapped all of `text` in (a fence
+    lost one backtick a side to the quote rule: "``python ... ``" inputs)."""
+    fenced = _FENCED.match(text)
+    if fenced:
+        return fenced.group(1).strip()
     if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'`":
-        text = text[1:-1].strip()
-    return text.strip("*").strip()
+        return text[1:-1].strip()
+    return text
+
+
+def clean_instruction(text: str) -> str:
+    # Quotes the model wraps a whole item in, and markdown emphasis.
+    return _unwrap(_SPACES.sub(" ", text).strip()).strip("*").strip()
 
 
 def parse_instructions(text: str, finish_reason: str = "stop") -> list[str]:
@@ -104,7 +115,5 @@ def parse_instance(text: str, output_first: bool, finish_reason: str = "stop") -
 def parse_input(text: str) -> str:
     """A chat teacher's written input: its text without an "Input:" label or wrapping quotes;
     "<noinput>" (or none, N/A) -> ""."""
-    text = re.sub(r"^\s*\**input\s*:\**", "", text.strip(), flags=re.I).strip()
-    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'`":
-        text = text[1:-1].strip()
+    text = _unwrap(re.sub(r"^\s*\**input\s*:\**", "", text.strip(), flags=re.I).strip())
     return "" if _NOINPUT.match(text) else text
