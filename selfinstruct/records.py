@@ -72,6 +72,9 @@ class Task:
     strategy: str = "self_instruct"
     evolution: str = ""
     scores: dict[str, float] = field(default_factory=dict)
+    # What the verifiers found (filter/verify.py), check name -> outcome text, for the reader and the
+    # review page: {"execution": "passed 3 of 3 tests", "computation": "repaired: 5050 -> 2550"}.
+    checks: dict[str, str] = field(default_factory=dict)
     reject: Reject | None = None
 
     def __post_init__(self) -> None:
