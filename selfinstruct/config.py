@@ -203,9 +203,23 @@ class QualityConfig(Section):
     ifd_max: float = 1.0
 
 
+class VerifyConfig(Section):
+    """Proving outputs right where a program can (verify/): code runs against tests the teacher
+    writes, computable answers against a program it writes, both in the sandbox."""
+    enabled: bool = False
+    repair: bool = True  # a computed value replaces a wrong output (the teacher's own is kept in checks)
+    unverified: Literal["keep", "reject"] = "keep"  # tasks no program could check (open writing, advice)
+    max_tokens: int = Field(384, ge=16)  # of a test or program request
+    cpu_s: int = Field(5, ge=1)
+    wall_s: float = Field(10.0, gt=0)
+    memory_mb: int = Field(1024, ge=64)
+    workers: int = Field(2, ge=1)  # sandboxed runs at once
+
+
 class FilterConfig(Section):
     novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
 
 
 class LoraConfig(Section):

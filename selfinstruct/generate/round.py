@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config
@@ -23,9 +24,10 @@ from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
 from .strategies import PROPOSERS, requests_for, respond, split
+from ..verify.step import verify_tasks
 
 console = Console(stderr=True)
-TEACHER_STEPS = ("propose", "evol", "magpie", "classify", "instances", "answers", "respond", "judge")
+TEACHER_STEPS = ("propose", "evol", "magpie", "classify", "instances", "answers", "respond", "judge", "verify")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
@@ -116,6 +118,11 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
         judge = Judge(ctx.teacher, rnd.store("judge"), cfg) if cfg.filter.quality.judge else None
         accepted, rejected2, _ = filter_tasks(ready + finished, pool, cfg.filter, cache_dir=cache, judge=judge,
                                               decontam=ctx.decontam, index=ctx.index)
+    if cfg.filter.verify.enabled:  # after the filter: only what would be kept costs tests and programs
+        with ctx.timed("verify"):
+            progress.start("verify", len(accepted), f"batch {batch + 1} verify")
+            accepted, unproven = verify_tasks(ctx, accepted, rnd.store("verify"))
+            rejected2 += unproven
     accepted, extra = _mixed(accepted, need) if mixed else (accepted[:need], accepted[need:])
     return accepted, dropped + rejected + failed + rejected2, later + extra
 
@@ -251,7 +258,7 @@ def print_round(stats: RoundStats) -> None:
     table.add_row("wall time", f"{stats.wall_s:.0f} s")
     console.print(table)
     if stats.long_seeds:
-        seeds = ", ".join(f"{s['id']} ({s['chars']:,} characters)" for s in stats.long_seeds)
+        seeds = ", ".join(f"{escape(s['id'])} ({s['chars']:,} characters)" for s in stats.long_seeds)  # user ids
         console.print(f"[yellow]warning:[/] round {stats.round}: prompts too long for the teacher all show "
                       f"{seeds} as an in-context task; shorten or drop it, or give the teacher a longer "
                       "context (teacher.vllm.max_model_len with vLLM)", highlight=False)

@@ -1,0 +1,119 @@
+"""The verifiers: which kind of check a task gets, and one example per kind through the real verify
+step (a scripted teacher writes the tests and programs; the sandbox really runs them)."""
+
+import pytest
+
+from selfinstruct.config import load_config
+from selfinstruct.generate.steps import StepContext
+from selfinstruct.records import Instance, Task
+from selfinstruct.store import ChunkStore
+from selfinstruct.teachers.base import Completion
+from selfinstruct.verify.kinds import agrees, computes, kind_of, python_code, repaired
+from selfinstruct.verify.step import verify_tasks
+
+
+@pytest.mark.parametrize("instruction, input, output, kind", [
+    ("Write a Python function that reverses a string.", "", "```python\ndef rev(s):\n    return s[::-1]\n```", "code"),
+    ("Write a Python function that reverses a string.", "", "You can use slicing.", "code"),
+    ("Write a JavaScript function that reverses a string.", "", "function r(s) {}", "open"),
+    ("What is the sum of the even numbers from 1 to 100?", "", "5050", "compute"),
+    ("Count the number of words in the sentence.", "The quick brown fox.", "4", "compute"),
+    ("Explain why the sky is blue.", "", "Rayleigh scattering.", "open"),
+    ("Classify the sentiment of the sentence.", "I love it.", "Positive", "open"),
+])
+def test_kind_of(instruction, input, output, kind):
+    assert kind_of(instruction, input, output, is_classification="Classify" in instruction) == kind
+
+
+def test_values_agree_at_the_precision_shown_and_words_in_order():
+    assert agrees("The sum is 2,550.", "2550")
+    assert agrees("About 3.33 hours", "3.3333333")
+    assert not agrees("The sum is 5050.", "2550")
+    assert agrees("Yes, it is.", "True") and not agrees("No.", "True")
+    assert agrees("The longest word is 'elephant'.", "elephant")
+    assert agrees("[1, 2, 3]", "[1, 2, 3]") and not agrees("[3, 2, 1]", "[1, 2, 3]")
+
+
+def test_a_program_that_only_prints_a_literal_computes_nothing():
+    assert not computes('print("Paris")') and not computes("x = 5050\nprint(x)")
+    assert computes("print(sum(range(0, 101, 2)))") and computes("s = 'a b'\nprint(len(s.split()))")
+
+
+def test_repair_replaces_a_lone_number_in_place_or_gives_the_value():
+    assert repaired("The sum is 5050.", "2550") == "The sum is 2550."
+    assert repaired("5 and 6", "11") == "11"
+    assert python_code("Sure:\n```python\nprint(1)\n```\nDone.") == "print(1)"
+
+
+class Scripted:
+    """Answers each verify request with the text its task's instruction maps to."""
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.asked = answers, []
+
+    def complete(self, requests):
+        self.asked += requests
+        out = []
+        for r in requests:
+            text = next(a for k, a in self.answers.items() if k in r.messages[0]["content"])
+            out.append(Completion(r.id, text, "stop", 10, 10))
+        return out
+
+    def close(self):
+        pass
+
+
+def _verify(tmp_path, tasks, answers, **over):
+    cfg = load_config(None, ["filter.verify.enabled=true", *[f"filter.verify.{k}={v}" for k, v in over.items()]])
+    teacher = Scripted(answers)
+    ctx = StepContext(cfg, teacher, 1, [], [])
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    kept, rejected = verify_tasks(ctx, tasks, ChunkStore(tmp_path / "verify.jsonl"))
+    return kept, rejected, teacher
+
+
+def test_code_runs_against_the_teachers_tests(tmp_path):
+    good = Task("Write a Python function add(a, b) that adds two numbers.", [Instance("", "```python\ndef add(a, b):\n    return a + b\n```")])
+    bad = Task("Write a Python function mul(a, b) that multiplies two numbers.", [Instance("", "```python\ndef mul(a, b):\n    return a + b\n```")])
+    prose = Task("Write a Python function that squares a number.", [Instance("", "Use the ** operator.")])
+    answers = {"add(a, b)": "```python\nassert add(2, 3) == 5\nassert add(-1, 1) == 0\n```",
+               "mul(a, b)": "```python\nassert mul(2, 3) == 6\n```"}
+    kept, rejected, teacher = _verify(tmp_path, [good, bad, prose], answers)
+    assert [t.instruction for t in kept] == [good.instruction]
+    assert kept[0].checks["execution"] == "passed 2 tests"
+    reasons = {t.instruction: t.reject for t in rejected}
+    assert reasons[bad.instruction].kind == "failed_execution" and "AssertionError" in reasons[bad.instruction].detail
+    assert reasons[prose.instruction].kind == "failed_execution"
+    assert len(teacher.asked) == 2  # no tests are asked for code that is not there
+
+
+def test_a_computed_value_checks_the_output_and_repairs_it(tmp_path):
+    right = Task("How many words are in the sentence?", [Instance("The quick brown fox.", "4")])
+    wrong = Task("What is the sum of the even numbers from 1 to 100?", [Instance("", "The sum is 5050.")])
+    answers = {"How many words": "```python\nimport sys\nprint(len(sys.stdin.read().split()))\n```",
+               "even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```"}
+    kept, rejected, _ = _verify(tmp_path, [right, wrong], answers)
+    assert not rejected
+    assert kept[0].checks["computation"] == "agrees: 4" and kept[0].id == right.id
+    fixed = kept[1]
+    assert fixed.instances[0].output == "The sum is 2550." and fixed.id != wrong.id
+    assert fixed.checks["teacher_output"] == "The sum is 5050." and fixed.checks["computation"].startswith("repaired")
+    kept, rejected, _ = _verify(tmp_path / "no-repair", [wrong], answers, repair="false")
+    assert not kept and str(rejected[0].reject) == "wrong_value(expected=2550)"
+
+
+def test_open_tasks_are_kept_or_rejected_as_unverified(tmp_path):
+    essay = Task("Explain why the sky is blue.", [Instance("", "Because of Rayleigh scattering.")])
+    kept, _, teacher = _verify(tmp_path, [essay], {})
+    assert kept[0].checks == {"kind": "open"} and not teacher.asked
+    _, rejected, _ = _verify(tmp_path / "r", [essay], {}, unverified="reject")
+    assert str(rejected[0].reject) == "unverified(open)"
+
+
+def test_a_relaunch_asks_the_teacher_nothing_again(tmp_path):
+    task = Task("What is 17 times 23?", [Instance("", "391")])
+    answers = {"17 times": "```python\nprint(17 * 23)\n```"}
+    _verify(tmp_path, [task], answers)
+    kept, _, teacher = _verify(tmp_path, [Task(task.instruction, list(task.instances))], answers)
+    assert not teacher.asked and kept[0].checks["computation"] == "agrees: 391"
