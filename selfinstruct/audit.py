@@ -133,4 +133,8 @@ def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
     finally:
         teacher.close()
     print_audit(summary, out)
+    from .labels import print_signals, run_signals
+
+    if found := run_signals(run):  # the run has hand labels (selfinstruct review): how the judge fares
+        print_signals(*found)
     return summary

@@ -148,6 +148,28 @@ def audit(
     _run(audit_run, run, cfg)
 
 
+@app.command()
+def review(
+    run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one; the URL is printed)."),
+    annotator: Optional[str] = typer.Option(None, "--annotator", help="Name saved with each label (default: your user name)."),
+    rejected: int = typer.Option(10, "--rejected", help="Also show this many rejected tasks per round (a fixed sample)."),
+) -> None:
+    """Label a run's tasks by hand in a local page (127.0.0.1 only): each accepted task and a sample
+    of rejected ones, with its verifier checks, scores and reject reason.
+
+    Keys: **j** or **→** next task, **k** or **←** previous, **n** next task not fully labelled;
+    **1 2 3** instruction / input / output valid, **q w e** invalid, **a** all three valid, **x** clear.
+
+    Each label is saved at once into RUN/review/labels.jsonl (the fields of docs/*-hand-labels.jsonl);
+    reopening resumes, and two tabs never overwrite each other. `audit` and `report` then show how
+    well each reject kind, check and the judge agree with them.
+    """
+    from .review import serve_review
+
+    _run(serve_review, run, port=port, annotator=annotator or "", rejected=rejected)
+
+
 def _run_config(run: Path) -> Optional[Path]:
     from .rundir import RunDir
 

@@ -10,6 +10,7 @@ runs/<name>/
   round-1/ ...         one Round each (round_dir.py): step stores, stats, accepted set, student
   student/             `distill --data RUN`'s student (all rounds at once)
   eval/, audit/        `selfinstruct eval` and `selfinstruct audit` outputs
+  review/labels.jsonl  `selfinstruct review`'s hand labels, one task a line (review/.lock guards writes)
 
 A relaunch with the same config resumes; with a different one it is refused unless
 force_new, which moves the old run aside (it is never deleted) and starts afresh.
@@ -92,6 +93,11 @@ class RunDir:
     @property
     def audit_dir(self) -> Path:
         return self.path / "audit"
+
+    @property
+    def review_labels(self) -> Path:
+        """`selfinstruct review`'s hand labels (labels.py reads them); review/.lock serialises writers."""
+        return self.path / "review" / "labels.jsonl"
 
     @property
     def student(self) -> Path:

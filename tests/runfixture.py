@@ -124,6 +124,20 @@ def _write_eval_and_audit(run: RunDir) -> None:
     run.audit_dir.mkdir(exist_ok=True)
     (run.audit_dir / "verdicts.jsonl").write_text("".join(json.dumps(v) + "\n" for v in verdicts))
     _write_json(run.audit_dir / "audit.json", summarize(verdicts, "fixture-judge"))
+    _write_labels(run)
+
+
+def _write_labels(run: RunDir) -> None:
+    """Hand labels as `selfinstruct review` saves them (its real store), on accepted and rejected
+    tasks of round 1, so the report's labels section has rejects and judge verdicts to compare."""
+    from selfinstruct.review.store import LabelStore
+
+    store, rnd = LabelStore(run.review_labels), run.round(1)
+    for k, t in enumerate(rnd.tasks("accepted")[:6] + rnd.tasks("rejected")[:3]):
+        inst = t.instances[0] if t.instances else Instance()
+        store.set({"id": t.id, "round": t.round, "instruction": t.instruction, "input": inst.input,
+                   "output": inst.output, "accepted": t.reject is None},
+                  {"instruction_ok": True, "input_ok": k % 2 == 0, "output_ok": k % 3 != 1}, "fixture")
 
 
 def _write_json(path: Path, obj) -> None:

@@ -14,6 +14,7 @@ import yaml
 
 from . import analyze as A
 from . import plots
+from .hand_labels import hand_labels
 from .load import RunData, safe_text
 from .page import card, esc, img, na, para, table
 
@@ -256,5 +257,6 @@ SECTIONS = [
     ("rejected", "Sample of rejected tasks", rejected_sample),
     ("usage", "Teacher usage and time", usage),
     ("audit", "Validity audit", audit),
+    ("labels", "Hand labels against the signals", hand_labels),
     ("student", "Student", student),
 ]
