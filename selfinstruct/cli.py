@@ -116,11 +116,14 @@ def eval_cmd(
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: evaluates the base student and every round's adapter."),
     adapter: List[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
     config: Optional[Path] = ConfigOpt,
-    judge: bool = typer.Option(False, "--judge", help="Also ask the teacher for a pairwise win-rate vs the base model."),
+    judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the teacher for a position-fair pairwise win rate vs the base model."),
     sets: List[str] = SetOpt,
 ) -> None:
     """Score the base student and every student of a run on held-out tasks: ROUGE-L to the references,
-    each student's difference to the base with its paired-bootstrap 95% CI and win/tie/loss counts.
+    each student's difference to the base with its paired-bootstrap 95% CI and win/tie/loss counts;
+    the same against the base cut to the student's answer lengths (length control); IFEval-style
+    verifiable constraints on the held-out seeds (strict accuracy, CI against the base); and the
+    teacher's pairwise judge, counted only where both orders agree (--no-judge skips it).
 
     Answers come from one vLLM engine (students as LoRA adapters), transformers as the fallback; the
     base's answers are cached by held-out file and model, so a second call does not answer again.

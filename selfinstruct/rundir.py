@@ -6,6 +6,7 @@ runs/<name>/
   config.yaml          the fully resolved config of this run
   .lock                held (flock) by the one process working on the run; readers take it shared
   heldout.jsonl        seeds held out of generation and training, for eval
+  heldout-verifiable.jsonl  the held-out seeds with IFEval constraints attached (eval builds it)
   embeddings/          the embedding cache of the pool (filter/embed.py)
   round-1/ ...         one Round each (round_dir.py): step stores, stats, accepted set, student
   student/             `distill --data RUN`'s student (all rounds at once)
@@ -34,6 +35,9 @@ from .config import RESUME_SAFE, Config
 from .records import InputError, Task
 from .round_dir import STUDENT, Round, student_done
 from .store import write_atomic
+
+
+VERIFIABLE = "heldout-verifiable.jsonl"
 
 
 class RunError(RuntimeError):
@@ -81,6 +85,11 @@ class RunDir:
     @property
     def heldout_path(self) -> Path:
         return self.path / "heldout.jsonl"
+
+    @property
+    def verifiable_path(self) -> Path:
+        """evaluate/verifiable.py's set, built from the held-out seeds; generation keeps its phrasings out."""
+        return self.path / VERIFIABLE
 
     @property
     def embeddings(self) -> Path:

@@ -6,9 +6,12 @@ is ROUGE-L F (rouge-score, stemmed) of the answer against the reference, and eac
 adds the paired-bootstrap 95% CI of its difference to the base and its wins/ties/losses (paired.py).
 With --run, the held-out file defaults to the run's held-out seeds, every finished student is found
 (each round's and the run's own: RunDir.students), and the held-out tasks that overlap the run's training data are
-counted (filter/decontam.py). Optionally the teacher judges student vs base pairwise (judge.py).
-Answers and scores go to <run>/eval/ (or next to the held-out file): eval.json, eval.md,
-answers-<model>.jsonl.
+counted (filter/decontam.py). Past ROUGE-L, which rewards stopping early: each student against
+the base cut to its answer lengths (lengths.py); strict accuracy on the held-out seeds with IFEval
+constraints attached (verifiable.py; one engine call answers both sets, same token budget); and,
+optionally, the teacher's position-fair pairwise judge (judge.py). Answers and scores go to
+<run>/eval/ (or next to the held-out file): eval.json, eval.md, answers-<model>.jsonl,
+verifiable-<model>.jsonl, judge-<model>.jsonl.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from ..config import Config, StudentConfig
 from ..formats import read_tasks
 from ..records import InputError, Task
 from ..round_dir import STUDENT
-from ..rundir import RunDir
+from ..rundir import VERIFIABLE, RunDir
 from ..store import write_atomic
 from . import answers as A
+from . import verifiable as V
+from .lengths import length_control, plain
 from .paired import paired_bootstrap
+from .table import COLUMNS, print_measures
 
 Item = A.Item
 
@@ -58,7 +64,13 @@ def models_to_eval(run: Path | None, adapters: list[Path]) -> dict[str, str | Pa
 def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
                     threads: int = 2, out_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Scores each model (label -> None for the base, or an adapter folder); -> (rows, answers)."""
-    answers, walls = _answer(models, items, cfg, threads)
+    answers, walls = _answer(models, {"heldout": items}, cfg, threads)
+    return rouge_rows(items, answers["heldout"], walls, models, cfg, out_dir), answers["heldout"]
+
+
+def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str, float],
+               models: dict[str, str | Path | None], cfg: StudentConfig, out_dir: Path | None) -> list[dict[str, Any]]:
+    """ROUGE-L per model; each student against the base, and against the base cut to its lengths."""
     refs = [ref for _, _, ref in items]
     scores = {label: rouge_l(answers[label], refs) for label in models}
     base = next(iter(models))
@@ -69,35 +81,44 @@ def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg
                                "rouge_l": round(sum(s) / len(s), 4)}
         if label != base:
             row.update(paired_bootstrap(s, scores[base]))
+            row.update(length_control(answers[base], answers[label], refs, scores[base], s, rouge_l))
         row["answer_words"] = round(sum(len(p.split()) for p in answers[label]) / len(items), 1)
         row["wall_s"] = walls.get(label, 0.0)
         rows.append(row)
         if out_dir:
             _write_answers(out_dir / f"answers-{label}.jsonl", items, answers[label], s)
-    return rows, answers
+    return rows
 
 
-def _answer(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig,
-            threads: int) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Cached answers where there are some; the rest from one backend call, with a progress bar."""
+def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], cfg: StudentConfig,
+            threads: int) -> tuple[dict[str, dict[str, list[str]]], dict[str, float]]:
+    """{set: {model: answers}}: cached per set and model where there are some, the rest from one
+    backend call (one engine for every set), with a progress bar."""
     from rich.progress import Progress
 
-    keys = {label: A.cache_key(items, A.model_identity(p, cfg), cfg) for label, p in models.items()}
-    answers = {label: a for label in models if (a := A.cached(keys[label], len(items))) is not None}
-    todo = {label: p for label, p in models.items() if label not in answers}
-    walls = {label: 0.0 for label in answers}
+    ident = {label: A.model_identity(p, cfg) for label, p in models.items()}
+    keys = {(s, label): A.cache_key(its, ident[label], cfg) for s, its in sets.items() for label in models}
+    got = {k: a for k in keys if (a := A.cached(keys[k], len(sets[k[0]]))) is not None}
+    todo = {label: p for label, p in models.items() if any((s, label) not in got for s in sets)}
+    names = [s for s in sets if any((s, label) not in got for label in models)]
+    walls = {label: 0.0 for label in models}
     if todo:
+        flat = [it for s in names for it in sets[s]]
         backend = _backend(cfg)
         t0 = time.perf_counter()
         with Progress(transient=True) as bar:
-            task = bar.add_task(f"eval: {len(todo)} model(s) x {len(items)} items ({backend})", total=len(todo) * len(items))
+            task = bar.add_task(f"eval: {len(todo)} model(s) x {len(flat)} items ({backend})", total=len(todo) * len(flat))
             fn = A.answer_vllm if backend == "vllm" else A.answer_transformers
-            new = fn(todo, items, cfg, threads, lambda label, n: bar.advance(task, n))
+            new = fn(todo, flat, cfg, threads, lambda label, n: bar.advance(task, n))
         wall = round((time.perf_counter() - t0) / len(todo), 1)
         for label, a in new.items():
-            A.store(keys[label], a)
-            answers[label], walls[label] = a, wall
-    return answers, walls
+            walls[label], at = wall, 0
+            for s in names:
+                part, at = a[at:at + len(sets[s])], at + len(sets[s])
+                if (s, label) not in got:  # a cached answer stays as it was
+                    A.store(keys[(s, label)], part)
+                    got[(s, label)] = part
+    return {s: {label: got[(s, label)] for label in models} for s in sets}, walls
 
 
 def _backend(cfg: StudentConfig) -> str:
@@ -132,11 +153,14 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
         raise InputError(heldout, None, "no instance has a reference output to score against")
     models = models_to_eval(run, list(adapters or []))
     out_dir = rundir.eval_dir if rundir else Path(heldout).with_name(Path(heldout).stem + ".eval")
-    rows, answers = evaluate_models(items, models, cfg.student, threads=cfg.run.threads, out_dir=out_dir)
+    vrows = V.prepare(tasks, rundir.verifiable_path if rundir else out_dir / VERIFIABLE)
+    answers, walls = _answer(models, {"heldout": items, "verifiable": V.items(vrows)}, cfg.student, cfg.run.threads)
+    rows = rouge_rows(items, answers["heldout"], walls, models, cfg.student, out_dir)
+    summary = V.add_scores(rows, vrows, answers["verifiable"], out_dir, rundir.accepted_tasks() if rundir else None)
     if judge:
-        _judge(rows, items, answers, cfg, out_dir)
+        _judge(rows, items, answers["heldout"], cfg, out_dir)
     overlap = _overlap(tasks, rundir, cfg) if rundir else None
-    write_table(rows, out_dir, heldout, overlap)
+    write_table(rows, out_dir, heldout, overlap, {"verifiable": summary, "answer_max_new_tokens": cfg.student.eval_max_new_tokens})
     title = f"eval on {heldout} ({len(items)} instances) -> {out_dir}"
     print_table(rows, title, overlap, len(tasks), models)
     return rows
@@ -155,7 +179,7 @@ def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, lis
         for row in rows[1:]:
             judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"),
                               store=ChunkStore(out_dir / f"judge-{row['model']}.jsonl"), chunk_size=cfg.teacher.chunk_size)
-            row["win_rate_vs_base"], row["judge_unclear"] = judged["win_rate"], judged["unclear"]
+            row.update(judged)
     finally:
         teacher.close()
 
@@ -167,18 +191,16 @@ def _overlap(heldout: list[Task], run: RunDir, cfg: Config) -> list[str]:
     return Decontaminator(heldout, cfg.filter.novelty).overlaps(run.accepted_tasks())
 
 
-def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None) -> None:
+def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None,
+                extra: dict[str, Any] | None = None) -> None:
     write_atomic(out_dir / "eval.json", json.dumps({"heldout": str(heldout), "rows": rows,
-                                                    "heldout_overlapping_training": overlap}, indent=1))
-    cols = [c for c in _COLUMNS if any(c in r for r in rows)]
+                                                    "heldout_overlapping_training": overlap, **(extra or {})}, indent=1))
+    cols = [c for c in COLUMNS if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     note = "" if overlap is None else f"\nHeld-out tasks overlapping the training data: {len(overlap)}\n"
+    note += "".join(f"\n{plain(r)}.\n" for r in rows if plain(r))
     write_atomic(out_dir / "eval.md", f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
-
-
-_COLUMNS = ("model", "n", "rouge_l", "diff", "ci_low", "ci_high", "wins", "ties", "losses",
-            "win_rate_vs_base", "judge_unclear", "answer_words", "wall_s")
 
 
 def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] | None = None,
@@ -205,3 +227,4 @@ def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] 
                        else "not distinguishable from")
             console.print(f"{r['model']}: {verdict} the base (95% CI of the ROUGE-L difference "
                           f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])")
+    print_measures(rows)

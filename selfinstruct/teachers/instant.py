@@ -5,7 +5,7 @@ from selfinstruct/synth.py, so the real parsers, filters, stores and resume run 
 Each answer is fixed by its request (a relaunch gets the same text) and shaped for the step that
 asked, which the request's meta names: propose (a task list continued, or a chat list), evol (a
 rewritten task, a share of them copies), magpie (a query), respond, classify (yes/no), instances (an input, or output-first a label and an input; completion style also the
-output), answers, judge and audit. Like a real teacher it slips: a share of proposals restate a task
+output), answers, judge, eval's pairwise judge (A or B) and audit. Like a real teacher it slips: a share of proposals restate a task
 shown in the prompt (the novelty filter's work), and a share of answers are malformed.
 """
 
@@ -70,6 +70,8 @@ class InstantTeacher:
             return _sentence(rng, 12)
         if meta.get("step") == "judge":
             return str(rng.choice([3, 4, 4, 5]))
+        if "student_is" in meta:  # eval's pairwise judge: a letter, by request, so orders may disagree
+            return rng.choice(["A", "B"])
         if "question" in meta:  # the audit
             return rng.choice(["Yes", "Yes", "Yes", "No"]) + ". " + _sentence(rng, 8)
         instruction = _last_task(text)
