@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from .config_yaml import ConfigError, parse_yaml, read_config_file, validation_message
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The ranges a setting may take: a value outside is refused when the config loads, before a run
+# folder exists (a chunk_size of 0 or a top_p of 2 made no sense anywhere downstream).
+PosInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # temperatures, waits
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Unit = Annotated[float, Field(gt=0, le=1)]  # top_p, similarity thresholds, a memory share
+Part = Annotated[float, Field(ge=0, lt=1)]  # a share that must leave something: held-out seeds, dropout
 
 
 class Section(BaseModel):
@@ -27,41 +40,50 @@ class RunConfig(Section):
     name: str = "default"
     root: str = "runs"
     seed: int = 0
-    threads: int = 2  # torch threads; on this 2-core machine set deliberately
+    threads: PosInt = 2  # torch threads; on this 2-core machine set deliberately
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        """The run goes to root/NAME, and nowhere else: `../x` or `a/b` wrote outside run.root."""
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+            raise ValueError(f"{name!r} is not a plain folder name (no '/', not '.' or '..'); the run goes "
+                             "to run.root/NAME")
+        return name
 
 
 class VllmOptions(Section):
-    tensor_parallel_size: int = 1
-    data_parallel_size: int = 1
-    max_num_seqs: int = 64
-    gpu_memory_utilization: float = 0.85
+    tensor_parallel_size: PosInt = 1
+    data_parallel_size: PosInt = 1
+    max_num_seqs: PosInt = 64
+    gpu_memory_utilization: Unit = 0.85
     enable_prefix_caching: bool = True
     enforce_eager: bool = True  # ~30 s start-up on CPU instead of ~120 s, same speed
-    max_model_len: int = 2048
+    max_model_len: PosInt = 2048
     dtype: str = "auto"  # auto: float32 on CPU (bfloat16 is ~5x slower there), bfloat16 on GPU
-    kv_cache_space_gb: int = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
+    kv_cache_space_gb: PosInt = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
     lora_adapter: str | None = None
-    max_lora_rank: int = 0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
+    max_lora_rank: Count = 0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM as is
 
 
 class OpenAIOptions(Section):
     base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
     api_key_env: str = "OPENAI_API_KEY"  # the key itself is never stored
-    max_in_flight: int = 32
-    timeout_s: float = 120.0  # hard limit per attempt, so a stuck server never hangs a step
-    max_retries: int = 5  # on connection errors, timeouts, 429 and 5xx; never on other 4xx
-    backoff_s: float = 1.0  # first retry wait; doubles each time, with jitter
-    backoff_max_s: float = 30.0
+    max_in_flight: PosInt = 32
+    timeout_s: Positive = 120.0  # hard limit per attempt, so a stuck server never hangs a step
+    max_retries: Count = 5  # on connection errors, timeouts, 429 and 5xx; never on other 4xx
+    backoff_s: NonNeg = 1.0  # first retry wait; doubles each time, with jitter
+    backoff_max_s: NonNeg = 30.0
     balance: Literal["least_in_flight", "round_robin"] = "least_in_flight"  # over base_urls
-    cooldown_s: float = 5.0  # a failing endpoint is out of rotation this long, doubled per failure in a row
-    cooldown_max_s: float = 60.0
+    cooldown_s: NonNeg = 5.0  # a failing endpoint is out of rotation this long, doubled per failure in a row
+    cooldown_max_s: NonNeg = 60.0
     served_model: str | None = None  # the name the server serves; default: teacher.model (resolved)
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
 
 
 class TransformersOptions(Section):
-    batch_size: int = 16
+    batch_size: PosInt = 16
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lora_adapter: str | None = None  # a peft adapter folder on top of teacher.model (e.g. the student)
@@ -72,12 +94,12 @@ class RayOptions(Section):
     each holding its own `inner` teacher (the same teacher section, with backend `inner`)."""
     inner: Literal["vllm", "openai", "transformers"] = "transformers"
     address: str | None = None  # a cluster ("ray://head:10001", "auto"); None: a local instance
-    replicas: int = 2  # actors, each with its own inner teacher
-    batch_size: int = 16  # requests per map_batches call on an actor
-    num_cpus: int = 2  # of the local instance (ignored with an address)
-    cpus_per_replica: float = 1.0
-    gpus_per_replica: float = 0.0
-    threads_per_replica: int = 1  # torch/OpenMP threads in each actor
+    replicas: PosInt = 2  # actors, each with its own inner teacher
+    batch_size: PosInt = 16  # requests per map_batches call on an actor
+    num_cpus: PosInt = 2  # of the local instance (ignored with an address)
+    cpus_per_replica: NonNeg = 1.0
+    gpus_per_replica: NonNeg = 0.0
+    threads_per_replica: PosInt = 1  # torch/OpenMP threads in each actor
 
 
 class TeacherConfig(Section):
@@ -88,10 +110,10 @@ class TeacherConfig(Section):
     # teacher continues a task list well in completion style but answers yes/no and writes
     # examples better in chat style (measured for Qwen2.5-0.5B, see README).
     step_styles: dict[str, Literal["completion", "chat"]] = Field(default_factory=dict)
-    temperature: float = 0.7
-    top_p: float = 0.5
-    max_tokens: int = 256
-    chunk_size: int = 64  # prompts per durable chunk: a crash loses at most one chunk
+    temperature: NonNeg = 0.7
+    top_p: Unit = 0.5
+    max_tokens: PosInt = 256
+    chunk_size: PosInt = 64  # prompts per durable chunk: a crash loses at most one chunk
     ignore_eos: bool = False  # benchmarks only: always generate max_tokens, so backends compare fairly
     vllm: VllmOptions = Field(default_factory=VllmOptions)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
@@ -108,25 +130,25 @@ Strategy = Literal["self_instruct", "evol", "magpie"]
 
 
 class GenerateConfig(Section):
-    rounds: int = 3
-    per_round: int = 20  # target accepted tasks per round
+    rounds: PosInt = 3
+    per_round: PosInt = 20  # target accepted tasks per round
     # How new tasks are made (generate/strategies.py): one name, shares of a mix ({self_instruct: 2,
     # evol: 1, magpie: 1}), or a list with one of those per round (the last one for later rounds).
     strategy: Strategy | dict[Strategy, float] | list[Strategy | dict[Strategy, float]] = "self_instruct"
     # A round stops starting batches once its teacher tokens (in + out) reach this (0: no cap): the
     # same budget for every strategy (bench/strategies.py).
-    max_teacher_tokens: int = 0
-    evol_temperature: float = 0.7
-    magpie_temperature: float = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
+    max_teacher_tokens: Count = 0
+    evol_temperature: NonNeg = 0.7
+    magpie_temperature: NonNeg = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
     magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local
-    prompts_per_round: int = 24  # instruction-generation prompts per batch (sent to the teacher at once)
-    max_batches: int = 4  # batches a round may take to reach per_round accepted tasks
-    in_context: int = 8
-    in_context_seed: int = 6  # of the in-context tasks, how many come from the seeds
-    max_new_per_prompt: int = 8
-    completions_per_prompt: int = 1  # propose requests sharing one in-context sample (prefix-cached prefill)
-    min_acceptance: float = 0.05  # stop when a round accepts less than this share: pool saturated
-    instances_per_task: int = 1
+    prompts_per_round: PosInt = 24  # instruction-generation prompts per batch (sent to the teacher at once)
+    max_batches: PosInt = 4  # batches a round may take to reach per_round accepted tasks
+    in_context: PosInt = 8
+    in_context_seed: Count = 6  # of the in-context tasks, how many come from the seeds
+    max_new_per_prompt: PosInt = 8
+    completions_per_prompt: PosInt = 1  # propose requests sharing one in-context sample (prefix-cached prefill)
+    min_acceptance: Share = 0.05  # stop when a round accepts less than this share: pool saturated
+    instances_per_task: PosInt = 1
     # Chat teachers, input-first tasks: one request writes the input, a second answers the task on it
     # (a small instruct model filled "Input: ... Output: ..." forms with copies and placeholders)
     answer_step: bool = False
@@ -135,16 +157,42 @@ class GenerateConfig(Section):
     input_for_questions: bool = False
     # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
     # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
-    answer_temperature: float | None = None
+    answer_temperature: NonNeg | None = None
     # teacher: a few-shot yes/no request per task; neighbours: the majority label of the nearest seed
     # instructions (MiniLM, no request). Measured on the seeds: bench/prompt_choices.py, README.
     classify_with: Literal["teacher", "neighbours"] = "teacher"
-    classify_neighbours: int = 5  # k of classify_with: neighbours
-    classify_shots: int = 8  # in-context examples of the teacher's classify request, half yes, half no (0: none)
+    classify_neighbours: PosInt = 5  # k of classify_with: neighbours
+    classify_shots: Count = 8  # in-context examples of the teacher's classify request, half yes, half no (0: none)
     templates: str = "prompts"  # folder of Jinja2 templates
-    heldout_share: float = 0.0  # seeds kept out of generation, kept in the run folder for eval
+    heldout_share: Part = 0.0  # seeds kept out of generation, kept in the run folder for eval
     audit: bool = False  # after the last round, the teacher audits every accepted task (audit.py)
     audit_judge: str | None = None  # the audit's judge model (None: the teacher), prompted as the teacher is
+
+    @field_validator("strategy")
+    @classmethod
+    def _mixes_have_shares(cls, spec):
+        """Every round's mix is checked here, not when its round comes (round 2's bad entry once
+        failed only after round 1 was done)."""
+        specs = spec if isinstance(spec, list) else [spec]
+        if not specs:
+            raise ValueError("an empty list; give a strategy, a mix of shares, or one of those per round")
+        for n, mix in enumerate(specs, 1):
+            where = f" (entry {n} of the list)" if isinstance(spec, list) else ""
+            if isinstance(mix, dict):
+                bad = [f"{k}: {v}" for k, v in mix.items() if not (math.isfinite(v) and v >= 0)]
+                if bad:
+                    raise ValueError(f"share {bad[0]}{where}; allowed: a finite number >= 0")
+                if not any(v > 0 for v in mix.values()):
+                    raise ValueError(f"no strategy has a share above 0 in {mix or '{}'}{where}")
+        return spec
+
+    @field_validator("in_context_seed")
+    @classmethod
+    def _seed_share_fits(cls, n: int, info: ValidationInfo) -> int:
+        most = info.data.get("in_context", n)
+        if n > most:
+            raise ValueError(f"{n} is out of range; allowed: 0 <= in_context_seed <= in_context ({most})")
+        return n
 
     def shares(self, round_n: int) -> dict[str, float]:
         """round_n's strategy mix as shares that sum to 1, in STRATEGIES order."""
@@ -166,27 +214,27 @@ class NoveltyConfig(Section):
     embed_input: bool = False  # embed the first instance's input with the instruction
     # Cosine similarity at or above which a candidate is a near duplicate. With MiniLM, paraphrases
     # ("Write a poem about the ocean." / "Compose a poem about the sea.") score ~0.89.
-    threshold: float = 0.85
-    rouge_threshold: float = 0.7  # paper mode: ROUGE-L F at or above which it is a duplicate
-    batch_size: int = 32  # texts per embedding forward pass (32-64 fastest on CPU: 153/s vs 125/s at 256, 1 thread)
+    threshold: Unit = 0.85
+    rouge_threshold: Unit = 0.7  # paper mode: ROUGE-L F at or above which it is a duplicate
+    batch_size: PosInt = 32  # texts per embedding forward pass (32-64 fastest on CPU: 153/s vs 125/s at 256, 1 thread)
     # onnx: ONNX Runtime on CPU (~1.2x torch, same vectors to ~1e-6) when the model has the plain layout
     embed_backend: Literal["onnx", "torch"] = "onnx"
-    embed_workers: int = 0  # processes encoding a big call on CPU (one thread each share); 0: one per core
-    embed_parallel_above: int = 5000  # texts below which one process encodes (workers take ~10 s to start)
-    search_block: int = 2048  # candidates searched (and compared with each other) per faiss call
-    approx_above: int = 200_000  # index size (pool + candidates) above which an approximate index is used
+    embed_workers: Count = 0  # processes encoding a big call on CPU (one thread each share); 0: one per core
+    embed_parallel_above: Count = 5000  # texts below which one process encodes (workers take ~10 s to start)
+    search_block: PosInt = 2048  # candidates searched (and compared with each other) per faiss call
+    approx_above: Count = 200_000  # index size (pool + candidates) above which an approximate index is used
     approx_index: Literal["ivf_pq", "ivf", "hnsw"] = "ivf_pq"  # ivf_pq: PQ fast-scan, exact re-rank
-    ivf_nlist: int = 0  # 0: about 4*sqrt(size), rounded to a power of two
-    ivf_nprobe: int = 16
-    refine_k: int = 32  # ivf_pq: approximate hits re-scored with the exact vectors per query
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 40
-    hnsw_ef_search: int = 64
+    ivf_nlist: Count = 0  # 0: about 4*sqrt(size), rounded to a power of two
+    ivf_nprobe: PosInt = 16
+    refine_k: PosInt = 32  # ivf_pq: approximate hits re-scored with the exact vectors per query
+    hnsw_m: PosInt = 32
+    hnsw_ef_construction: PosInt = 40
+    hnsw_ef_search: PosInt = 64
 
 
 class QualityConfig(Section):
-    min_words: int = 4  # Self-Instruct drops instructions of 3 words or fewer
-    max_words: int = 150
+    min_words: Count = 4  # Self-Instruct drops instructions of 3 words or fewer
+    max_words: PosInt = 150
     blacklist: list[str] = Field(default_factory=lambda: [
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
         "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
@@ -196,11 +244,11 @@ class QualityConfig(Section):
     judge_threshold: float = 3
     judge_template: str = "judge.jinja"  # completion style; judge_chat.jinja for chat teachers
     judge_chat_template: str = "judge_chat.jinja"
-    judge_max_tokens: int = 8
+    judge_max_tokens: PosInt = 8
     # Instruction-following difficulty (filter/ifd.py): with a model named, a task whose output the
     # instruction does not help predict (IFD >= ifd_max) is rejected as misaligned. No teacher request.
     ifd_model: str | None = None
-    ifd_max: float = 1.0
+    ifd_max: Positive = 1.0
 
 
 class VerifyConfig(Section):
@@ -223,9 +271,9 @@ class FilterConfig(Section):
 
 
 class LoraConfig(Section):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: PosInt = 16
+    alpha: PosInt = 32
+    dropout: Part = 0.05
     target_modules: list[str] | str = Field(default_factory=lambda: ["q_proj", "v_proj"])
 
 
@@ -237,22 +285,22 @@ class StudentConfig(Section):
     # new round's, from the base; continue: only the new round's, starting from the last student
     # (each task is learned once: the cheapest way to a student per round)
     data: Literal["all", "round", "continue"] = "all"
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 8
-    grad_accum: int = 1
-    learning_rate: float = 2e-4
-    max_length: int = 512
+    epochs: Positive = 1.0
+    max_steps: Annotated[int, Field(ge=-1)] = -1  # -1: epochs decide
+    batch_size: PosInt = 8
+    grad_accum: PosInt = 1
+    learning_rate: Positive = 2e-4
+    max_length: PosInt = 512
     packing: bool = False  # best-fit packing, padding-free: pays off when answers vary a lot in length
     merge: bool = False  # also save the merged model in <out>/merged/ (vLLM and transformers load it directly)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Only on CUDA: on CPU it makes a step ~20x slower (trl's default is on; we choose per device).
     gradient_checkpointing: bool = False
-    warmup: float = 0.0  # optimizer steps, or a share of all steps when below 1
-    logging_steps: int = 1
+    warmup: NonNeg = 0.0  # optimizer steps, or a share of all steps when below 1
+    logging_steps: PosInt = 1
     loop: Literal["none", "student_teacher", "hard_examples"] = "none"
-    eval_max_new_tokens: int = 128  # greedy answers on held-out tasks
-    eval_batch_size: int = 8
+    eval_max_new_tokens: PosInt = 128  # greedy answers on held-out tasks
+    eval_batch_size: PosInt = 8
     # vllm: one engine answers for the base and every student (LoRA per request); transformers where
     # vLLM is missing (or for students that are not adapters of student.model)
     eval_backend: Literal["vllm", "transformers"] = "vllm"
@@ -287,10 +335,6 @@ RESUME_SAFE = ["run.root", "run.name", "run.threads", "generate.rounds", "filter
                "filter.novelty.embed_workers", "filter.novelty.embed_parallel_above", "filter.novelty.embed_backend"]
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     for p in parents:
@@ -301,26 +345,18 @@ def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Loads YAML (default: configs/default.yaml) and applies `a.b=value` overrides (values are YAML)."""
+    """Loads YAML (default: configs/default.yaml) and applies `a.b=value` overrides (values are YAML).
+    Every setting is checked here, so a bad one is refused before anything is written."""
     path = Path(path) if path else PROJECT_ROOT / "configs" / "default.yaml"
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top")
+    data = read_config_file(path)
+    keys = set()
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r}: expected key=value")
-        _set_dotted(data, key.strip(), yaml.safe_load(value))
+        keys.add(key.strip())
+        _set_dotted(data, key.strip(), parse_yaml(value, f"override {key.strip()}"))
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{path}: {loc}: {err['msg']}") from None
+        raise ConfigError(validation_message(e, Config, str(path), keys)) from None
