@@ -107,9 +107,11 @@ def run_audit(tasks: list[Task], teacher, cfg: Config, out_dir: Path) -> dict[st
 
 def print_audit(summary: dict[str, Any], where: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"validity audit of {summary['tasks']} tasks by {summary['judge']} -> {where}")
+    table = Table(title=f"validity audit of {summary['tasks']} tasks by {escape(str(summary['judge']))} -> "
+                  f"{escape(str(where))}")
     for col in ("valid", "tasks", "share", "95% CI"):
         table.add_column(col, justify="left" if col == "valid" else "right")
     for key in (*QUESTIONS, "all"):

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .config import Config, ConfigError, load_config
 
@@ -43,7 +44,8 @@ def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except _user_errors() as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        # The message holds user text (paths, names, seed content): never read as rich markup.
+        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True)
         raise typer.Exit(2) from None
 
 
@@ -186,7 +188,7 @@ def report(run: Path = typer.Argument(..., help="Run directory, e.g. runs/defaul
     from .report import build_report
 
     path = _run(build_report, run)
-    console.print(f"report: {path}")
+    console.print(f"report: {path}", markup=False, highlight=False)
 
 
 @app.command()
@@ -204,7 +206,7 @@ def export(
     from .export import export_run
 
     path = _run(export_run, run, format, out=out, push_to_hub=push_to_hub, partial=partial)
-    console.print(f"exported: {path}")
+    console.print(f"exported: {path}", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .formats import chat_messages
@@ -158,7 +159,7 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
 
 
 def summary(run: RunData, data: list[dict[str, Any]], fmt: str, path: Path, repo: str | None) -> None:
-    t = Table(title=f"export {run.name} -> {fmt}")
+    t = Table(title=f"export {escape(run.name)} -> {fmt}")  # a run's name is user text, not markup
     for col in ("round", "tasks", "rows", "classification"):
         t.add_column(col, justify="right")
     for r in sorted({d["round"] for d in data}):
@@ -170,4 +171,5 @@ def summary(run: RunData, data: list[dict[str, Any]], fmt: str, path: Path, repo
     size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
     full, root = path.resolve(), run.path.resolve()
     where = full.relative_to(root) if full.is_relative_to(root) else path
-    console.print(f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""))
+    console.print(f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""),
+                  markup=False)

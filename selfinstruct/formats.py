@@ -74,6 +74,7 @@ def task_from_row(row: Any) -> Task:
     """One record in any supported format -> Task. ValueError names the bad field."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    _text_only(row)
     if "messages" in row:
         return _from_chat(row["messages"])
     instruction = row.get("instruction")
@@ -98,6 +99,17 @@ def task_from_row(row: Any) -> Task:
             raise ValueError(f"'{k}' must be a string, got {type(row[k]).__name__}")
     inst = Instance(row.get("input") or "", row.get("output") or "")
     return Task(instruction=instruction, instances=[inst])
+
+
+def _text_only(row: dict) -> None:
+    """A lone surrogate ("\\ud800" is valid JSON) is half a character, not text: every store write of
+    the task would fail later, mid-round and again on each relaunch."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        half = e.object[e.start:e.end].encode("unicode_escape").decode()
+        raise ValueError(f"holds a lone surrogate ({half}: half of a UTF-16 pair), which is not text; "
+                         "remove it or give the whole character") from None
 
 
 def _from_chat(messages: Any) -> Task:

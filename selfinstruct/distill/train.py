@@ -223,9 +223,10 @@ def distill_path(data: Path, cfg: Config, out: Path | None = None) -> dict[str, 
 
 def _print_summary(metrics: dict[str, Any], out: Path, note: str = "") -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"student -> {out}" + (f" ({note})" if note else ""))
+    table = Table(title=f"student -> {escape(str(out))}" + (f" ({note})" if note else ""))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():

@@ -209,7 +209,7 @@ def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # paths and model labels are user text, never markup
     table = Table(title=title)
     for c in ("model", "n", "ROUGE-L", "vs base [95% CI]", "w/t/l", "words", "s"):
         table.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)

@@ -180,9 +180,10 @@ def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None
 
 def print_summary(stats: dict, output: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"filter: {stats['accepted']} of {stats['candidates']} accepted -> {output}")
+    table = Table(title=f"filter: {stats['accepted']} of {stats['candidates']} accepted -> {escape(str(output))}")
     table.add_column("reason")
     table.add_column("count", justify="right")
     table.add_column("share", justify="right")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -44,7 +45,7 @@ class LazyTeacher:
         if self._t is None:
             from ..teachers import make_teacher
 
-            console.print(f"starting teacher: {self.teacher_cfg.backend} {self.teacher_cfg.model}")
+            console.print(f"starting teacher: {self.teacher_cfg.backend} {self.teacher_cfg.model}", markup=False)
             self._t = make_teacher(self.teacher_cfg, seed=self.cfg.run.seed)
         return self._t
 
@@ -136,7 +137,7 @@ def _pool_index(cfg: Config, run: RunDir):
 
 
 def _print_summary(summary: list[RoundStats], run: RunDir) -> None:
-    table = Table(title=f"generate: {run.path}")
+    table = Table(title=f"generate: {escape(str(run.path))}")  # a run's name is user text, not markup
     for col in ("round", "proposed", "accepted", "rate", "classification", "tokens/task", "per min", "wall s"):
         table.add_column(col, justify="right")
     for s in summary:
@@ -149,7 +150,7 @@ def _print_summary(summary: list[RoundStats], run: RunDir) -> None:
     if left:
         Console(stderr=True).print(f"{left} novel instructions or tasks not needed yet are kept for the next round "
                                    f"({run.round(summary[-1].round).store('carry').path}): nothing the teacher "
-                                   "wrote is thrown away.", highlight=False)
+                                   "wrote is thrown away.", highlight=False, markup=False)
 
 
 def _tokens_per_task(rounds: list[RoundStats]) -> str:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..rundir import print_damaged
@@ -40,7 +41,7 @@ def build_report(run: str | Path) -> Path:
 
 
 def summary(data: RunData, page: Path, seconds: float) -> None:
-    t = Table(title=f"run {data.name}: {len(data.rounds)} rounds, {len(data.seeds)} seeds")
+    t = Table(title=f"run {escape(data.name)}: {len(data.rounds)} rounds, {len(data.seeds)} seeds")  # user text
     for col in ("round", "prop", "cand", "acc", "rate", "top reject", "tokens", "tok/task", "teacher s"):
         t.add_column(col, justify="left" if col in ("round", "top reject") else "right", overflow="fold")
     for r in data.rounds:
