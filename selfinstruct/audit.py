@@ -122,18 +122,23 @@ def print_audit(summary: dict[str, Any], where: Path) -> None:
 
 
 def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
-    """`selfinstruct audit RUN`: every accepted task of the run, judged by cfg.teacher."""
-    from .distill.data import load_training_tasks
-    from .rundir import RunDir
+    """`selfinstruct audit RUN`: every accepted task of the run, judged by cfg.teacher. It holds the
+    run's lock as generate does: a second audit (or a generate) on the run is refused while it works."""
+    from .records import InputError
+    from .rundir import RunDir, warn_damaged
     from .teachers import make_teacher
 
-    tasks, _ = load_training_tasks(Path(run))
-    out = RunDir.reader(run).audit_dir
-    teacher = make_teacher(judge_config(cfg), seed=cfg.run.seed)
-    try:
-        summary = run_audit(tasks, teacher, cfg, out)
-    finally:
-        teacher.close()
+    with RunDir.reader(run).exclusive("audit") as rundir:
+        warn_damaged(rundir)
+        tasks = rundir.accepted_tasks()
+        if not tasks:
+            raise InputError(run, None, "no accepted tasks in the run's rounds; run generate first")
+        out = rundir.audit_dir
+        teacher = make_teacher(judge_config(cfg), seed=cfg.run.seed)
+        try:
+            summary = run_audit(tasks, teacher, cfg, out)
+        finally:
+            teacher.close()
     print_audit(summary, out)
     from .labels import print_signals, run_signals
 

@@ -104,11 +104,13 @@ def distill(
     """LoRA SFT of the student on accepted tasks (peft + trl), loss on response tokens only.
 
     Uses the student's own chat template; saves the adapter with the resolved config next to it.
+    A run is distilled with its own config (its student model) unless --config says otherwise.
     Multi-GPU: `accelerate launch -m selfinstruct.cli distill ...` with no code change.
     """
     from .distill.train import distill_path
 
-    cfg = _run(_config, config, sets, **{"student.max_steps": max_steps})
+    run_cfg = _run(_run_config, data) if config is None and data.is_dir() else None
+    cfg = _run(_config, config or run_cfg, sets, **{"student.max_steps": max_steps})
     _run(distill_path, data, cfg, out=out)
 
 

@@ -20,6 +20,7 @@ force_new, which moves the old run aside (it is never deleted) and starts afresh
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import yaml
 from .config import RESUME_SAFE, Config
 from .records import InputError, Task
 from .round_dir import STUDENT, Round, student_done
-from .store import write_atomic
+from .store import damaged_stores, write_atomic
 
 
 VERIFIABLE = "heldout-verifiable.jsonl"
@@ -58,18 +59,21 @@ class RunDir:
     """A run folder. RunDir(config) is the writer (generate): it takes the lock and records the
     command; RunDir.reader(path) only reads (report, export, eval, distill, audit)."""
 
-    def __init__(self, config: Config, force_new: bool = False, command: str = ""):
+    def __init__(self, config: Config, force_new: bool = False, command: str = "",
+                 seeds: tuple[Path, str] | None = None):
+        """seeds: (the seed file, the sha256 of its bytes), part of the run's identity beside the config."""
         self.config = config
         self.path = Path(config.run.root) / config.run.name
         self.force_new = force_new
         self.command = command or " ".join(sys.argv)
+        self.seeds = seeds
         self.readonly = False
         self._lock_fd: int | None = None
 
     @classmethod
     def reader(cls, path: str | Path) -> "RunDir":
         run = cls.__new__(cls)
-        run.config, run.path, run.force_new, run.command = None, Path(path), False, ""
+        run.config, run.path, run.force_new, run.command, run.seeds = None, Path(path), False, "", None
         run.readonly, run._lock_fd = True, None
         return run
 
@@ -139,7 +143,11 @@ class RunDir:
         return found
 
     def damaged(self) -> list[str]:
-        return [line for r in self.rounds() for line in r.damaged()]
+        """Every store of the run that does not match its commit log: rounds, then audit and eval."""
+        return [line for r in self.rounds() for line in r.damaged()] + self.other_damaged()
+
+    def other_damaged(self) -> list[str]:
+        return damaged_stores(self.audit_dir) + damaged_stores(self.eval_dir)
 
     def __enter__(self) -> "RunDir":
         self.open()
@@ -171,12 +179,39 @@ class RunDir:
                     f"{'; ...' if len(changed) > 4 else ''}). Use the same config to resume, another --name, "
                     "or --force-new to move the old run aside.")
             manifest["fingerprint"] = fp  # only keys a newer version added, or where the run lives
+        self._check_seeds(manifest)
         manifest = manifest or {"name": self.config.run.name, "fingerprint": fp,
                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds_done": 0}
         manifest["name"] = self.config.run.name  # a run may have been moved under another name
+        if self.seeds:
+            manifest["seeds_sha256"] = self.seeds[1]
+        if self.heldout_path.exists():
+            manifest["heldout_sha256"] = self.check_heldout(manifest)
         manifest.setdefault("commands", []).append(self.command)
         self._write_json(self.path / "manifest.json", manifest)
         write_atomic(self.config_path, self.config.to_yaml())
+
+    def _check_seeds(self, manifest: dict[str, Any]) -> None:
+        """The same seeds path may hold other seeds (another folder, an edited file): that is another run.
+        A run recorded before seeds were hashed takes the hash it is given now."""
+        old = manifest.get("seeds_sha256")
+        if self.seeds and old and old != self.seeds[1]:
+            raise RunError(f"{self.seeds[0]}: the seed file is not the one this run was started with (sha256 "
+                           f"{old[:12]}... then, {self.seeds[1][:12]}... now); use the same seeds to resume, "
+                           f"another --name, or --force-new to move the old run aside")
+
+    def check_heldout(self, manifest: dict[str, Any] | None = None) -> str | None:
+        """The held-out file's hash, checked against the one recorded when it was written: the run's
+        tasks were decontaminated against exactly that set, so it must never change."""
+        if not self.heldout_path.exists():
+            return None
+        got = sha256_file(self.heldout_path)
+        want = (self.manifest() if manifest is None else manifest).get("heldout_sha256")
+        if want and want != got:
+            raise RunError(f"{self.heldout_path}: changed since the run wrote it (sha256 {want[:12]}... then, "
+                           f"{got[:12]}... now); the run was decontaminated against the original: restore "
+                           "it, or start a new run")
+        return got
 
     def _changed_keys(self) -> list[str]:
         """'key: old -> new' for each setting that differs from the run's stored config. Keys the
@@ -190,21 +225,37 @@ class RunDir:
         return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
                 if k not in safe and old[k] != new.get(k, object())]
 
-    def _lock(self) -> None:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    def _lock(self, what: str = "") -> None:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"{self.lock_path}: cannot take the run's lock ({e.strerror or e}); is the run "
+                           "folder read-only? Copy it somewhere writable to work on it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunError(f"{self.path}: another process (pid {holder}) is working on this run; "
-                           "wait for it or stop it first") from None
+            raise RunError(f"{self.path}: another process (pid {holder}) is working on this run (a generate "
+                           f"or an audit); wait for it or stop it first{f', then {what} it' if what else ''}") from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
         except OSError:
             pass  # a full disk: the pid only helps the message another process prints
         self._lock_fd = fd  # the kernel drops the lock when this process dies, even on SIGKILL
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator["RunDir"]:
+        """Holds the run's lock as generate does, for a command that writes into the run (audit): two
+        at once asked every request twice and left both request stores out of step with their logs."""
+        if not self.path.is_dir():
+            raise RunError(f"{self.path}: no such run directory")
+        self._lock(what)
+        try:
+            yield self
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -242,7 +293,7 @@ class RunDir:
         a student is never trained on a run that is still growing."""
         with self._shared() as holder:
             if holder:
-                raise RunError(f"{self.path}: generate is working on this run (pid {holder}); "
+                raise RunError(f"{self.path}: generate (or an audit) is working on this run (pid {holder}); "
                                f"{what} it when it finishes")
             yield
 
@@ -268,6 +319,10 @@ class RunDir:
     @staticmethod
     def _write_json(path: Path, obj: Any) -> None:
         write_atomic(path, json.dumps(obj, indent=1))
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def warn_damaged(run: RunDir) -> list[str]:

@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..config import Config, StudentConfig
 from ..formats import read_tasks
 from ..records import InputError, Task
-from ..round_dir import STUDENT
+from ..round_dir import STUDENT, STUDENT_CONFIG
 from ..rundir import VERIFIABLE, RunDir
 from ..store import write_atomic
 from . import answers as A
@@ -47,9 +49,9 @@ def rouge_l(preds: list[str], refs: list[str]) -> list[float]:
     return [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(preds, refs)]
 
 
-def models_to_eval(run: Path | None, adapters: list[Path]) -> dict[str, str | Path | None]:
+def models_to_eval(run: Path | None, adapters: list[Path], base: str | None = None) -> dict[str, str | Path | None]:
     """base first, then every finished round's student in round order, the run's own student
-    (`distill --data RUN`), then the adapters given."""
+    (`distill --data RUN`), then the adapters given. Each student must have been trained on `base`."""
     models: dict[str, str | Path | None] = {"base": None}
     if run is not None:
         models.update(RunDir.reader(run).students())
@@ -58,7 +60,21 @@ def models_to_eval(run: Path | None, adapters: list[Path]) -> dict[str, str | Pa
             raise InputError(a, None, "no such adapter folder")
         label = a.parent.name if a.name == STUDENT else a.name
         models[label] = a
+    for folder in list(models.values())[1:]:
+        _check_base(Path(folder), base)
     return models
+
+
+def _check_base(folder: Path, base: str | None) -> None:
+    """An adapter means something only on the model it was trained on; loaded on another it is noise
+    (or fails deep in the engine). Its folder's resolved config says which (distill/train.py)."""
+    try:
+        trained = yaml.safe_load((folder / STUDENT_CONFIG).read_text())["student"]["model"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return  # an adapter made elsewhere: nothing to check it against
+    if base and trained != base:
+        raise InputError(folder, None, f"this student was trained on {trained}, not on eval's base {base}; "
+                         f"evaluate it with the config it was trained with (--config {folder / STUDENT_CONFIG})")
 
 
 def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
@@ -147,11 +163,13 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
             raise InputError(rundir.heldout_path if rundir else "--heldout", None,
                              "no held-out file: pass --heldout, or generate with generate.heldout_share > 0")
         heldout = rundir.heldout_path
+    if rundir is not None:
+        rundir.check_heldout()  # the set the run was decontaminated against, unchanged
     tasks = read_tasks(heldout)
     items = heldout_items(tasks)
     if not items:
         raise InputError(heldout, None, "no instance has a reference output to score against")
-    models = models_to_eval(run, list(adapters or []))
+    models = models_to_eval(run, list(adapters or []), base=cfg.student.model)
     out_dir = rundir.eval_dir if rundir else Path(heldout).with_name(Path(heldout).stem + ".eval")
     vrows = V.prepare(tasks, rundir.verifiable_path if rundir else out_dir / VERIFIABLE)
     answers, walls = _answer(models, {"heldout": items, "verifiable": V.items(vrows)}, cfg.student, cfg.run.threads)

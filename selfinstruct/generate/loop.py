@@ -11,28 +11,21 @@ is distilled before the next one, and the loop can close through the student.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..config import PROJECT_ROOT, Config
-from ..formats import read_tasks, write_tasks
+from ..config import Config
 from ..filter.decontam import Decontaminator
 from ..records import Task
 from ..round_dir import RoundStats
 from ..rundir import RunDir, warn_damaged
 from .round import print_round, run_round
-from .student_loop import StudentLoop, is_heldout
+from .seeds import load_seeds, split_heldout, write_heldout
+from .student_loop import StudentLoop
 
 console = Console(stderr=True)
-
-
-def resolve_path(p: str | Path) -> Path:
-    """Relative paths are tried from the working directory, then from the project root."""
-    p = Path(p)
-    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
 
 
 class LazyTeacher:
@@ -61,13 +54,13 @@ class LazyTeacher:
 
 def run_generate(cfg: Config, force_new: bool = False) -> dict:
     _set_threads(cfg.run.threads)
-    seeds = read_tasks(resolve_path(cfg.seeds))
-    for s in seeds:
-        s.round = 0
+    # Everything about the seeds is checked before the run folder exists.
+    path, digest, seeds = load_seeds(cfg)
+    seeds, heldout = split_heldout(cfg, path, seeds)
     summary = []
-    with RunDir(cfg, force_new=force_new, command="generate") as run:
+    with RunDir(cfg, force_new=force_new, command="generate", seeds=(path, digest)) as run:
         warn_damaged(run)
-        seeds, heldout = _hold_out(cfg, run, seeds)
+        write_heldout(run, heldout)
         decontam = Decontaminator(heldout, cfg.filter.novelty) if heldout else None
         teacher = LazyTeacher(cfg)
         student = StudentLoop(cfg, run, teacher)
@@ -98,17 +91,6 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
             teacher.close()
     _print_summary(summary, run)
     return {"run": str(run.path), "rounds": [s.to_dict() for s in summary], "accepted": len(generated)}
-
-
-def _hold_out(cfg: Config, run: RunDir, seeds: list[Task]) -> tuple[list[Task], list[Task]]:
-    """-> (seeds to generate from, held-out seeds). A fixed share of the seeds stays out of
-    generation for `selfinstruct eval` to test on; generated tasks too close to one are rejected."""
-    share = cfg.generate.heldout_share
-    if share <= 0:
-        return seeds, []
-    heldout = [t for t in seeds if is_heldout(t, share)]
-    write_tasks(run.heldout_path, heldout)
-    return [t for t in seeds if not is_heldout(t, share)], heldout
 
 
 def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher) -> None:

@@ -55,6 +55,7 @@ class RunData:
     eval_rows: list[dict[str, Any]] | None
     audit: dict[str, Any] | None = None  # audit/audit.json: validity shares (audit.py)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)  # audit/verdicts.jsonl
+    other_damaged: list[str] = field(default_factory=list)  # the audit's and eval's stores, checked as rounds' are
 
     @property
     def accepted(self) -> list[Task]:
@@ -62,7 +63,7 @@ class RunData:
 
     @property
     def damaged(self) -> list[str]:
-        return [line for r in self.rounds for line in r.damaged]
+        return [line for r in self.rounds for line in r.damaged] + self.other_damaged
 
 
 def load_round(r: Round) -> RoundData:
@@ -88,7 +89,7 @@ def load_run(path: str | Path) -> RunData:
                    config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
                    eval_rows=eval_rows if isinstance(eval_rows, list) else None,
                    audit=audit if isinstance(audit, dict) else None,
-                   audit_rows=read_committed_jsonl(run.audit_dir / "verdicts.jsonl"))
+                   audit_rows=read_committed_jsonl(run.audit_dir / "verdicts.jsonl"), other_damaged=run.other_damaged())
 
 
 def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:
