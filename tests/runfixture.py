@@ -104,17 +104,45 @@ def _commit(rnd: Round, accepted: list[Task], rejected: list[Task], proposed: in
         _write_json(rnd.student / METRICS, {"train_loss_first": 2.9, "train_loss_last": 1.7, "steps": 5})
 
 
+def _eval_rows() -> tuple[list[dict], dict]:
+    """eval's rows from hand-made answers through the real measures: ROUGE-L with length control,
+    the verifiable checkers, and the pairwise judge with the instant teacher as judge."""
+    from selfinstruct.config import TeacherConfig
+    from selfinstruct.evaluate import verifiable as V
+    from selfinstruct.evaluate.command import rouge_l
+    from selfinstruct.evaluate.judge import win_rate
+    from selfinstruct.evaluate.lengths import length_control
+    from selfinstruct.evaluate.paired import paired_bootstrap
+    from selfinstruct.teachers.instant import InstantTeacher
+
+    refs = ["red", "a dog", "the sea is blue", "seven"]
+    said = {"base": ["red is a colour of fire and of roses", "a dog, or a cat", "blue", "seven or eight"],
+            "round-1": ["red", "a dog", "the sea is blue today", "eight"]}
+    s = {m: rouge_l(a, refs) for m, a in said.items()}
+    rows = [{"model": "base", "n": 4, "rouge_l": round(sum(s["base"]) / 4, 4)},
+            {"model": "round-1", "n": 4, "rouge_l": round(sum(s["round-1"]) / 4, 4),
+             **paired_bootstrap(s["round-1"], s["base"]),
+             **length_control(said["base"], said["round-1"], refs, s["base"], s["round-1"], rouge_l)}]
+    vrows = [{"id": str(i), "instruction": "x", "input": "", "specs": [
+        {"id": "punctuation:no_comma", "kwargs": {}, "text": ""}]} for i in range(4)]
+    fields, found = V.score(vrows, said)
+    items = [(f"task {i}", "", r) for i, r in enumerate(refs)]
+    judged = win_rate(InstantTeacher(TeacherConfig(backend="instant")), items, said["round-1"], said["base"],
+                      style="completion")
+    rows[0].update(fields["base"])
+    rows[1].update({**fields["round-1"], **judged})
+    return rows, {"verifiable": {"n": 4, "constraints": 4, "by_type": V.by_type(vrows, found),
+                                       "training_tasks_with_eval_phrasings": []}, "answer_max_new_tokens": 128}
+
+
 def _write_eval_and_audit(run: RunDir) -> None:
     """eval.json as `selfinstruct eval` writes it (its own writer, the CI from the real paired
     bootstrap) and an audit summarised by the real audit code, so the gain and audit sections have data."""
     from selfinstruct.audit import QUESTIONS, summarize
     from selfinstruct.evaluate.command import write_table
-    from selfinstruct.evaluate.paired import paired_bootstrap
 
-    base, student = [0.1, 0.2, 0.3, 0.2], [0.3, 0.3, 0.4, 0.2]
-    rows = [{"model": "base", "n": 4, "rouge_l": 0.2},
-            {"model": "round-1", "n": 4, "rouge_l": 0.3, **paired_bootstrap(student, base)}]
-    write_table(rows, run.eval_dir, Path("heldout.jsonl"))
+    rows, extra = _eval_rows()
+    write_table(rows, run.eval_dir, Path("heldout.jsonl"), None, extra)
     verdicts = [{"id": t.id, "task": t.instruction, "round": t.round,
                  **{f"{q}_valid": k % 3 != 0 or q != "output" for q in QUESTIONS},
                  **{f"{q}_why": "fixture reason" for q in QUESTIONS}}

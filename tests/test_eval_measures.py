@@ -142,6 +142,14 @@ def test_eval_writes_all_three_measures_from_cached_answers(tmp_path):
     assert doc["verifiable"]["training_tasks_with_eval_phrasings"] == []
     assert "of the gain is length" in (run / "eval" / "eval.md").read_text()
     assert len((run / "eval" / "verifiable-round-1.jsonl").read_text().splitlines()) == 3
+    from selfinstruct.report import build_report
+
+    page = build_report(run).read_text()
+    section = page[page.index("Eval: following, not stopping"):]
+    for text in ("of the gain is length", "prompt level", "consistency", "by constraint type"):
+        assert text in section, text
+    for png in ("eval_length.png", "eval_verifiable.png", "eval_judge.png"):
+        assert (run / "report" / png).stat().st_size > 1000, png
 
 
 @pytest.mark.parametrize("bad", [[0.1], []])

@@ -23,7 +23,7 @@ from selfinstruct.store import ChunkStore
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/install.sh)")
-PLOTS = 8  # funnel, nn_sim, lengths, classification, verbs, embedding map, usage, student gain
+PLOTS = 11  # funnel, nn_sim, lengths, classification, verbs, embedding map, usage, student gain, eval x3
 TITLE = "selfinstruct report: fixture"
 
 

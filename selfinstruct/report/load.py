@@ -55,6 +55,7 @@ class RunData:
     eval_rows: list[dict[str, Any]] | None
     audit: dict[str, Any] | None = None  # audit/audit.json: validity shares (audit.py)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)  # audit/verdicts.jsonl
+    eval_doc: dict[str, Any] = field(default_factory=dict)  # eval.json whole: the verifiable set's summary too
     other_damaged: list[str] = field(default_factory=list)  # the audit's and eval's stores, checked as rounds' are
 
     @property
@@ -81,13 +82,13 @@ def load_run(path: str | Path) -> RunData:
         raise RunError(f"{run.path}: not a run directory (no manifest and no round folders)")
     raw_cfg = run.raw_config()
     seeds, note = _seeds(raw_cfg.get("seeds"), run.heldout_path)
-    eval_rows = read_json(run.eval_dir / "eval.json")
-    if isinstance(eval_rows, dict):  # {"heldout": ..., "rows": [...]}
-        eval_rows = eval_rows.get("rows")
+    eval_doc = read_json(run.eval_dir / "eval.json")
+    eval_rows = eval_doc.get("rows") if isinstance(eval_doc, dict) else eval_doc  # {"heldout": ..., "rows": [...]}
     audit = read_json(run.audit_dir / "audit.json")
     return RunData(path=run.path, name=str(manifest.get("name") or run.path.name), manifest=manifest,
                    config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
                    eval_rows=eval_rows if isinstance(eval_rows, list) else None,
+                   eval_doc=eval_doc if isinstance(eval_doc, dict) else {},
                    audit=audit if isinstance(audit, dict) else None,
                    audit_rows=read_committed_jsonl(run.audit_dir / "verdicts.jsonl"), other_damaged=run.other_damaged())
 

@@ -14,6 +14,7 @@ import yaml
 
 from . import analyze as A
 from . import plots
+from .eval_section import evaluation
 from .hand_labels import hand_labels
 from .load import RunData, safe_text
 from .page import card, esc, img, na, para, table
@@ -196,11 +197,7 @@ def student(run: RunData, out: Path) -> str:
                  f"{r['wins']}/{r['ties']}/{r['losses']} win/tie/loss over {r['n']} held-out items" for r in gains]
         parts.append("<p><b>gain per student over its base</b></p>" + para("; ".join(lines) + ".")
                      + img(plots.gain(gains, out / "gain.png"), "student gain with 95% CI", "gain.png"))
-    if run.eval_rows:
-        keys = list(dict.fromkeys(k for row in run.eval_rows if isinstance(row, dict) for k in row))
-        parts.append("<p><b>evaluation (eval/eval.json)</b></p>" + table(
-            keys, [[_scalar(row.get(k)) for k in keys] for row in run.eval_rows if isinstance(row, dict)]))
-    return "".join(parts) or na("no student metrics and no eval results yet")
+    return "".join(parts) or na("no student metrics and no eval results yet")  # the eval table: eval_section.py
 
 
 def audit(run: RunData, out: Path) -> str:
@@ -259,4 +256,5 @@ SECTIONS = [
     ("audit", "Validity audit", audit),
     ("labels", "Hand labels against the signals", hand_labels),
     ("student", "Student", student),
+    ("eval", "Eval: following, not stopping", evaluation),
 ]
