@@ -4,6 +4,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -120,8 +121,9 @@ def test_every_checker_runs_with_the_network_blocked_and_no_nltk_data(tmp_path):
     """A fresh process with every socket refused and no nltk data folder anywhere it looks."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NLTK_DATA": str(tmp_path / "none"),
            "PYTHONNOUSERSITE": "1"}
+    root = Path(__file__).parents[1]  # `-c` imports selfinstruct from the working directory: this checkout
     done = subprocess.run([sys.executable, "-c", OFFLINE, json.dumps(EXAMPLES)], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, timeout=120, cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out.pop("blocked") is True
