@@ -125,8 +125,8 @@ class TeacherConfig(Section):
         return self.step_styles.get(step, self.prompt_style)
 
 
-STRATEGIES = ("self_instruct", "evol", "magpie")
-Strategy = Literal["self_instruct", "evol", "magpie"]
+STRATEGIES = ("self_instruct", "evol", "magpie", "verified")
+Strategy = Literal["self_instruct", "evol", "magpie", "verified"]
 
 
 class GenerateConfig(Section):

@@ -66,6 +66,8 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
             for t in cands:
                 t.round, t.teacher, t.parents = r, "fixture", rng.sample([p.id for p in pool], 3)
             accepted, rejected, stats = filter_tasks(cands, pool, cfg.filter, cache_dir=run.embeddings)
+            for t in accepted:
+                t.checks = _checks(t)
             _commit(run.round(r), accepted, rejected, len(cands) + 2)
             pool += accepted
         if hostile:  # a last, tiny round, so the report's samples are sure to show these records
@@ -79,6 +81,20 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
         run.update_manifest(rounds_done=rounds)
         _write_eval_and_audit(run)
     return root / run.path
+
+
+def _checks(task: Task) -> dict[str, str]:
+    """What the verify step would record: the real kind, a synthetic outcome (no teacher wrote tests or
+    programs here), one repaired output among the computations."""
+    from selfinstruct.verify.kinds import kind_of
+
+    inst = task.instances[0] if task.instances else Instance()
+    kind = kind_of(task.instruction, inst.input, inst.output, task.is_classification)
+    if kind == "code":
+        return {"kind": kind, "execution": "passed 3 tests"}
+    if kind == "compute":
+        return {"kind": kind, "computation": f"repaired: 12 -> {inst.output[:40]}", "teacher_output": "12"}
+    return {"kind": kind}
 
 
 def _commit(rnd: Round, accepted: list[Task], rejected: list[Task], proposed: int) -> None:

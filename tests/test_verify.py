@@ -91,15 +91,15 @@ def test_code_runs_against_the_teachers_tests(tmp_path):
 def test_a_computed_value_checks_the_output_and_repairs_it(tmp_path):
     right = Task("How many words are in the sentence?", [Instance("The quick brown fox.", "4")])
     wrong = Task("What is the sum of the even numbers from 1 to 100?", [Instance("", "The sum is 5050.")])
-    answers = {"How many words": "```python\nimport sys\nprint(len(sys.stdin.read().split()))\n```",
+    answers = {"How many words": "```python\nprint(len(data.split()))\n```",  # the input, as `data`
                "even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```"}
-    kept, rejected, _ = _verify(tmp_path, [right, wrong], answers)
+    kept, rejected, _ = _verify(tmp_path, [right, wrong], answers, repair="true")
     assert not rejected
     assert kept[0].checks["computation"] == "agrees: 4" and kept[0].id == right.id
     fixed = kept[1]
     assert fixed.instances[0].output == "The sum is 2550." and fixed.id != wrong.id
     assert fixed.checks["teacher_output"] == "The sum is 5050." and fixed.checks["computation"].startswith("repaired")
-    kept, rejected, _ = _verify(tmp_path / "no-repair", [wrong], answers, repair="false")
+    kept, rejected, _ = _verify(tmp_path / "no-repair", [wrong], answers)  # the default: no repair
     assert not kept and str(rejected[0].reject) == "wrong_value(expected=2550)"
 
 

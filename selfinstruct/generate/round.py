@@ -27,7 +27,11 @@ from .strategies import PROPOSERS, requests_for, respond, split
 from ..verify.step import verify_tasks
 
 console = Console(stderr=True)
-TEACHER_STEPS = ("propose", "evol", "magpie", "classify", "instances", "answers", "respond", "judge", "verify")
+TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "classify", "instances", "answers", "respond", "judge",
+                 "verify")
+# Strategies whose proposals are task lists (steps.propose): they get classify and written instances; the
+# others write self-contained prompts, answered directly (strategies.respond).
+LISTED = ("self_instruct", "verified")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
@@ -101,7 +105,7 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
     take = max(quota - len(ready), 0)
     mixed = len(cfg.generate.shares(ctx.round)) > 1
     novel, later = _mixed(novel, take) if mixed else (novel[:take], novel[take:])
-    listed = [t for t in novel if t.strategy == "self_instruct"]  # the others are self-contained prompts
+    listed = [t for t in novel if t.strategy in LISTED]
     with ctx.timed("classify"):
         progress.start("classify", len(listed), f"batch {batch + 1} classify")
         classify(ctx, listed, rnd.store("classify"))
@@ -109,7 +113,7 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
         progress.start("instances", len(listed) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
         answers = rnd.store("answers") if cfg.generate.answer_step else None
         finished, failed = write_instances(ctx, listed, rnd.store("instances"), answers)
-        direct = [t for t in novel if t.strategy != "self_instruct"]
+        direct = [t for t in novel if t.strategy not in LISTED]
         if direct:
             progress.start("respond", len(direct), f"batch {batch + 1} respond")
             answered, unanswered = respond(ctx, direct, rnd.store("respond"))
@@ -152,8 +156,9 @@ def _propose(ctx: StepContext, rnd: Round, batch: int, need: int,
         count = requests_for(ctx, name, want)
         step = "propose" if name == "self_instruct" else name
         progress.start(step, count, f"batch {batch + 1} {step}")
-        if name == "self_instruct":
-            new += propose(ctx, rnd.store("propose"), ctx.counts["prompts"], count)
+        if name in LISTED:
+            prompts = "prompts" if name == "self_instruct" else f"{name}_prompts"
+            new += propose(ctx, rnd.store(step), ctx.counts[prompts], count, strategy=name)
         else:
             made, failed = PROPOSERS[name](ctx, rnd.store(name), ctx.counts[f"{name}_prompts"], count)
             new, dropped = new + made, dropped + failed
@@ -174,8 +179,9 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
     considered = max(len(accepted) + sum(reasons.values()), 1)
     tokens = usage["prompt_tokens"] + usage["completion_tokens"]
     return RoundStats(
-        round=n, prompts=counts["prompts"] + counts["evol_prompts"] + counts["magpie_prompts"],
-        proposed=counts["proposed"] + counts["evol_proposed"] + counts["magpie_proposed"], candidates=counts["candidates"],
+        round=n, prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in ("evol", "magpie", "verified")),
+        proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in ("evol", "magpie", "verified")),
+        candidates=counts["candidates"],
         accepted=len(accepted), acceptance_rate=round(len(accepted) / considered, 4), rejected=dict(reasons),
         classification=sum(bool(t.is_classification) for t in accepted), counts=dict(counts),
         wall_s=round(wall, 2), teacher={k: round(v, 2) for k, v in usage.items()},
@@ -185,7 +191,7 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
 
 # Where a step's requests do not name their strategy, the step does.
 STEP_STRATEGY = {"propose": "self_instruct", "classify": "self_instruct", "instances": "self_instruct",
-                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie"}
+                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie", "verified": "verified"}
 
 
 def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict[str, dict[str, float]]:
@@ -241,6 +247,11 @@ def print_round(stats: RoundStats) -> None:
         table.add_row(f"teacher errors: {step}", f"{e['errors']} of {e['requests']} requests ({kinds})", style="red")
     for reason, count in sorted(stats.rejected.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
+    c = stats.counts
+    if any(c.get(f"verify_{k}") for k in ("code", "compute", "open")):
+        table.add_row("verified (kinds of the filter's survivors)",
+                      f"code {c.get('verify_code', 0)}, compute {c.get('verify_compute', 0)}, "
+                      f"open {c.get('verify_open', 0)}; {c.get('repaired', 0)} outputs repaired")
     table.add_row("accepted", f"{stats.accepted} ({stats.acceptance_rate:.0%} of those judged), "
                   f"{stats.classification} classification")
     moved = stats.counts.get("carried_in", 0), stats.carried

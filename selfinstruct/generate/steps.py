@@ -77,38 +77,60 @@ class StepContext:
         return outs
 
 
-def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None) -> list[Task]:
+def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None,
+            strategy: str = "self_instruct") -> list[Task]:
     """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped.
     Prompts are numbered in the round: a batch asks [first, first + count), so each batch's are new
-    (count: generate.prompts_per_round when not given)."""
+    (count: generate.prompts_per_round when not given). strategy "verified" asks for tasks a program
+    can check, shown checkable examples first (verify/kinds.py)."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
+    step = "propose" if strategy == "self_instruct" else strategy
+    prefix = "" if strategy == "self_instruct" else f"{strategy}_"
+    seeds, generated = (ctx.seeds, ctx.generated) if strategy == "self_instruct" else _checkable_first(ctx)
     requests = []
     for i in range(first, first + (g.prompts_per_round if count is None else count)):
         # completions_per_prompt requests share one in-context sample (and their prefill, through the
         # prefix cache); each has its own sampling seed, so each writes its own "first" new task.
-        rng = rng_for(ctx.cfg.run.seed, ctx.round, "propose", i // g.completions_per_prompt)
-        shown = sample_in_context(ctx.seeds, ctx.generated, g.in_context, g.in_context_seed, rng, ctx.weights)
-        text = render(g.templates, "instructions", ctx.style("propose"), tasks=shown, n_new=g.max_new_per_prompt)
+        rng = rng_for(ctx.cfg.run.seed, ctx.round, step, i // g.completions_per_prompt)
+        shown = sample_in_context(seeds, generated, g.in_context, g.in_context_seed, rng, ctx.weights)
+        template = "instructions" if strategy == "self_instruct" else f"instructions_{strategy}"
+        text = render(g.templates, template, ctx.style("propose"), tasks=shown, n_new=g.max_new_per_prompt)
         requests.append(make_request(
             text, ctx.style("propose"), max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
             temperature=t.temperature, top_p=t.top_p, stop=_propose_stop(len(shown), g.max_new_per_prompt),
-            seed=seed_for(ctx.cfg.run.seed, ctx.round, "propose", i),
+            seed=seed_for(ctx.cfg.run.seed, ctx.round, step, i),
             meta={"prompt": i, "parents": [s.id for s in shown]}))
-    ctx.counts["prompts"] += len(requests)
+    ctx.counts[prefix + "prompts"] += len(requests)
     out: list[Task] = []
-    for comp in ctx.run("propose", requests, store):
+    for comp in ctx.run(step, requests, store):
         if comp.finish_reason == "error":
             continue
         for text in parse_instructions(comp.text, comp.finish_reason)[: g.max_new_per_prompt]:
-            ctx.counts["proposed"] += 1
+            ctx.counts[prefix + "proposed"] += 1
             task = Task(instruction=text, round=ctx.round, parents=comp.meta.get("parents", []),
-                        teacher=ctx.teacher.name)
+                        teacher=ctx.teacher.name, strategy=strategy)
             if task.id in ctx.seen:
                 ctx.counts["duplicate_in_round"] += 1
                 continue
             ctx.seen.add(task.id)
             out.append(task)
     return out
+
+
+def _checkable_first(ctx: StepContext) -> tuple[list[Task], list[Task]]:
+    """In-context pools for the verified strategy: the seeds a program could check (all seeds when
+    too few are), and the generated tasks a verifier passed (all of them when none did yet)."""
+    from ..verify.kinds import kind_of
+
+    g = ctx.cfg.generate
+    checkable = [s for s in ctx.seeds if s.instances and kind_of(
+        s.instruction, s.instances[0].input, s.instances[0].output, s.is_classification) != "open"]
+    # Too few checkable seeds would show every prompt the same handful: pad with the others.
+    seeds = checkable if len(checkable) >= 2 * g.in_context_seed else checkable + [
+        s for s in ctx.seeds if s not in checkable][: 2 * g.in_context_seed - len(checkable)]
+    proven = [t for t in ctx.generated if t.checks.get("execution", "").startswith("passed")
+              or t.checks.get("computation", "").startswith(("agrees", "repaired"))]
+    return seeds, proven or ctx.generated
 
 
 def _propose_stop(shown: int, n_new: int) -> list[str]:

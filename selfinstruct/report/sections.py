@@ -16,6 +16,7 @@ from . import analyze as A
 from . import plots
 from .eval_section import evaluation
 from .hand_labels import hand_labels
+from .verification import verification
 from .load import RunData, safe_text
 from .page import card, esc, img, na, para, table
 
@@ -253,6 +254,7 @@ SECTIONS = [
     ("accepted", "Sample of accepted tasks", accepted_sample),
     ("rejected", "Sample of rejected tasks", rejected_sample),
     ("usage", "Teacher usage and time", usage),
+    ("verification", "Verification", verification),
     ("audit", "Validity audit", audit),
     ("labels", "Hand labels against the signals", hand_labels),
     ("student", "Student", student),

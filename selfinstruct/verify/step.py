@@ -106,7 +106,8 @@ def _run_program(inst: Instance, answer: str | None, limits: Limits) -> tuple[st
     program = python_code(answer or "")
     if not program or not computes(program):
         return "unverified: no program that computes the answer", ""
-    result = run_python(program, stdin=inst.input, limits=limits)
+    given = f"data = {inst.input!r}\n" if inst.input else ""  # the input as the prompt promised it
+    result = run_python(given + program, stdin=inst.input, limits=limits)
     value = printed_value(result.stdout)
     if not result.ok or not value:
         return f"unverified: the program {'printed nothing' if result.ok else 'failed: ' + result.why()}", ""
