@@ -37,8 +37,9 @@ STEPS = ("propose", "filter", "classify", "instances", "commit")
 
 
 def overrides(root: Path, per_round: int, rounds: int, chunk: int) -> list[str]:
+    # The Self-Instruct stack: the default's verified strategy needs a teacher that writes real programs.
     return [f"run.root={root}", "run.name=scale", "teacher.backend=instant", "student.enabled=false",
-            f"generate.rounds={rounds}", f"generate.per_round={per_round}",
+            "generate.strategy=self_instruct", "filter.verify.enabled=false", f"generate.rounds={rounds}", f"generate.per_round={per_round}",
             f"generate.prompts_per_round={4 * per_round}", "generate.max_batches=8", f"teacher.chunk_size={chunk}"]
 
 

@@ -25,7 +25,9 @@ SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 def instant(root: Path, *more: str) -> list[str]:
     """The issue's `I`: a fast generate on the instant teacher (no model, no student)."""
     return ["generate", "--set", f"run.root={root}", "--set", "teacher.backend=instant", "--set",
-            "student.enabled=false", "--set", "generate.per_round=5", "--rounds", "1", *more]
+            "student.enabled=false", "--set", "generate.per_round=5", "--rounds", "1",
+            # the Self-Instruct stack: the instant teacher writes no programs for the default's verify step
+            "--set", "generate.strategy=self_instruct", "--set", "filter.verify.enabled=false", *more]
 
 
 def seed_file(path: Path, n: int = 30) -> Path:

@@ -41,6 +41,7 @@ class ScriptedTeacher(InstantTeacher):
 
 def _setup(tmp_path, per_round=6, **over):
     sets = [f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
+            "generate.strategy=self_instruct", "filter.verify.enabled=false",  # the instant teacher writes no programs
             f"generate.per_round={per_round}", "generate.prompts_per_round=8", "generate.max_batches=3",
             "generate.heldout_share=0", *[f"{k}={v}" for k, v in over.items()]]
     cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", sets)

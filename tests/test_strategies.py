@@ -34,7 +34,8 @@ def _setup(tmp_path, *sets):
     cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", [
         f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
         "generate.per_round=12", "generate.prompts_per_round=8", "generate.max_batches=3",
-        "generate.heldout_share=0", CHATML, *sets])
+        "generate.heldout_share=0", CHATML, "generate.strategy=self_instruct", "filter.verify.enabled=false",
+        *sets])  # the verify step is off: the instant teacher writes no programs
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     for s in seeds:
         s.round = 0
