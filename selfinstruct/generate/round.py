@@ -202,7 +202,7 @@ def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict
         for t in tasks:
             row = out.setdefault(t.strategy, {"accepted": 0, "rejected": 0, "tokens": 0})
             row[key] += 1
-    for step, default in [*STEP_STRATEGY.items(), ("respond", None)]:
+    for step, default in [*STEP_STRATEGY.items(), ("respond", None), ("verify", None)]:
         for a in rnd.final_answers(step):
             s = a.get("meta", {}).get("strategy", default)
             if s:

@@ -206,6 +206,12 @@ def _no_input(ctx: StepContext, task: Task) -> bool:
             and self_contained_question(task.instruction))
 
 
+def _strategy(task: Task) -> dict[str, str]:
+    """A request's strategy, for the round's split of teacher tokens by strategy; Self-Instruct's are
+    left unnamed (the step names them), so its request ids stay as they were."""
+    return {} if task.strategy == "self_instruct" else {"strategy": task.strategy}
+
+
 def _no_input_ids(task: Task, n: int) -> list[str]:
     return [f"{task.id}/noinput/{k}" for k in range(n)]
 
@@ -230,7 +236,7 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
             requests.append(make_request(
                 text, ctx.style("instances"), max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
                 stop=["\nTask:"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
-                meta={"task": task.id, "k": k}))
+                meta={"task": task.id, "k": k, **_strategy(task)}))
     by_task: dict[str, list[Completion]] = {}
     for comp in ctx.run("instances", requests, store):
         by_task.setdefault(comp.meta.get("task"), []).append(comp)
@@ -286,14 +292,14 @@ def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Comple
         for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task) if _no_input(ctx, task) else []:
             inputs[rid] = ""
             requests.append(answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, rid),
-                                           {"input_request": rid}))
+                                           {"input_request": rid, **_strategy(task)}))
         for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
             if comp.finish_reason != "stop":
                 continue
             inputs[comp.request_id] = parse_input(comp.text)
             requests.append(answer_request(ctx, task.instruction, inputs[comp.request_id],
                                            seed_for(ctx.cfg.run.seed, comp.request_id),
-                                           {"input_request": comp.request_id}))
+                                           {"input_request": comp.request_id, **_strategy(task)}))
     out: dict[str, tuple[Instance | None, str]] = {}
     for comp in ctx.run("answers", requests, store):
         rid = comp.meta.get("input_request")

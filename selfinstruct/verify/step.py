@@ -62,7 +62,7 @@ def _ask(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
                           instruction=t.instruction, input=inst.input, code=code or "")
             requests.append(make_request(text, "chat", max_tokens=vcfg.max_tokens, temperature=0.0, top_p=1.0,
                                          seed=seed_for(ctx.cfg.run.seed, ctx.round, "verify", t.id),
-                                         meta={"task": t.id, "kind": kind}))
+                                         meta={"task": t.id, "kind": kind, "strategy": t.strategy}))
     if not requests:
         return {}
     return {c.meta.get("task"): c.text for c in ctx.run("verify", requests, store) if c.finish_reason == "stop"}
