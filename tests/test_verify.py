@@ -117,3 +117,18 @@ def test_a_relaunch_asks_the_teacher_nothing_again(tmp_path):
     _verify(tmp_path, [task], answers)
     kept, _, teacher = _verify(tmp_path, [Task(task.instruction, list(task.instances))], answers)
     assert not teacher.asked and kept[0].checks["computation"] == "agrees: 391"
+
+
+def test_a_task_no_program_could_check_is_rejected_before_its_instance_is_written(tmp_path):
+    from selfinstruct.filter.pipeline import filter_tasks
+    from selfinstruct.verify.kinds import may_verify
+
+    assert may_verify("Count the vowels in the given sentence.") and may_verify("Write a Python function to add.")
+    assert not may_verify("Write a poem about the sea.")
+    cfg = load_config(None)  # the default stack rejects unverified tasks
+    tasks = [Task("Write a poem about the sea."), Task("Count the vowels in the given sentence.")]
+    kept, rejected, stats = filter_tasks(tasks, [], cfg.filter, cache_dir=tmp_path, check_instances=False)
+    assert [t.instruction for t in kept] == ["Count the vowels in the given sentence."]
+    assert str(rejected[0].reject) == "unverified(open)" and stats["rejected"] == {"unverified": 1}
+    keep = load_config(None, ["filter.verify.unverified=keep"])
+    assert len(filter_tasks(tasks, [], keep.filter, cache_dir=tmp_path, check_instances=False)[0]) == 2

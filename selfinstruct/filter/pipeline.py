@@ -33,7 +33,17 @@ def each(fn: Callable[[Task], Reject | None]) -> Check:
 def instruction_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None) -> list[tuple[str, Check]]:
     """(name, check) in order, for instructions before any instance is written."""
     return [("quality", each(lambda t: quality.check_instruction(t.instruction, cfg.quality))),
-            *_pool_checks(cfg, pool, decontam, index)]
+            *_verifiable(cfg), *_pool_checks(cfg, pool, decontam, index)]
+
+
+def _verifiable(cfg: FilterConfig) -> list[tuple[str, Check]]:
+    """Where unverified tasks are rejected anyway, one no program could check is rejected before the
+    teacher writes its instance (verify/kinds.py may_verify)."""
+    if not (cfg.verify.enabled and cfg.verify.unverified == "reject"):
+        return []
+    from ..verify.kinds import may_verify
+
+    return [("verifiable", each(lambda t: None if may_verify(t.instruction) else Reject("unverified", "open")))]
 
 
 def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None, judge=None,

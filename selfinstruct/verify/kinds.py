@@ -63,6 +63,12 @@ def asks_for_code(instruction: str) -> bool:
     return bool(_CODE_ASK.search(instruction)) and not _OTHER_LANG.search(instruction)
 
 
+def may_verify(instruction: str) -> bool:
+    """Before any instance is written: could a program check this task once it has its input and output?
+    (kind_of decides after; this only spares writing instances for tasks that can only be open.)"""
+    return asks_for_code(instruction) or bool(_NUMERIC_CUE.search(instruction) or _TEXT_CUE.search(instruction))
+
+
 def kind_of(instruction: str, input: str, output: str, is_classification: bool | None = None) -> str:
     """code, compute, or open (see the module's docstring). A code task whose output has no code is
     still `code`: its execution fails."""
