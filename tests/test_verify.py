@@ -132,3 +132,17 @@ def test_a_task_no_program_could_check_is_rejected_before_its_instance_is_writte
     assert str(rejected[0].reject) == "unverified(open)" and stats["rejected"] == {"unverified": 1}
     keep = load_config(None, ["filter.verify.unverified=keep"])
     assert len(filter_tasks(tasks, [], keep.filter, cache_dir=tmp_path, check_instances=False)[0]) == 2
+
+
+def test_a_constraint_the_instruction_states_is_checked_with_the_ifeval_checkers(tmp_path):
+    from selfinstruct.verify.stated import stated
+
+    assert [s["id"] for s in stated("Describe the sea in under 12 words, in all capital letters.")] == [
+        "length_constraints:number_words", "change_case:english_capital"]
+    assert stated("Describe the sea.") == []
+    short = Task("Describe the sea in under 12 words, in all capital letters.", [Instance("", "THE SEA IS VAST, DEEP AND FULL OF LIFE.")])
+    long = Task("Summarize the history of Rome in no more than 5 words.",
+                [Instance("", "Rome grew from a small village into a vast empire over centuries.")])
+    kept, rejected, _ = _verify(tmp_path, [short, long], {}, unverified="keep")
+    assert kept[0].checks["constraints"].startswith("met") and kept[0].instruction == short.instruction
+    assert str(rejected[0].reject) == "constraint_unmet(in no more than 5 words)"

@@ -8,6 +8,8 @@ For each task that survived the filter (kinds.py says which verifier fits):
   program's value (program-aided, as PAL: a coder model computes better in code than in its head)
   and the record keeps the teacher's own output in checks["teacher_output"]; otherwise
   `wrong_value(expected=...)`.
+- any kind: a constraint the instruction states ("in under 50 words", "in all capital letters") is
+  checked with the IFEval checkers (stated.py); an output that breaks it is `constraint_unmet(...)`.
 - open, or a check that could not run (no tests written, a program that computes nothing or
   crashes): kept or rejected as `unverified(...)`, as filter.verify.unverified says.
 Every outcome is written to task.checks. Requests are greedy and built from (run seed, round,
@@ -26,6 +28,7 @@ from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
 from ..sandbox import Limits, run_python
 from ..store import ChunkStore
+from . import stated
 from .kinds import agrees, computes, kind_of, printed_value, python_code, repaired
 
 
@@ -84,6 +87,9 @@ def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -
                           teacher_output=inst.output)
         else:
             checks["computation"] = f"{outcome}: {value}" if value else outcome
+    constraints = stated.outcome(task.instruction, output)
+    if constraints:
+        checks["constraints"] = constraints
     instances = [Instance(inst.input, output), *task.instances[1:]]
     return replace(task, instances=instances, id="" if output != inst.output else task.id, checks=checks,
                    scores=dict(task.scores), parents=list(task.parents), reject=None)
@@ -128,6 +134,8 @@ def verdict(checks: dict[str, str], vcfg: VerifyConfig) -> Reject | None:
         return Reject("failed_execution", execution.removeprefix("failed: "))
     if computation.startswith("wrong"):
         return Reject("wrong_value", "expected=" + computation.removeprefix("wrong: "))
+    if checks.get("constraints", "").startswith("unmet"):
+        return Reject("constraint_unmet", checks["constraints"].removeprefix("unmet: "))
     verified = execution.startswith("passed") or computation.startswith(("agrees", "repaired"))
     if not verified and vcfg.unverified == "reject":
         return Reject("unverified", checks.get("kind", "open") if checks.get("kind") == "open" else
