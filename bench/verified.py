@@ -102,6 +102,8 @@ def main() -> None:
     ap.add_argument("--tokens-per-task", type=float, default=464.0,
                     help="teacher tokens per accepted task of the labelled run (its stats; 464 for the README's)")
     ap.add_argument("--after", type=Path, default=None, help="a run made with the verified default")
+    ap.add_argument("--after-labels", type=Path, default=None,
+                    help="hand labels of the --after run's tasks (its accepted ones marked accepted: true)")
     ap.add_argument("--train", action="store_true")
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("bench/out/verified"))
@@ -125,9 +127,30 @@ def main() -> None:
                "tokens_per_valid_before": round(gen / max(v_before, 1)),
                "tokens_per_valid_after": round((gen + verify_tokens) / max(v_after, 1)),
                "kept_before": len(before), "kept_after": len(after)}
+    if args.after is not None and args.after_labels is not None:
+        figures.update(_after_run(args.after, args.after_labels))
     if args.train:
         figures.update(_train_part(args, [t for t, _ in before]))
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def _after_run(run: Path, labels: Path) -> dict:
+    """The verified default's own run: the all-valid share of its accepted tasks by hand, and its
+    teacher tokens (every step, verification included) per valid task."""
+    from selfinstruct.rundir import RunDir
+
+    reader = RunDir.reader(run)
+    accepted = {t.id for t in reader.accepted_tasks()}
+    rows = [r for r in map(json.loads, labels.open()) if r["id"] in accepted]
+    tokens = 0.0
+    for rnd in reader.rounds():
+        tokens += sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in rnd.usage().values())
+    ok = sum(valid(r) for r in rows)
+    print(f"{run}: {len(accepted)} accepted, {len(rows)} labelled, all valid {share(ok, len(rows))}; "
+          f"{tokens:,.0f} teacher tokens, {tokens / max(len(accepted), 1):,.0f} per accepted task")
+    return {"run_accepted": len(accepted), "run_valid_share": round(ok / max(len(rows), 1), 3),
+            "run_tokens_per_accepted": round(tokens / max(len(accepted), 1)),
+            "run_tokens_per_valid": round(tokens / max(ok * len(accepted) / max(len(rows), 1), 1))}
 
 
 def _train_part(args, before: list[Task]) -> dict:
