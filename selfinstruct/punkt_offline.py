@@ -12,6 +12,8 @@ The tables are hash-checked: a release that changed them would change sentence c
 
 from __future__ import annotations
 
+import collections
+
 import functools
 import hashlib
 import json
@@ -42,7 +44,10 @@ def english_tokenizer():
                              "(install the version pyproject.toml names)")
     params = PunktParameters()
     params.abbrev_types, params.sent_starters = set(m.ABBREV_TYPES), set(m.SENT_STARTERS)
-    params.collocations, params.ortho_context = set(m.COLLOCATIONS), dict(m.ORTHO_CONTEXT)
+    # ortho_context must stay a defaultdict(int), as nltk's own: a word the tables never saw has context 0
+    # (a plain dict raised KeyError on the first unseen sentence starter in an eval answer).
+    params.collocations = set(m.COLLOCATIONS)
+    params.ortho_context = collections.defaultdict(int, m.ORTHO_CONTEXT)
     tok = PunktSentenceTokenizer()
     tok._params = params  # how nltk's own PunktTokenizer installs the tables it reads from disk
     return tok

@@ -139,3 +139,13 @@ def test_the_sentence_splitter_is_nltks_english_punkt():
     # Punkt's English model knows "Dr." and "p.m." are not sentence ends; a plain split on "." would count 5.
     assert instructions_util.count_sentences("Dr. Smith arrived at 3 p.m. on Monday. He left early.") == 2
     assert instructions_util.count_sentences("Is it cold? Yes! It is.") == 3
+
+
+def test_sentences_whose_words_the_punkt_tables_never_saw_are_counted():
+    # The first default-run eval died here: an answer starting a sentence with "Pour" (not in the
+    # English tables' orthographic context) raised KeyError until that context defaulted to 0.
+    spec = {"id": "length_constraints:number_sentences", "kwargs": {"relation": "less than", "num_sentences": 5},
+            "text": "x"}
+    steps = "Follow these steps:\n\n1. Pour the hot water over the tea bag.\n2. Stir it well."
+    assert C.check(steps, [spec]) == [True]
+    assert C.check(steps + " Zebrafish swim. Qwertyuiop ends.", [spec]) == [False]
