@@ -23,7 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
-from selfinstruct.audit import wilson
+from heuristics_vs_labels import share  # one formatting of a share with its interval, for every label bench
 from selfinstruct.config import load_config
 from selfinstruct.generate.steps import StepContext
 from selfinstruct.records import Instance, Task
@@ -40,11 +40,6 @@ def labelled(path: Path) -> list[tuple[Task, dict]]:
 
 def valid(row: dict) -> bool:
     return bool(row["instruction_ok"] and row["input_ok"] and row["output_ok"])
-
-
-def share(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{k}/{n} = {k / max(n, 1):.0%} [{lo:.0%}, {hi:.0%}]"
 
 
 def verified_stack(pairs: list[tuple[Task, dict]], repaired_labels: dict[str, bool], out: Path,

@@ -19,7 +19,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from selfinstruct.audit import wilson
+from heuristics_vs_labels import share  # one formatting of a share with its interval, for every label bench
 from selfinstruct.config import load_config
 from selfinstruct.generate.steps import StepContext
 from selfinstruct.records import Instance, Task
@@ -32,11 +32,6 @@ def outcome(task: Task) -> str:
     c = task.checks
     text = c.get("execution") or c.get("computation") or "open"
     return f"{c.get('kind', '?')}: {text.split(':')[0].split(' ')[0]}"
-
-
-def share(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{k}/{n} = {k / max(n, 1):.0%} [{lo:.0%}, {hi:.0%}]"
 
 
 def main() -> None:
