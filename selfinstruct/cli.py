@@ -65,12 +65,16 @@ def generate(
     instructions, identifies classification tasks, writes instances (output-first for
     classification), filters them (novelty, quality), and accepts the rest into the pool.
     With a student enabled, each accepted round is distilled into it. A relaunch resumes.
+    With generate.budget set, it stops at the first batch boundary past it with exit code 3;
+    run it again with a higher budget (or none) and it resumes there.
     """
+    from .generate.budget import BUDGET_EXIT
     from .generate.loop import run_generate
 
     cfg = _run(_config, config, sets, **{"generate.rounds": rounds, "generate.per_round": per_round,
                                          "seeds": seeds, "run.name": name})
-    _run(run_generate, cfg, force_new=force_new)
+    if _run(run_generate, cfg, force_new=force_new).get("stopped"):
+        raise typer.Exit(BUDGET_EXIT)
 
 
 @app.command("filter")

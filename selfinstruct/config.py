@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .config_yaml import ConfigError, parse_yaml, read_config_file, validation_message
 
@@ -102,6 +102,12 @@ class RayOptions(Section):
     threads_per_replica: PosInt = 1  # torch/OpenMP threads in each actor
 
 
+class Price(Section):
+    """What the teacher's tokens cost, per million (any currency): estimates show a cost, budgets may cap it."""
+    prompt_per_m: NonNeg = 0.0
+    completion_per_m: NonNeg = 0.0
+
+
 class TeacherConfig(Section):
     backend: Literal["vllm", "openai", "transformers", "ray", "instant"] = "vllm"  # instant: benchmarks, tests
     model: str = "embedded:smollm2-135m"
@@ -119,6 +125,17 @@ class TeacherConfig(Section):
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
     transformers: TransformersOptions = Field(default_factory=TransformersOptions)
     ray: RayOptions = Field(default_factory=RayOptions)
+    price: Price | None = None  # {prompt_per_m, completion_per_m}, or one figure for both; None: no cost shown
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _one_figure(cls, v):
+        """One number prices prompt and completion tokens alike."""
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return v
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{v!r} is out of range; allowed: price >= 0 per million tokens, finite")
+        return {"prompt_per_m": v, "completion_per_m": v}
 
     def style(self, step: str) -> str:
         """How `step` is prompted: its own entry in step_styles, else prompt_style."""
@@ -127,6 +144,19 @@ class TeacherConfig(Section):
 
 STRATEGIES = ("self_instruct", "evol", "magpie", "verified")
 Strategy = Literal["self_instruct", "evol", "magpie", "verified"]
+
+
+class Budget(Section):
+    """The whole run's teacher spending (generate/budget.py): generate stops at the first batch boundary
+    past it, and resumes when it is raised. 0: no limit. Not part of the run's identity."""
+    tokens: Count = 0  # prompt + completion, every step of every round
+    cost: NonNeg = 0.0  # at teacher.price, which it needs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_figure(cls, v):
+        """`generate.budget: 50000` is a token budget."""
+        return {"tokens": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 class GenerateConfig(Section):
@@ -138,6 +168,7 @@ class GenerateConfig(Section):
     # A round stops starting batches once its teacher tokens (in + out) reach this (0: no cap): the
     # same budget for every strategy (bench/strategies.py).
     max_teacher_tokens: Count = 0
+    budget: Budget = Field(default_factory=Budget)
     evol_temperature: NonNeg = 0.7
     magpie_temperature: NonNeg = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
     magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local
@@ -329,10 +360,11 @@ class Config(Section):
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
 
-# Speed knobs, and where the run lives (a run copied to another disk or renamed computes the same
-# thing): the same run, whatever they are set to.
-RESUME_SAFE = ["run.root", "run.name", "run.threads", "generate.rounds", "filter.novelty.batch_size",
-               "filter.novelty.embed_workers", "filter.novelty.embed_parallel_above", "filter.novelty.embed_backend"]
+# Speed knobs, where the run lives (a run copied to another disk or renamed computes the same
+# thing) and what it may spend (a raised budget resumes the run): the same run, whatever they are set to.
+RESUME_SAFE = ["run.root", "run.name", "run.threads", "generate.rounds", "generate.budget", "teacher.price",
+               "filter.novelty.batch_size", "filter.novelty.embed_workers", "filter.novelty.embed_parallel_above",
+               "filter.novelty.embed_backend"]
 
 
 def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
@@ -357,6 +389,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         keys.add(key.strip())
         _set_dotted(data, key.strip(), parse_yaml(value, f"override {key.strip()}"))
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as e:
         raise ConfigError(validation_message(e, Config, str(path), keys)) from None
+    if cfg.generate.budget.cost and cfg.teacher.price is None:
+        lead = "" if any(k.startswith("generate.budget") for k in keys) else f"{path}: "
+        raise ConfigError(f"{lead}generate.budget.cost: {cfg.generate.budget.cost} needs teacher.price (per million "
+                          "tokens) to count spending in money; set it, or budget tokens (generate.budget.tokens)")
+    return cfg

@@ -93,7 +93,9 @@ def _allowed(model: type[BaseModel], loc: list[str]) -> str | None:
         if part not in fields:
             return None
         info = fields[part]
-        model = info.annotation
+        # An optional section (`Price | None`) holds its fields in the model of its union.
+        model = next((a for a in get_args(info.annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
+                     info.annotation)
     if info is None:
         return None
     lo = hi = None

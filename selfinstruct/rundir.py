@@ -221,9 +221,9 @@ class RunDir:
         except (OSError, yaml.YAMLError):
             return ["its config.yaml is missing or unreadable"]
         new = _flatten(self.config.model_dump())
-        safe = set(RESUME_SAFE)
+        safe = tuple(RESUME_SAFE)  # a section among them (generate.budget) covers every key under it
         return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
-                if k not in safe and old[k] != new.get(k, object())]
+                if not any(k == s or k.startswith(s + ".") for s in safe) and old[k] != new.get(k, object())]
 
     def _lock(self, what: str = "") -> None:
         try:

@@ -21,6 +21,7 @@ from ..filter.decontam import Decontaminator
 from ..records import Task
 from ..round_dir import RoundStats
 from ..rundir import RunDir, warn_damaged
+from .budget import Budget, BudgetSpent
 from .round import print_round, run_round
 from .seeds import load_seeds, split_heldout, write_heldout
 from .student_loop import StudentLoop
@@ -67,13 +68,15 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
         index = _pool_index(cfg, run)
         generated: list[Task] = []
         carry: list[Task] = []
+        budget, stopped = Budget(cfg, run), None
         try:
             for n in range(1, cfg.generate.rounds + 1):
                 done = run.round(n).committed()
                 if done is None:
+                    budget.check(n, 0)  # before the engine starts: a spent run stops in seconds
                     rate = summary[-1].novel_per_prompt if summary else None
                     stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights,
-                                                       decontam, carry, index, rate)
+                                                       decontam, carry, index, rate, budget=budget)
                     print_round(stats)
                 else:
                     stats, accepted, carry = done
@@ -87,10 +90,15 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                     break
             if cfg.generate.audit and generated:
                 _audit(cfg, run, generated, teacher)
+        except BudgetSpent as e:
+            stopped = str(e)
         finally:
             teacher.close()
     _print_summary(summary, run)
-    return {"run": str(run.path), "rounds": [s.to_dict() for s in summary], "accepted": len(generated)}
+    if stopped:
+        console.print(stopped, style="yellow", markup=False, highlight=False, soft_wrap=True)  # one line
+    return {"run": str(run.path), "rounds": [s.to_dict() for s in summary], "accepted": len(generated),
+            "stopped": stopped}
 
 
 def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher) -> None:

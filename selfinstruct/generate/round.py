@@ -36,10 +36,12 @@ LISTED = ("self_instruct", "verified")
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
               weights: dict[str, float] | None = None, decontam=None, carry_in: list[Task] | None = None,
-              index=None, novel_per_prompt: float | None = None) -> tuple[RoundStats, list[Task], list[Task]]:
+              index=None, novel_per_prompt: float | None = None,
+              budget=None) -> tuple[RoundStats, list[Task], list[Task]]:
     """-> (stats, accepted, carried over). `carry_in`: the last round's novel instructions (and tasks
     with instances) that it did not need; they come first and are filtered again against the pool.
-    `index`: the run's PoolIndex. `novel_per_prompt`: what the last round measured, to size batches."""
+    `index`: the run's PoolIndex. `novel_per_prompt`: what the last round measured, to size batches.
+    `budget` (generate/budget.py) raises BudgetSpent between batches, leaving the round uncommitted."""
     t0 = time.time()
     rnd = run.round(n)
     target = cfg.generate.per_round
@@ -66,6 +68,8 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
             if cap and spent >= cap:
                 progress.note(f"teacher budget spent ({spent:,.0f} of {cap:,} tokens)")
                 break
+            if budget is not None and batch + 1 < cfg.generate.max_batches:
+                budget.check(n, batch + 1)
     stats = _round_stats(n, ctx.counts, accepted, rejected, rnd, time.time() - t0, ctx.timings)
     stats.carried = len(carry)
     stats.long_seeds = _long_seeds(rnd, seeds + generated)
