@@ -4,7 +4,7 @@ One row per instance (a task with three instances gives three rows), with its pr
 task id, instance index, round, parent task ids, teacher, is_classification, and the filter
 scores as a JSON string (a fixed schema, whatever scores a run has). Formats:
 
-  hf           datasets.Dataset.save_to_disk folder        (load_from_disk)
+  hf           a folder: the train split saved by datasets   (load_from_disk(folder)["train"])
   parquet      one Parquet file                            (load_dataset("parquet", ...))
   alpaca       JSON array of {instruction, input, output, ...provenance}
   sharegpt     JSON array of {conversations: [{from: human}, {from: gpt}], ...provenance}
@@ -95,10 +95,19 @@ def openai_chat(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save_hf(data: list[dict[str, Any]], path: Path) -> None:
-    """Saved beside, then swapped in, so a failed export never leaves half a dataset."""
-    if path.exists() and any(path.iterdir()) and not (path / "dataset_info.json").exists():
+    """Saved beside, then swapped in, so a failed export never leaves half a dataset. A DatasetDict
+    with one split, not a bare Dataset: load_dataset refuses a folder with state.json at its top.
+    dataset_info.json on top is an older export."""
+    if path.exists() and any(path.iterdir()) and not any((path / f).exists() for f in ("dataset_dict.json",
+                                                                                      "dataset_info.json")):
         raise ExportError(f"{path}: exists and is not a saved dataset; refusing to overwrite it")
-    write_atomic(path, lambda tmp: to_dataset(data).save_to_disk(str(tmp)))
+
+    def save(tmp: Path) -> None:
+        import datasets
+
+        datasets.DatasetDict({"train": to_dataset(data)}).save_to_disk(str(tmp))
+
+    write_atomic(path, save)
 
 
 def write(data: list[dict[str, Any]], fmt: str, path: Path) -> None:
@@ -168,7 +177,7 @@ def summary(run: RunData, data: list[dict[str, Any]], fmt: str, path: Path, repo
         t.add_row(str(r), str(len({d["id"] for d in mine})), str(len(mine)), f"{cls / len(mine):.0%}")
     t.add_row("all", str(len({d["id"] for d in data})), str(len(data)), "", style="bold")
     console.print(t)
-    size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     full, root = path.resolve(), run.path.resolve()
     where = full.relative_to(root) if full.is_relative_to(root) else path
     console.print(f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""),

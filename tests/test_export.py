@@ -49,7 +49,7 @@ def test_hf_round_trip(run):
 
     path = export_run(run, "hf")
     assert path == run / "export" / "hf"
-    check_flat(datasets.load_from_disk(str(path)), expected(run))
+    check_flat(datasets.load_from_disk(str(path))["train"], expected(run))
 
 
 def test_parquet_round_trip(run, tmp_path):
