@@ -4,7 +4,8 @@ One row per instance (a task with three instances gives three rows), with its pr
 task id, instance index, round, parent task ids, teacher, is_classification, and the filter
 scores as a JSON string (a fixed schema, whatever scores a run has). Formats:
 
-  hf           a folder: the train split saved by datasets   (load_from_disk(folder)["train"])
+  hf           a folder: the train split saved by datasets   (load_dataset(folder) or load_from_disk)
+               and README.md, its dataset card (card.py)
   parquet      one Parquet file                            (load_dataset("parquet", ...))
   alpaca       JSON array of {instruction, input, output, ...provenance}
   sharegpt     JSON array of {conversations: [{from: human}, {from: gpt}], ...provenance}
@@ -12,7 +13,8 @@ scores as a JSON string (a fixed schema, whatever scores a run has). Formats:
 
 The chat formats put the input under the instruction, as formats.chat_messages does for
 training, so an exported conversation is exactly what the student was trained on.
-Nothing from the config is exported, and a teacher name that is a local path is shortened.
+Nothing from the config is in the data, and a teacher name that is a local path is shortened; the hf
+folder's card (and the one pushed) shows the config as the report does, credentials redacted.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .card import HUB_FILES, dataset_card
 from .formats import chat_messages
 from .records import Instance
 from .report.load import RunData, load_run, safe_text
@@ -94,10 +97,10 @@ def openai_chat(r: dict[str, Any]) -> dict[str, Any]:
     return {"messages": _conversation(r), "metadata": _provenance(r)}
 
 
-def _save_hf(data: list[dict[str, Any]], path: Path) -> None:
+def _save_hf(data: list[dict[str, Any]], path: Path, card: str) -> None:
     """Saved beside, then swapped in, so a failed export never leaves half a dataset. A DatasetDict
-    with one split, not a bare Dataset: load_dataset refuses a folder with state.json at its top.
-    dataset_info.json on top is an older export."""
+    with one split, not a bare Dataset: load_dataset refuses a folder with state.json at its top,
+    and the card's configs point it at train/. dataset_info.json on top is an older export."""
     if path.exists() and any(path.iterdir()) and not any((path / f).exists() for f in ("dataset_dict.json",
                                                                                       "dataset_info.json")):
         raise ExportError(f"{path}: exists and is not a saved dataset; refusing to overwrite it")
@@ -106,13 +109,14 @@ def _save_hf(data: list[dict[str, Any]], path: Path) -> None:
         import datasets
 
         datasets.DatasetDict({"train": to_dataset(data)}).save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(card, encoding="utf-8")
 
     write_atomic(path, save)
 
 
-def write(data: list[dict[str, Any]], fmt: str, path: Path) -> None:
+def write(data: list[dict[str, Any]], fmt: str, path: Path, card: str = "") -> None:
     if fmt == "hf":
-        _save_hf(data, path)
+        _save_hf(data, path, card)
     elif fmt == "parquet":
         write_atomic(path, lambda tmp: to_dataset(data).to_parquet(str(tmp)))
     elif fmt == "alpaca":
@@ -133,9 +137,15 @@ def hub_token(repo: str) -> str:
     return token
 
 
-def push(data: list[dict[str, Any]], repo: str, token: str) -> None:
-    """Pushes as a private dataset: generated data is never published by accident."""
+def push(data: list[dict[str, Any]], repo: str, token: str, card: str) -> None:
+    """Pushes as a private dataset: generated data is never published by accident. The card goes
+    first: push_to_hub then adds its size and features to the card's metadata and keeps the rest."""
     try:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo, repo_type="dataset", private=True, exist_ok=True)
+        api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=repo, repo_type="dataset")
         to_dataset(data).push_to_hub(repo, token=token, private=True)
     except Exception as e:  # network, auth, repo name: whatever it is, one line, and never the token
         raise ExportError(f"--push-to-hub {repo} failed: {str(e).replace(token, '[token]')}") from None
@@ -156,9 +166,9 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
     if not data:
         raise ExportError(f"{run}: no accepted tasks with instances to export yet")
     path = Path(out) if out else data_run.path / "export" / FORMATS[fmt]
-    write(data, fmt, path)
+    write(data, fmt, path, dataset_card(data_run, data) if fmt == "hf" else "")
     if push_to_hub:
-        push(data, push_to_hub, token)
+        push(data, push_to_hub, token, dataset_card(data_run, data, HUB_FILES, load_as=push_to_hub))
     summary(data_run, data, fmt, path, push_to_hub)
     if live:
         done = [r.n for r in data_run.rounds if r.done]

@@ -24,7 +24,7 @@ from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks, write_tasks
 from selfinstruct.records import Instance, Reject, Task
 from selfinstruct.round_dir import METRICS, Round, RoundStats
-from selfinstruct.rundir import RunDir
+from selfinstruct.rundir import RunDir, sha256_file
 from selfinstruct.store import usage_store
 
 FAKE_SECRET = "hf_FIXTUREsecret0123456789"
@@ -60,7 +60,8 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
     cfg.teacher.openai.base_urls = [f"http://user:{URL_PASSWORD}@127.0.0.1:8000/v1"]
     rng = random.Random(0)
     pool = list(seeds[:POOL])
-    with chdir(root), RunDir(cfg, command=f"selfinstruct generate --seeds {seed_path}") as run:
+    seed_file = (seed_path, sha256_file(seed_path))  # as generate records them: the hash is in the manifest
+    with chdir(root), RunDir(cfg, command=f"selfinstruct generate --seeds {seed_path}", seeds=seed_file) as run:
         for r in range(1, rounds + 1):
             cands = _candidates(seeds, r, rng)
             for t in cands:

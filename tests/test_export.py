@@ -112,7 +112,8 @@ def test_exports_hold_no_secret_or_outside_path(run):
         for f in files:
             if f.is_file():
                 blob = f.read_bytes()
-                for bad in (FAKE_SECRET, URL_PASSWORD, root, "seeds.jsonl"):
+                # The hf card shows the run's config as the report does: the seed file by its name only.
+                for bad in (FAKE_SECRET, URL_PASSWORD, root) + (() if f.name == "README.md" else ("seeds.jsonl",)):
                     assert bad.encode() not in blob, (fmt, f.name, bad)
 
 
