@@ -57,6 +57,10 @@ def generate(
     seeds: Optional[Path] = typer.Option(None, "--seeds", help="Seed tasks (Self-Instruct JSONL, Alpaca JSON, chat JSONL)."),
     name: Optional[str] = NameOpt,
     force_new: bool = typer.Option(False, "--force-new", help="Move an existing run of this name aside and start afresh."),
+    estimate: bool = typer.Option(False, "--estimate", help="Only project teacher tokens, time and cost, from one "
+                                  "calibration batch in a scratch folder (the run is not touched)."),
+    estimate_from: Optional[Path] = typer.Option(None, "--estimate-from", help="Only project, from a previous run's "
+                                                 "stats (no calibration)."),
     sets: List[str] = SetOpt,
 ) -> None:
     """Expand seed tasks into new tasks with a teacher LLM, round after round (Self-Instruct).
@@ -66,13 +70,19 @@ def generate(
     classification), filters them (novelty, quality), and accepts the rest into the pool.
     With a student enabled, each accepted round is distilled into it. A relaunch resumes.
     With generate.budget set, it stops at the first batch boundary past it with exit code 3;
-    run it again with a higher budget (or none) and it resumes there.
+    run it again with a higher budget (or none) and it resumes there. --estimate projects the
+    run's teacher tokens, time and cost (teacher.price) first, with a range, and generates nothing.
     """
     from .generate.budget import BUDGET_EXIT
     from .generate.loop import run_generate
 
     cfg = _run(_config, config, sets, **{"generate.rounds": rounds, "generate.per_round": per_round,
                                          "seeds": seeds, "run.name": name})
+    if estimate or estimate_from:
+        from .generate.estimate import run_estimate
+
+        _run(run_estimate, cfg, from_run=estimate_from)
+        return
     if _run(run_generate, cfg, force_new=force_new).get("stopped"):
         raise typer.Exit(BUDGET_EXIT)
 
