@@ -70,7 +70,9 @@ class VllmOptions(Section):
 class OpenAIOptions(Section):
     base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
     api_key_env: str = "OPENAI_API_KEY"  # the key itself is never stored
-    max_in_flight: PosInt = 32
+    max_in_flight: PosInt = 32  # the ceiling: requests in flight halve on 429/503/timeouts, then grow back to it
+    min_in_flight: PosInt = 1  # the floor they never halve below
+    adaptive: bool = True  # false: always max_in_flight, whatever the server answers
     timeout_s: Positive = 120.0  # hard limit per attempt, so a stuck server never hangs a step
     max_retries: Count = 5  # on connection errors, timeouts, 429 and 5xx; never on other 4xx
     backoff_s: NonNeg = 1.0  # first retry wait; doubles each time, with jitter
@@ -80,6 +82,14 @@ class OpenAIOptions(Section):
     cooldown_max_s: NonNeg = 60.0
     served_model: str | None = None  # the name the server serves; default: teacher.model (resolved)
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
+
+    @field_validator("min_in_flight")
+    @classmethod
+    def _floor_under_ceiling(cls, n: int, info: ValidationInfo) -> int:
+        most = info.data.get("max_in_flight", n)
+        if n > most:
+            raise ValueError(f"{n} is out of range; allowed: 1 <= min_in_flight <= max_in_flight ({most})")
+        return n
 
 
 class TransformersOptions(Section):

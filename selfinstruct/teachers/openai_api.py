@@ -1,10 +1,11 @@
 """The `openai` backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted API).
 
 Prompt requests go to /v1/completions, chat requests to /v1/chat/completions. Requests run
-concurrently, at most `max_in_flight` at once (the vLLM server has no admission control: the
-client must cap the load), spread over one or several base URLs. Connection errors, timeouts,
-429 and 5xx are retried with exponential backoff and jitter; other 4xx are not. Every attempt
-has a hard deadline, so nothing hangs.
+concurrently, spread over one or several base URLs, as many at once as an AIMD limit allows
+(aimd.py: the vLLM server has no admission control, so the client must cap the load): halved on
+429, 503 or a timeout, grown by one after a window of successes, up to `max_in_flight`.
+Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter; other
+4xx are not. Every attempt has a hard deadline, so nothing hangs.
 
 Fan-out over several base URLs (several `vllm serve` instances): each attempt goes to the live
 endpoint with the fewest requests in flight. An endpoint that fails (connection refused or
@@ -29,6 +30,7 @@ from typing import Any, Coroutine
 
 from ..config import TeacherConfig
 from ..models import resolve_model
+from .aimd import AdaptiveLimit
 from .base import Completion, Request
 from .common import model_label, request_seed, require
 
@@ -62,6 +64,8 @@ class OpenAITeacher:
         self.attempts = 0  # HTTP requests sent, retries included
         self.answered = [0] * len(self.urls)  # 2xx answers per endpoint
         self.failures = [0] * len(self.urls)  # failed attempts per endpoint (endpoint faults only)
+        # One limit for all endpoints, kept across calls: each chunk starts where the last one settled.
+        self.limiter = AdaptiveLimit(self.opts.max_in_flight, self.opts.min_in_flight, self.opts.adaptive, self.name)
 
     def __repr__(self) -> str:
         return f"OpenAITeacher({self.name!r}, urls={self.urls!r})"  # never the key
@@ -70,6 +74,10 @@ class OpenAITeacher:
         if not requests:
             return []
         return _run_sync(self._complete_all(requests))
+
+    def status(self) -> dict[str, int]:
+        """What the progress line shows while a step runs (read from rich's refresh thread)."""
+        return {"in_flight": self.limiter.limit}
 
     def close(self) -> None:
         pass  # clients live for one call: nothing stays open between calls
@@ -84,21 +92,19 @@ class OpenAITeacher:
         import httpx
 
         n = self.opts.max_in_flight
-        limit = asyncio.Semaphore(n)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
         async with httpx.AsyncClient(headers=headers, limits=limits, timeout=self.opts.timeout_s) as client:
-            return list(await asyncio.gather(*(self._one(client, limit, r) for r in requests)))
+            return list(await asyncio.gather(*(self._one(client, r) for r in requests)))
 
-    async def _one(self, client: Any, limit: asyncio.Semaphore, req: Request) -> Completion:
-        async with limit:
-            try:
-                data = await self._post_with_retries(client, req)
-                return self._parse(req, data)
-            except Retryable as e:
-                return _error(req, self._redact(f"gave up after {self.opts.max_retries + 1} attempts: {e}"))
-            except Unanswerable as e:
-                return _error(req, self._redact(str(e)))
+    async def _one(self, client: Any, req: Request) -> Completion:
+        try:
+            data = await self._post_with_retries(client, req)
+            return self._parse(req, data)
+        except Retryable as e:
+            return _error(req, self._redact(f"gave up after {self.opts.max_retries + 1} attempts: {e}"))
+        except Unanswerable as e:
+            return _error(req, self._redact(str(e)))
 
     async def _post_with_retries(self, client: Any, req: Request) -> Any:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -145,23 +151,35 @@ class OpenAITeacher:
         return any(self._live(j, now) for j in range(len(self.urls)) if j != i)
 
     async def _post(self, client: Any, path: str, body: dict[str, Any]) -> Any:
+        # A slot per attempt, not per request: a request waiting out its backoff holds none.
+        epoch = await self.limiter.acquire()
+        try:
+            return await self._attempt(client, path, body, epoch)
+        finally:
+            self.limiter.release()
+
+    async def _attempt(self, client: Any, path: str, body: dict[str, Any], epoch: int) -> Any:
         import httpx
 
         i = self._pick()
         url = self.urls[i] + path
         self._in_flight[i] += 1
         self.attempts += 1
+        busy = ""  # the server's sign that it is overloaded: fewer requests in flight
         try:
             # httpx's timeout is per read; wait_for bounds the whole attempt (a trickling server too).
             resp = await asyncio.wait_for(client.post(url, json=body), self.opts.timeout_s)
         except asyncio.TimeoutError:
-            why = f"{url}: no answer within {self.opts.timeout_s:g} s"
+            why, busy = f"{url}: no answer within {self.opts.timeout_s:g} s", "a timeout"
         except httpx.TransportError as e:
-            why = f"{url}: {type(e).__name__}: {e}"
+            why, busy = f"{url}: {type(e).__name__}: {e}", "a timeout" if isinstance(e, httpx.TimeoutException) else ""
         else:
             why = f"{url}: HTTP {resp.status_code}: {_snippet(resp.text)}" if resp.status_code >= 500 else ""
+            busy = f"HTTP {resp.status_code}" if resp.status_code in (429, 503) else ""
         finally:
             self._in_flight[i] -= 1
+        if busy:
+            self.limiter.throttled_by(epoch, f"{url}: {busy}")
         if why:  # the endpoint's fault: out of rotation, retried elsewhere without waiting
             raise Retryable(why, failover=self._failed(i))
         code = resp.status_code
@@ -171,6 +189,7 @@ class OpenAITeacher:
         if code >= 300:
             raise Unanswerable(f"{url}: HTTP {code} (not retried): {_snippet(resp.text)}")
         self.answered[i] += 1
+        self.limiter.succeeded()
         try:
             return resp.json()
         except ValueError:
