@@ -1,16 +1,35 @@
-"""One rich progress bar per teacher step, with request counts and generated tokens/s."""
+"""One rich progress bar per teacher step, with request counts, generated tokens/s and what the
+teacher reports live (the openai backend: `in_flight=N`, its current limit on requests in flight)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+
+class _StatusColumn(ProgressColumn):
+    """The teacher's live figures on the running step's bar; a finished bar keeps its last ones."""
+
+    def __init__(self, owner: "StepProgress"):
+        super().__init__()
+        self.owner = owner
+
+    def render(self, task) -> Text:
+        if task.id == self.owner.current:
+            task.fields["status"] = self.owner.status_text()
+        return Text(task.fields.get("status", ""))
 
 
 class StepProgress:
-    def __init__(self, title: str):
+    def __init__(self, title: str, status: Callable[[], dict] | None = None):
         self.title = title
+        self.status = status
+        self.current: int | None = None  # the bar of the step running now
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[rate]}"), _StatusColumn(self), TimeElapsedColumn(),
                                  console=Console(stderr=True), transient=False)
         self.tasks: dict[str, int] = {}
         self.tokens: dict[str, tuple[int, float]] = {}
@@ -22,10 +41,19 @@ class StepProgress:
     def __exit__(self, *exc) -> None:
         self.progress.stop()
 
+    def status_text(self) -> str:
+        try:
+            figures = self.status() if self.status else {}
+        except Exception:  # a display must never stop a step
+            return ""
+        return " ".join(f"{k}={v}" for k, v in figures.items())
+
     def start(self, step: str, total: int, label: str = "") -> None:
         """A new bar for `step` (propose, classify, ...); teacher chunks of that step advance it."""
-        self.tasks[step] = self.progress.add_task(f"{self.title} {label or step}", total=total, rate="")
+        self.tasks[step] = self.progress.add_task(f"{self.title} {label or step}", total=total, rate="",
+                                                  status=self.status_text())
         self.tokens[step] = (0, 0.0)
+        self.current = self.tasks[step]
 
     def note(self, text: str) -> None:
         """Shows a running figure (e.g. accepted so far) on the last bar."""
@@ -40,4 +68,4 @@ class StepProgress:
         tok, secs = tok + sum(o.completion_tokens for o in outs), secs + wall
         self.tokens[step] = (tok, secs)
         rate = f"{tok / secs:.0f} tok/s" if secs else ""
-        self.progress.update(self.tasks[step], advance=len(outs), rate=rate)
+        self.progress.update(self.tasks[step], advance=len(outs), rate=rate, status=self.status_text())

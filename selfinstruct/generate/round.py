@@ -50,7 +50,7 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
     carry: list[Task] = list(carry_in or [])
     for t in carry:
         t.round = n  # a task belongs to the round that accepts it (its parents still say where it came from)
-    with StepProgress(f"round {n}") as progress:
+    with StepProgress(f"round {n}", status=getattr(teacher, "status", None)) as progress:
         ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
                           decontam=decontam, index=index, novel_per_prompt=novel_per_prompt)
         ctx.seen.update(t.id for t in carry)
