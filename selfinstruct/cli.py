@@ -35,8 +35,9 @@ def _user_errors():
     from .models import ModelError
     from .rundir import RunError
     from .store import StoreError
+    from .teachers.base import TeacherError
 
-    return (InputError, ConfigError, RunError, StoreError, ModelError)
+    return (InputError, ConfigError, RunError, StoreError, ModelError, TeacherError)
 
 
 def _run(fn, *args, **kwargs):

@@ -3,7 +3,8 @@
 Every backend (vLLM engine, OpenAI-compatible server, local transformers) implements
 `Teacher.complete(requests) -> completions`, same order, one completion per request, with
 token counts and a finish reason. A request that failed for good comes back with
-finish_reason "error" and the reason in `error`: a step never dies on one bad answer.
+finish_reason "error" and the reason in `error`: a step never dies on one bad answer, only
+when every one of its requests failed (TeacherError, with the first reason).
 
 `run_step` is how the pipeline calls a teacher: it cuts the step's requests into chunks,
 skips chunks already committed in the step's store (so a relaunch never asks the teacher
@@ -65,6 +66,13 @@ class Teacher(Protocol):
     def complete(self, requests: list[Request]) -> list[Completion]: ...
 
     def close(self) -> None: ...
+
+    # Optional: `status() -> {"in_flight": 8}`, live figures for the progress line (openai backend).
+
+
+class TeacherError(RuntimeError):
+    """Every request of a step failed: the teacher is down or refuses everything, and going on
+    would only make an empty round (Curator #213: a user saw nothing but an empty file)."""
 
 
 # The kind of a failed request, for the round table: first pattern that matches its error text.
@@ -134,4 +142,15 @@ def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk
     by_id = {}
     for row in store:  # later rows (retries) override earlier ones
         by_id[row["request_id"]] = Completion(**row)
-    return [by_id[r.id] for r in requests if r.id in by_id]
+    outs = [by_id[r.id] for r in requests if r.id in by_id]
+    if outs and all(o.finish_reason == "error" for o in outs):
+        raise _all_failed(teacher, store, outs)
+    return outs
+
+
+def _all_failed(teacher: Teacher, store: ChunkStore, outs: list[Completion]) -> TeacherError:
+    # Stored first, so nothing is lost: a relaunch asks exactly these again.
+    error = " ".join((outs[0].error or "no reason given").split())
+    error = error if len(error) <= 400 else error[:400] + "..."
+    return TeacherError(f"teacher {teacher.name}: every request of step {store.path.stem!r} failed ({len(outs)} of "
+                        f"{len(outs)}): {error} (kept in {store.path}: a relaunch asks them again)")
