@@ -233,3 +233,25 @@ def test_a_failing_round_keeps_the_rounds_before_it(tmp_path):
         server.close()
     assert "every request of step 'propose' failed" in _error_line(second)
     assert accepted.read_text() == kept and not (tmp_path / "openai" / "round-2" / "accepted.jsonl.done").exists()
+
+
+def test_a_step_whose_only_prompt_is_too_long_goes_on_without_it(tmp_path):
+    """A prompt too long fails alone (a 100 KB seed): that is not a teacher that is down."""
+    from selfinstruct.store import ChunkStore
+    from selfinstruct.teachers.base import Completion, Request, TeacherError, run_step
+
+    class Refuses:
+        name = "refuses"
+
+        def __init__(self, error):
+            self.error = error
+
+        def complete(self, requests):
+            return [Completion(r.id, "", "error", error=self.error) for r in requests]
+
+    req = [Request(prompt="x" * 100)]
+    too_long = "This model's maximum context length is 2048 tokens. However, you requested 9000 tokens."
+    outs = run_step(Refuses(too_long), req, ChunkStore(tmp_path / "a.jsonl"), 8)
+    assert [o.finish_reason for o in outs] == ["error"]
+    with pytest.raises(TeacherError, match="HTTP 500"):
+        run_step(Refuses("HTTP 500: boom"), req, ChunkStore(tmp_path / "b.jsonl"), 8)
