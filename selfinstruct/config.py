@@ -297,7 +297,10 @@ class VerifyConfig(Section):
     writes, computable answers against a program it writes, both in the sandbox."""
     enabled: bool = False
     repair: bool = False  # a computed value replaces a wrong output (the teacher's own kept in checks): 2 of 10 right
-    unverified: Literal["keep", "reject"] = "keep"  # tasks no program could check (open writing, advice)
+    # tasks no program could check (open writing, advice): kept, rejected, or kept where a second answer agrees
+    unverified: Literal["keep", "reject", "agree"] = "keep"
+    agree_with: str | None = None  # the second answer's model (verify/agree.py); None: the teacher, sampled
+    agree_min: float = Field(0.8, ge=0.0, le=1.0)  # MiniLM cosine of the two answers that counts as agreeing
     max_tokens: int = Field(384, ge=16)  # of a test or program request
     cpu_s: int = Field(5, ge=1)
     wall_s: float = Field(10.0, gt=0)

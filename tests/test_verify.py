@@ -146,3 +146,21 @@ def test_a_constraint_the_instruction_states_is_checked_with_the_ifeval_checkers
     kept, rejected, _ = _verify(tmp_path, [short, long], {}, unverified="keep")
     assert kept[0].checks["constraints"].startswith("met") and kept[0].instruction == short.instruction
     assert str(rejected[0].reject) == "constraint_unmet(in no more than 5 words)"
+
+
+def test_open_tasks_kept_only_where_a_second_answer_agrees(tmp_path):
+    sky = Task("Explain why the sky is blue.", [Instance("", "Sunlight is scattered by the air, and blue light scatters most.")])
+    capital = Task("Name the capital of France.", [Instance("", "Paris")])
+    haiku = Task("Write a haiku about autumn leaves.", [Instance("", "Red leaves drift and fall / the cold wind carries them home / "
+                                                                   "branches stand bare now")])
+    answers = {"sky is blue": "Blue light is scattered more by the air than other colours of sunlight.",
+               "capital of France": "The capital of France is Paris.",
+               "haiku": "def add(a, b):\n    return a + b"}
+    kept, rejected, teacher = _verify(tmp_path, [sky, capital, haiku], answers, unverified="agree")
+    assert sorted(t.instruction for t in kept) == sorted([sky.instruction, capital.instruction])
+    assert kept[0].checks["agreement"].startswith("agrees (cos=")
+    assert rejected[0].reject.kind == "disagree" and rejected[0].reject.detail.startswith("cos=")
+    assert len(teacher.asked) == 3 and all(r.temperature > 0 for r in teacher.asked)  # the teacher, sampled
+    again = _verify(tmp_path, [Task(t.instruction, list(t.instances)) for t in (sky, capital, haiku)], answers,
+                    unverified="agree")[2]
+    assert not again.asked  # a relaunch finds the second answers in the store

@@ -28,7 +28,7 @@ from ..verify.step import verify_tasks
 
 console = Console(stderr=True)
 TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "classify", "instances", "answers", "respond", "judge",
-                 "verify")
+                 "verify", "agree")
 # Strategies whose proposals are task lists (steps.propose): they get classify and written instances; the
 # others write self-contained prompts, answered directly (strategies.respond).
 LISTED = ("self_instruct", "verified")
@@ -206,7 +206,7 @@ def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict
         for t in tasks:
             row = out.setdefault(t.strategy, {"accepted": 0, "rejected": 0, "tokens": 0})
             row[key] += 1
-    for step, default in [*STEP_STRATEGY.items(), ("respond", None), ("verify", None)]:
+    for step, default in [*STEP_STRATEGY.items(), ("respond", None), ("verify", None), ("agree", None)]:
         for a in rnd.final_answers(step):
             s = a.get("meta", {}).get("strategy", default)
             if s:

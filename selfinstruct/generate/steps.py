@@ -69,9 +69,10 @@ class StepContext:
         count = per * math.ceil(instructions / max(rate, 0.05) / per)
         return max(per, min(count, g.prompts_per_round))
 
-    def run(self, name: str, requests: list, store: ChunkStore) -> list[Completion]:
+    def run(self, name: str, requests: list, store: ChunkStore, teacher: Teacher | None = None) -> list[Completion]:
+        """A step's requests through the teacher (or another model: verify's second answers), counted."""
         cb = (lambda outs, wall: self.on_chunk(name, outs, wall)) if self.on_chunk else None
-        outs = run_step(self.teacher, requests, store, self.cfg.teacher.chunk_size, on_chunk=cb)
+        outs = run_step(teacher or self.teacher, requests, store, self.cfg.teacher.chunk_size, on_chunk=cb)
         self.counts[f"{name}_errors"] += sum(o.finish_reason == "error" for o in outs)
         self.counts[f"{name}_truncated"] += sum(o.finish_reason == "length" for o in outs)
         return outs

@@ -11,7 +11,8 @@ For each task that survived the filter (kinds.py says which verifier fits):
 - any kind: a constraint the instruction states ("in under 50 words", "in all capital letters") is
   checked with the IFEval checkers (stated.py); an output that breaks it is `constraint_unmet(...)`.
 - open, or a check that could not run (no tests written, a program that computes nothing or
-  crashes): kept or rejected as `unverified(...)`, as filter.verify.unverified says.
+  crashes): kept, rejected as `unverified(...)`, or (`agree`) answered a second time and kept only
+  where the two answers agree (agree.py), else `disagree(...)`, as filter.verify.unverified says.
 Every outcome is written to task.checks. Requests are greedy and built from (run seed, round,
 task id), so a relaunch finds them answered in the store and asks nothing twice.
 """
@@ -29,6 +30,7 @@ from ..records import Instance, Reject, Task
 from ..sandbox import Limits, run_python
 from ..store import ChunkStore
 from . import stated
+from .agree import agreement
 from .kinds import agrees, computes, kind_of, printed_value, python_code, repaired
 
 
@@ -40,6 +42,8 @@ def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task],
     limits = Limits(cpu_s=vcfg.cpu_s, wall_s=vcfg.wall_s, memory_mb=vcfg.memory_mb)
     with ThreadPoolExecutor(max(1, vcfg.workers)) as pool:
         checked = dict(zip([t.id for t in todo], pool.map(lambda t: _check(t, comps.get(t.id), vcfg, limits), todo)))
+    if vcfg.unverified == "agree":
+        _agree(ctx, checked, store)
     kept, rejected = [], []
     for task in tasks:
         task = checked.get(task.id, task)
@@ -50,6 +54,14 @@ def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task],
         ctx.counts["verify_" + task.checks.get("kind", "none")] += 1
         ctx.counts["repaired"] += "repaired" in task.checks.get("computation", "")
     return kept, rejected
+
+
+def _agree(ctx, checked: dict[str, Task], store: ChunkStore) -> None:
+    """Second answers for the tasks no program proved (their verdict so far: unverified)."""
+    unproven = [t for t in checked.values() if (why := verdict(t.checks, None)) and why.kind == "unverified"]
+    found = agreement(ctx, unproven, ChunkStore(store.path.with_name("agree.jsonl")))
+    for task in unproven:
+        task.checks["agreement"] = found[task.id]
 
 
 def _ask(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
@@ -127,8 +139,8 @@ def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def verdict(checks: dict[str, str], vcfg: VerifyConfig) -> Reject | None:
-    """A task's checks -> its reject, or None to keep it."""
+def verdict(checks: dict[str, str], vcfg: VerifyConfig | None) -> Reject | None:
+    """A task's checks -> its reject, or None to keep it (vcfg None: as if unverified tasks were rejected)."""
     execution, computation = checks.get("execution", ""), checks.get("computation", "")
     if execution.startswith("failed"):
         return Reject("failed_execution", execution.removeprefix("failed: "))
@@ -136,8 +148,12 @@ def verdict(checks: dict[str, str], vcfg: VerifyConfig) -> Reject | None:
         return Reject("wrong_value", "expected=" + computation.removeprefix("wrong: "))
     if checks.get("constraints", "").startswith("unmet"):
         return Reject("constraint_unmet", checks["constraints"].removeprefix("unmet: "))
-    verified = execution.startswith("passed") or computation.startswith(("agrees", "repaired"))
-    if not verified and vcfg.unverified == "reject":
+    agreement = checks.get("agreement", "")
+    if agreement.startswith("disagrees"):
+        return Reject("disagree", agreement.removeprefix("disagrees").strip(" ()"))
+    verified = (execution.startswith("passed") or computation.startswith(("agrees", "repaired"))
+                or agreement.startswith("agrees"))
+    if not verified and (vcfg is None or vcfg.unverified != "keep"):
         return Reject("unverified", checks.get("kind", "open") if checks.get("kind") == "open" else
                       (execution or computation).removeprefix("unverified: "))
     return None
