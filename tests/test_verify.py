@@ -164,3 +164,16 @@ def test_open_tasks_kept_only_where_a_second_answer_agrees(tmp_path):
     again = _verify(tmp_path, [Task(t.instruction, list(t.instances)) for t in (sky, capital, haiku)], answers,
                     unverified="agree")[2]
     assert not again.asked  # a relaunch finds the second answers in the store
+
+
+def test_a_request_for_code_gets_no_input_request_when_verification_is_on():
+    from selfinstruct.generate.steps import _no_input
+
+    code, essay = Task("Write a Python function that reverses a string."), Task("Summarize the given paragraph.")
+    for task in (code, essay):
+        task.is_classification = False
+    on = StepContext(load_config(None), Scripted({}), 1, [], [])  # the default: verify on
+    off = StepContext(load_config(None, ["filter.verify.enabled=false"]), Scripted({}), 1, [], [])
+    assert _no_input(on, code) and not _no_input(off, code)  # its tests bring the inputs
+    assert not _no_input(on, essay) and not _no_input(off, essay)
+    assert _no_input(on, Task("How many legs does an octopus have?")) is True

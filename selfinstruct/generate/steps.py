@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import Config
 from ..filter.quality import needs_input, self_contained_question
+from ..verify.kinds import asks_for_code
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..prompting import make_request, render
@@ -202,9 +203,14 @@ def _two_step(ctx: StepContext, task: Task) -> bool:
 def _no_input(ctx: StepContext, task: Task) -> bool:
     """A self-contained question ("How many legs does an octopus have?") is answered without an
     input request: 12 of the 14 such seeds have no input, and a written one gave the answer away
-    ("An octopus has 8 legs.") or did not belong to the question (hand labels, README)."""
-    return (_two_step(ctx, task) and not ctx.cfg.generate.input_for_questions
-            and self_contained_question(task.instruction))
+    ("An octopus has 8 legs.") or did not belong to the question (hand labels, README). So is a
+    request for code when verification is on: its tests bring the inputs, and the input written for
+    one was often the solution itself (README "Verified data")."""
+    if not _two_step(ctx, task):
+        return False
+    if ctx.cfg.filter.verify.enabled and asks_for_code(task.instruction):
+        return True
+    return not ctx.cfg.generate.input_for_questions and self_contained_question(task.instruction)
 
 
 def _strategy(task: Task) -> dict[str, str]:
