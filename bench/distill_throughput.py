@@ -24,8 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning threads crawl on a shared CPU
 
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+from selfinstruct.testing import PUBLIC_SEEDS as SEEDS  # noqa: E402
+
 
 
 def ours(tasks, cfg, threads: int) -> dict:

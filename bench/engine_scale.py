@@ -18,7 +18,6 @@ The last line holds the figures as name=value pairs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
@@ -31,16 +30,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from selfinstruct.testing import accepted_ids  # noqa: E402
+from selfinstruct.testing import instant_overrides as overrides  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 STEPS = ("propose", "filter", "classify", "instances", "commit")
-
-
-def overrides(root: Path, per_round: int, rounds: int, chunk: int) -> list[str]:
-    # The Self-Instruct stack: the default's verified strategy needs a teacher that writes real programs.
-    return [f"run.root={root}", "run.name=scale", "teacher.backend=instant", "student.enabled=false",
-            "generate.strategy=self_instruct", "filter.verify.enabled=false", f"generate.rounds={rounds}", f"generate.per_round={per_round}",
-            f"generate.prompts_per_round={4 * per_round}", "generate.max_batches=8", f"teacher.chunk_size={chunk}"]
 
 
 def peak_rss_mb() -> float:
@@ -73,14 +67,6 @@ def run_rounds(root: Path, per_round: int, rounds: int, chunk: int) -> list[dict
               f"(teacher {teacher:.1f} s, relaunch + round {call:.1f} s): {row['tasks_per_s']:.0f} tasks/s, "
               f"peak RSS {row['peak_rss_mb']:,} MB | {steps} | carried {row['carried']:,}", flush=True)
     return rows
-
-
-def accepted_ids(run: Path) -> list[str]:
-    ids = []
-    for f in sorted(run.glob("round-*/accepted.jsonl")):
-        if f.with_name("accepted.jsonl.done").exists():
-            ids += [json.loads(line)["id"] for line in f.read_text().splitlines()]
-    return ids
 
 
 def kill_and_resume(root: Path, per_round: int, rounds: int, chunk: int, after: int) -> dict:

@@ -1,7 +1,7 @@
 """`selfinstruct eval`'s answering: the vLLM path (one engine, the student as a LoRA adapter) next to
 the transformers path it replaced, on the same held-out items, base + one adapter, no cache.
 
-Items: the instances of ../shared/data/self_instruct_seed_tasks.jsonl (175) then seeds/seed_tasks.jsonl,
+Items: the instances of tests/fixtures/self_instruct_seed_tasks.jsonl (175) then seeds/seed_tasks.jsonl,
 the first --items of them (250). The adapter: --adapter (e.g. runs/default/round-1/student), else a
 Gemma 3 270M base LoRA trained here for a few steps on 16 other seed tasks.
 
@@ -30,15 +30,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from selfinstruct.testing import PUBLIC_SEEDS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 
 
 def items(n: int):
     from selfinstruct.evaluate.command import heldout_items
     from selfinstruct.formats import read_tasks
 
-    return (heldout_items(read_tasks(SHARED)) + heldout_items(read_tasks(ROOT / "seeds" / "seed_tasks.jsonl")))[:n]
+    own = ROOT / "seeds" / "seed_tasks.jsonl"
+    return (heldout_items(read_tasks(PUBLIC_SEEDS)) + heldout_items(read_tasks(own)))[:n]
 
 
 def quick_adapter(cfg) -> Path:
@@ -46,7 +48,7 @@ def quick_adapter(cfg) -> Path:
     from selfinstruct.formats import read_tasks
 
     out = Path(tempfile.mkdtemp(prefix="bench-eval-")) / "student"
-    train_student(read_tasks(SHARED)[-16:], out, cfg.model_copy(update={"max_steps": 4}), seed=0)
+    train_student(read_tasks(PUBLIC_SEEDS)[-16:], out, cfg.model_copy(update={"max_steps": 4}), seed=0)
     return out
 
 

@@ -19,22 +19,18 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 from selfinstruct.synth import synth_instructions  # noqa: E402
+from selfinstruct.testing import PUBLIC_SEEDS  # noqa: E402
+
 
 
 def _seed_pool() -> list[str]:
-    if not SEEDS.exists():
-        return []
-    return [json.loads(x)["instruction"] for x in SEEDS.read_text().splitlines() if x.strip()]
+    return [json.loads(x)["instruction"] for x in PUBLIC_SEEDS.read_text().splitlines() if x.strip()]
 
 
 def bench_52k(n: int, workers: int) -> dict:

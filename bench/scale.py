@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
 from selfinstruct.config import TeacherConfig  # noqa: E402
 from selfinstruct.teachers import Request, make_teacher  # noqa: E402
 
@@ -41,14 +37,13 @@ def _rate(teacher, reqs) -> float:
 
 
 def bench_endpoints(reqs) -> tuple[float, float]:
-    from test_teachers_fanout_vllm import kill_group, start_server
-    from test_teachers_openai_server import _wait_ready
+    from selfinstruct.testing import kill_group, start_pinned_server, wait_ready
 
     tmp = Path(tempfile.mkdtemp())
-    servers = [start_server(tmp / f"{i}.log", core=i) for i in range(2)]
+    servers = [start_pinned_server(tmp / f"{i}.log", core=i) for i in range(2)]
     try:
         for (proc, url), i in zip(servers, range(2)):
-            _wait_ready(proc, url, tmp / f"{i}.log")
+            wait_ready(proc, url, tmp / f"{i}.log")
         urls = [url for _, url in servers]
         rates = []
         for n in (1, 2):

@@ -30,15 +30,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from selfinstruct.config import TeacherConfig  # noqa: E402
 from selfinstruct.models import resolve_model  # noqa: E402
 from selfinstruct.teachers import Request, make_teacher  # noqa: E402
 from selfinstruct.teachers.common import request_seed  # noqa: E402
+from selfinstruct.testing import PUBLIC_SEEDS as SEEDS  # noqa: E402
 
-SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 SEED = 0
 
 

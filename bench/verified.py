@@ -28,8 +28,7 @@ from selfinstruct.config import load_config
 from selfinstruct.generate.steps import StepContext
 from selfinstruct.records import Instance, Task
 from selfinstruct.store import ChunkStore
-
-SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+from selfinstruct.testing import PUBLIC_SEEDS as SEEDS
 
 
 def labelled(path: Path) -> list[tuple[Task, dict]]:

@@ -26,8 +26,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
+# In the repo so a clean clone runs every test that needs the public seeds (provenance: fixtures/README.md).
+from selfinstruct.testing import PUBLIC_SEEDS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -41,7 +43,5 @@ def _torch_threads():
 
 
 @pytest.fixture
-def shared_seeds() -> Path:
-    if not SHARED_SEEDS.exists():
-        pytest.skip(f"{SHARED_SEEDS} not present (it lives beside the checkout)")
-    return SHARED_SEEDS
+def public_seeds() -> Path:
+    return PUBLIC_SEEDS

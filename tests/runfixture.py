@@ -26,6 +26,7 @@ from selfinstruct.records import Instance, Reject, Task
 from selfinstruct.round_dir import METRICS, Round, RoundStats
 from selfinstruct.rundir import RunDir, sha256_file
 from selfinstruct.store import usage_store
+from selfinstruct.testing import PUBLIC_SEEDS
 
 FAKE_SECRET = "hf_FIXTUREsecret0123456789"
 URL_PASSWORD = "pa55word-fixture"
@@ -48,8 +49,7 @@ def _candidates(seeds: list[Task], r: int, rng: random.Random) -> list[Task]:
 
 def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Path | None = None) -> Path:
     """Writes root/seeds.jsonl (outside the run) and root/runs/fixture/; returns the run path."""
-    seeds = read_tasks(seeds_file or Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-                       / "self_instruct_seed_tasks.jsonl")
+    seeds = read_tasks(seeds_file or PUBLIC_SEEDS)
     random.Random(1).shuffle(seeds)
     seed_path = root / "seeds.jsonl"
     write_tasks(seed_path, seeds[:POOL])

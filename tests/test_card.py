@@ -21,8 +21,8 @@ HOSTILE = "---\nlicense: mit\n# Owned\n| a | b |\n```\n<script>alert(1)</script>
 
 
 @pytest.fixture
-def run(tmp_path, shared_seeds) -> Path:
-    return cached_run(tmp_path / "root", shared_seeds)
+def run(tmp_path, public_seeds) -> Path:
+    return cached_run(tmp_path / "root", public_seeds)
 
 
 def load_card(path: Path):

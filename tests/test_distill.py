@@ -21,11 +21,11 @@ def smol_tok():
     return load_tokenizer(resolve_model("embedded:smollm2-135m"))
 
 
-def test_loss_mask_covers_exactly_the_response_tokens(shared_seeds, tmp_path):
+def test_loss_mask_covers_exactly_the_response_tokens(public_seeds, tmp_path):
     """labels are -100 on every prompt token and on padding, and equal the input ids on the answer."""
     from selfinstruct.distill.train import build_trainer
 
-    tasks = read_tasks(shared_seeds)[:8]
+    tasks = read_tasks(public_seeds)[:8]
     cfg = StudentConfig(batch_size=4, max_length=256, max_steps=1)
     trainer, rows = build_trainer(tasks, tmp_path / "out", cfg, device="cpu")
     tok = trainer.processing_class
@@ -45,11 +45,11 @@ def test_loss_mask_covers_exactly_the_response_tokens(shared_seeds, tmp_path):
             assert labels[i, n_full - 1].item() == tok.convert_tokens_to_ids("<|im_end|>")
 
 
-def test_packed_sequences_keep_the_mask(shared_seeds, tmp_path):
+def test_packed_sequences_keep_the_mask(public_seeds, tmp_path):
     """Packing (best-fit, padding-free) trains on exactly the answer tokens of every packed example."""
     from selfinstruct.distill.train import build_trainer
 
-    tasks = read_tasks(shared_seeds)[:12]
+    tasks = read_tasks(public_seeds)[:12]
     cfg = StudentConfig(batch_size=2, max_length=256, max_steps=1, packing=True)
     trainer, rows = build_trainer(tasks, tmp_path / "out", cfg, device="cpu")
     tok = trainer.processing_class

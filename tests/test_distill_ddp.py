@@ -16,21 +16,19 @@ import subprocess
 import sys
 
 import pytest
-from test_teachers_openai_server import free_port
 
-from conftest import ROOT, SHARED_SEEDS
+from conftest import PUBLIC_SEEDS, ROOT
 from selfinstruct.config import StudentConfig
 from selfinstruct.distill.hard_examples import task_losses
 from selfinstruct.formats import read_tasks, write_tasks
+from selfinstruct.testing import free_port
 
 pytestmark = pytest.mark.slow
 N_TASKS, BATCH, EPOCHS = 8, 2, 2  # must match tests/helpers/ddp_distill.py
 
 
 def test_two_processes_train_the_student_and_the_loss_falls(tmp_path):
-    if not SHARED_SEEDS.exists():
-        pytest.skip(f"{SHARED_SEEDS} not present")
-    tasks = read_tasks(SHARED_SEEDS)[:N_TASKS]
+    tasks = read_tasks(PUBLIC_SEEDS)[:N_TASKS]
     tasks_path, out = tmp_path / "tasks.jsonl", tmp_path / "student"
     write_tasks(tasks_path, tasks)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(ROOT)}

@@ -17,7 +17,7 @@ from selfinstruct.distill.hard_examples import task_losses
 from selfinstruct.distill.train import train_student
 from selfinstruct.formats import read_tasks, write_tasks
 
-from conftest import SHARED_SEEDS
+from conftest import PUBLIC_SEEDS
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,7 @@ CFG = StudentConfig(batch_size=4, max_length=256, max_steps=4, learning_rate=1e-
 
 @pytest.fixture(scope="module")
 def seeds():
-    if not SHARED_SEEDS.exists():
-        pytest.skip(f"{SHARED_SEEDS} not present")
-    tasks = read_tasks(SHARED_SEEDS)
+    tasks = read_tasks(PUBLIC_SEEDS)
     return tasks[:8], tasks[8:11]
 
 

@@ -15,9 +15,7 @@ import time
 
 from selfinstruct.config import PROJECT_ROOT, load_config
 from selfinstruct.generate.loop import run_generate
-
-sys.path.insert(0, str(PROJECT_ROOT / "bench"))
-from engine_scale import accepted_ids, overrides  # noqa: E402
+from selfinstruct.testing import accepted_ids, instant_overrides
 
 
 def _rows(path):
@@ -25,7 +23,7 @@ def _rows(path):
 
 
 def test_rounds_carry_what_they_do_not_need_and_reject_nothing_as_surplus(tmp_path):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", overrides(tmp_path, 150, 3, 64))
+    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", instant_overrides(tmp_path, 150, 3, 64))
     out = run_generate(cfg)
     rounds = out["rounds"]
     assert [r["accepted"] for r in rounds] == [150, 150, 150]
@@ -47,7 +45,7 @@ def test_rounds_carry_what_they_do_not_need_and_reject_nothing_as_surplus(tmp_pa
 def test_sigkill_at_a_random_point_and_a_relaunch_keep_each_task_once(tmp_path):
     per_round, rounds = 400, 4
     cmd = [sys.executable, "-m", "selfinstruct.cli", "generate"]
-    for o in overrides(tmp_path, per_round, rounds, 64):
+    for o in instant_overrides(tmp_path, per_round, rounds, 64):
         cmd += ["--set", o]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)

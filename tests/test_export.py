@@ -18,8 +18,8 @@ from selfinstruct.export import ExportError, export_run
 
 
 @pytest.fixture
-def run(tmp_path, shared_seeds) -> Path:
-    return cached_run(tmp_path / "root", shared_seeds)
+def run(tmp_path, public_seeds) -> Path:
+    return cached_run(tmp_path / "root", public_seeds)
 
 
 def expected(run: Path) -> list[dict]:

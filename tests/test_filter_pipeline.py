@@ -59,14 +59,14 @@ def test_paper_mode_and_instruction_only(tmp_path):
     assert "rouge_l" in cands[1].scores and stats["novelty_method"] == "rouge"
 
 
-def test_filter_command_writes_outputs(tmp_path, shared_seeds):
+def test_filter_command_writes_outputs(tmp_path, public_seeds):
     src = tmp_path / "in.jsonl"
     rows = [{"instruction": t.instruction, "input": "", "output": t.instances[0].output} for t in _batch()[0]]
     rows.append({"instruction": "Is there anything I can eat for a breakfast that doesn't include eggs?",
                  "input": "", "output": "Oatmeal."})  # close to seed_task_0
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out" / "kept.jsonl"
-    res = CliRunner().invoke(app, ["filter", "-i", str(src), "-o", str(out), "--pool", str(shared_seeds)])
+    res = CliRunner().invoke(app, ["filter", "-i", str(src), "-o", str(out), "--pool", str(public_seeds)])
     assert res.exit_code == 0, res.output
     accepted = [json.loads(x) for x in out.read_text().splitlines()]
     rejected = [json.loads(x) for x in (tmp_path / "out" / "kept.jsonl.rejected.jsonl").read_text().splitlines()]

@@ -153,12 +153,12 @@ def test_refusals_and_tasks_missing_the_material_they_point_at_are_rejected():
     assert check_instances(Task("Write a poem about the sea.", [Instance("", "Waves.")]))[0] is None
 
 
-def test_the_instance_rules_on_public_seeds_reject_only_the_known_five(shared_seeds):
+def test_the_instance_rules_on_public_seeds_reject_only_the_known_five(public_seeds):
     """The seeds are valid tasks: what the instance rules reject among them is each rule's false alarm. Five are
     known (an input ending in ":", "the word"/"this sentence" given in the instruction itself); none by the leak,
     chatter or echo rules."""
     from selfinstruct.formats import read_tasks
 
-    verdicts = {t.instruction[:30]: check_instances(t)[0] for t in read_tasks(shared_seeds)}
+    verdicts = {t.instruction[:30]: check_instances(t)[0] for t in read_tasks(public_seeds)}
     rejected = {k: str(v) for k, v in verdicts.items() if v}
     assert sorted(rejected.values()) == ["missing_input"] * 3 + ["truncated_instance"] * 2, rejected

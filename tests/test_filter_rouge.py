@@ -33,8 +33,8 @@ def test_tokenizer_is_rouge_scores():
         assert tokenize(text) == scorer._tokenizer.tokenize(text)
 
 
-def test_decisions_and_scores_equal_rouge_score_on_seed_tasks(shared_seeds):
-    seeds = [json.loads(line)["instruction"] for line in shared_seeds.read_text().splitlines() if line.strip()]
+def test_decisions_and_scores_equal_rouge_score_on_seed_tasks(public_seeds):
+    seeds = [json.loads(line)["instruction"] for line in public_seeds.read_text().splitlines() if line.strip()]
     assert len(seeds) == 175
     rng = random.Random(0)
     # Perturbed copies land on both sides of 0.7; a few exact copies and edge cases too.

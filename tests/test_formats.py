@@ -15,8 +15,8 @@ def _write(tmp_path, name, text):
     return p
 
 
-def test_reads_the_public_self_instruct_seed_file(shared_seeds):
-    tasks = read_tasks(shared_seeds)
+def test_reads_the_public_self_instruct_seed_file(public_seeds):
+    tasks = read_tasks(public_seeds)
     assert len(tasks) == 175
     assert sum(bool(t.is_classification) for t in tasks) > 20
     assert all(t.instances and t.instruction for t in tasks)

@@ -68,8 +68,8 @@ def _leftovers(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def run(tmp_path, shared_seeds) -> Path:
-    return cached_run(tmp_path / "root", shared_seeds)
+def run(tmp_path, public_seeds) -> Path:
+    return cached_run(tmp_path / "root", public_seeds)
 
 
 # 1. A full disk -------------------------------------------------------------------------------

@@ -130,8 +130,8 @@ def _damaged_store(path: Path) -> None:
     os.truncate(path, path.stat().st_size - 10)
 
 
-def test_the_report_lists_damaged_audit_and_eval_stores(tmp_path, shared_seeds, capsys):
-    run = cached_run(tmp_path / "root", shared_seeds)
+def test_the_report_lists_damaged_audit_and_eval_stores(tmp_path, public_seeds, capsys):
+    run = cached_run(tmp_path / "root", public_seeds)
     _damaged_store(run / "audit" / "requests.jsonl")
     _damaged_store(run / "eval" / "judge-round-1.jsonl")
     page = build_report(run).read_text()

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.formats import read_tasks
+from selfinstruct.testing import PUBLIC_SEEDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
-SHARED_SEEDS = ROOT.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 
 
 def _norm(text: str) -> str:
@@ -78,8 +78,7 @@ def test_mix_of_with_and_without_input(tasks):
     assert 0.25 <= share <= 0.75, f"{with_input}/{len(tasks)} tasks have input"
 
 
-@pytest.mark.skipif(not SHARED_SEEDS.is_file(), reason="public seed set not present")
 def test_not_copied_from_public_seed_set(tasks):
-    public = {_norm(t.instruction) for t in read_tasks(SHARED_SEEDS)}
+    public = {_norm(t.instruction) for t in read_tasks(PUBLIC_SEEDS)}
     copied = [t.name for t in tasks if _norm(t.instruction) in public]
     assert not copied

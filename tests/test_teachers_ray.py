@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED_SEEDS
+from conftest import PUBLIC_SEEDS
 from selfinstruct.config import Config
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks
@@ -30,7 +30,7 @@ def _cfg(backend: str) -> Config:
 
 def _propose(backend: str, tmp_path) -> tuple[list, list]:
     cfg = _cfg(backend)
-    seeds = read_tasks(SHARED_SEEDS)[:20]
+    seeds = read_tasks(PUBLIC_SEEDS)[:20]
     store = ChunkStore(tmp_path / f"{backend}-propose.jsonl")
     with make_teacher(cfg.teacher, seed=cfg.run.seed) as teacher:
         tasks = propose(StepContext(cfg=cfg, teacher=teacher, round=1, seeds=seeds, generated=[]), store)
@@ -38,8 +38,6 @@ def _propose(backend: str, tmp_path) -> tuple[list, list]:
 
 
 def test_a_step_on_local_ray_matches_the_single_process_step(tmp_path):
-    if not SHARED_SEEDS.exists():
-        pytest.skip(f"{SHARED_SEEDS} not present")
     ray_tasks, ray_rows = _propose("ray", tmp_path)
     one_tasks, one_rows = _propose("transformers", tmp_path)
     # Same requests (same content hashes), same answers, in the same order.
@@ -49,7 +47,7 @@ def test_a_step_on_local_ray_matches_the_single_process_step(tmp_path):
     assert [t.instruction for t in ray_tasks] == [t.instruction for t in one_tasks] and ray_tasks
     assert ray_tasks[0].teacher == "ray:transformers:smollm2-135m"
     # ... so the filter accepts the same set (ids are content hashes, the teacher name aside).
-    seeds = read_tasks(SHARED_SEEDS)
+    seeds = read_tasks(PUBLIC_SEEDS)
     accepted = [filter_tasks(t, seeds, _cfg("ray").filter, check_instances=False)[0] for t in (ray_tasks, one_tasks)]
     assert [t.instruction for t in accepted[0]] == [t.instruction for t in accepted[1]] and accepted[0]
     # A relaunch into the same store asks Ray for nothing: every chunk is committed.
