@@ -62,7 +62,6 @@ class VllmOptions(Section):
     max_model_len: PosInt = 2048
     dtype: str = "auto"  # auto: float32 on CPU (bfloat16 is ~5x slower there), bfloat16 on GPU
     kv_cache_space_gb: PosInt = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
-    lora_adapter: str | None = None
     max_lora_rank: Count = 0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM as is
 
@@ -96,13 +95,22 @@ class TransformersOptions(Section):
     batch_size: PosInt = 16
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    lora_adapter: str | None = None  # a peft adapter folder on top of teacher.model (e.g. the student)
+
+
+def _backend(name: str, but: str | None = None) -> str:
+    """A registered teacher backend (teachers/registry.py): a new backend file needs no edit here."""
+    from .teachers import backend_names
+
+    names = [n for n in backend_names() if n != but]
+    if name not in names:
+        raise ValueError(f"{name!r} is not a teacher backend; allowed: {', '.join(names)}")
+    return name
 
 
 class RayOptions(Section):
     """backend: ray -- each run_step chunk becomes a Ray Dataset, answered by `replicas` actors,
     each holding its own `inner` teacher (the same teacher section, with backend `inner`)."""
-    inner: Literal["vllm", "openai", "transformers"] = "transformers"
+    inner: str = "transformers"  # any other backend
     address: str | None = None  # a cluster ("ray://head:10001", "auto"); None: a local instance
     replicas: PosInt = 2  # actors, each with its own inner teacher
     batch_size: PosInt = 16  # requests per map_batches call on an actor
@@ -110,6 +118,11 @@ class RayOptions(Section):
     cpus_per_replica: NonNeg = 1.0
     gpus_per_replica: NonNeg = 0.0
     threads_per_replica: PosInt = 1  # torch/OpenMP threads in each actor
+
+    @field_validator("inner")
+    @classmethod
+    def _inner_backend(cls, name: str) -> str:
+        return _backend(name, but="ray")
 
 
 class Price(Section):
@@ -119,8 +132,11 @@ class Price(Section):
 
 
 class TeacherConfig(Section):
-    backend: Literal["vllm", "openai", "transformers", "ray", "instant"] = "vllm"  # instant: benchmarks, tests
+    backend: str = "vllm"  # a registered backend: vllm, openai, transformers, ray, instant (benchmarks, tests)
     model: str = "embedded:smollm2-135m"
+    # A LoRA adapter of `model` every request is answered with unless it names its own (Request.adapter);
+    # the student_teacher loop sets it to the last round's student. The backend must take adapters.
+    adapter: str | None = None
     prompt_style: Literal["completion", "chat"] = "completion"
     # Per step (propose, classify, instances, judge, audit), overriding prompt_style: an instruction-tuned
     # teacher continues a task list well in completion style but answers yes/no and writes
@@ -136,6 +152,27 @@ class TeacherConfig(Section):
     transformers: TransformersOptions = Field(default_factory=TransformersOptions)
     ray: RayOptions = Field(default_factory=RayOptions)
     price: Price | None = None  # {prompt_per_m, completion_per_m}, or one figure for both; None: no cost shown
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adapter_moved(cls, v):
+        """The adapter was a setting of two backends (teacher.vllm.lora_adapter, teacher.transformers.
+        lora_adapter); it is teacher.adapter now. Every stored config holds them, mostly null."""
+        if not isinstance(v, dict):
+            return v
+        v = dict(v)
+        for backend in ("vllm", "transformers"):
+            opts = v.get(backend)
+            if isinstance(opts, dict) and "lora_adapter" in opts:
+                v[backend] = {k: x for k, x in opts.items() if k != "lora_adapter"}
+                if opts["lora_adapter"] is not None:
+                    v.setdefault("adapter", opts["lora_adapter"])
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        return _backend(name)
 
     @field_validator("price", mode="before")
     @classmethod

@@ -215,7 +215,8 @@ class RunDir:
 
     def _changed_keys(self) -> list[str]:
         """'key: old -> new' for each setting that differs from the run's stored config. Keys the
-        stored config lacks (added by a newer selfinstruct, at their defaults) do not count."""
+        stored config lacks (added by a newer selfinstruct, at their defaults) do not count, nor do
+        keys it holds at null that a newer one dropped (teacher.vllm.lora_adapter: now teacher.adapter)."""
         try:
             old = _flatten(yaml.safe_load(self.config_path.read_text()) or {})
         except (OSError, yaml.YAMLError):
@@ -223,7 +224,8 @@ class RunDir:
         new = _flatten(self.config.model_dump())
         safe = tuple(RESUME_SAFE)  # a section among them (generate.budget) covers every key under it
         return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
-                if not any(k == s or k.startswith(s + ".") for s in safe) and old[k] != new.get(k, object())]
+                if not any(k == s or k.startswith(s + ".") for s in safe) and old[k] != new.get(k, object())
+                and not (old[k] is None and k not in new)]
 
     def _lock(self, what: str = "") -> None:
         try:

@@ -50,3 +50,41 @@ def test_stop_strings_cut_the_text(teacher):
 def test_sampling_is_seeded(teacher):
     reqs = [Request(prompt=p, max_tokens=8, temperature=1.0, top_p=0.95) for p in PROMPTS[:3]]
     assert [c.text for c in teacher.complete(reqs)] == [c.text for c in teacher.complete(reqs)]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    """A LoRA adapter of SmolLM2 with random weights (peft starts B at zero, which would change nothing)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from selfinstruct.models import resolve_model
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(resolve_model("embedded:smollm2-135m"), dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    out = tmp_path_factory.mktemp("adapter") / "student"
+    model.save_pretrained(str(out))
+    return str(out)
+
+
+def test_a_request_names_its_adapter_and_gets_what_peft_answers(teacher, adapter):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfinstruct.models import resolve_model
+
+    prompt = PROMPTS[0]
+    [before] = teacher.complete([Request(prompt=prompt, max_tokens=12, temperature=0.0)])
+    [with_adapter, base] = teacher.complete([Request(prompt=prompt, max_tokens=12, temperature=0.0, adapter=adapter),
+                                             Request(prompt=prompt, max_tokens=12, temperature=0.0)])
+    assert with_adapter.text != before.text  # the adapter answered
+    assert base.text == before.text  # and the plain model still answers a request that names none
+    # What peft itself answers with the adapter on the model, unmerged (how eval always scored a student).
+    path = resolve_model("embedded:smollm2-135m")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), adapter).eval()
+    enc = tok([prompt], return_tensors="pt")
+    ids = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id)
+    assert with_adapter.text == tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)

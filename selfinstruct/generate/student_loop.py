@@ -2,7 +2,7 @@
 
 Two ways, chosen by `student.loop`:
 - student_teacher: the student trained on round N becomes the teacher of round N+1 (its LoRA
-  adapter loaded by the vLLM engine or by transformers + peft), as Self-Instruct bootstrapped a
+  adapter on every request: teacher.adapter), as Self-Instruct bootstrapped a
   model with its own data.
 - hard_examples: the teacher stays; a held-out slice of the accepted tasks is scored by the
   student's loss, and the next round over-samples the ones it still fails as in-context examples.
@@ -49,15 +49,12 @@ class StudentLoop:
             self.weights = self._hard_weights(out, heldout)
 
     def _student_as_teacher(self, adapter: str):
-        t = self.cfg.teacher.model_copy(deep=True)
-        t.model = self.cfg.student.model
-        if t.backend == "vllm":
-            t.vllm.lora_adapter = adapter
-        elif t.backend == "transformers":
-            t.transformers.lora_adapter = adapter
-        else:
-            raise ValueError("student_teacher needs teacher.backend vllm or transformers (the student runs locally)")
-        return t
+        from ..teachers.registry import takes_adapters
+
+        if not takes_adapters(self.cfg.teacher.backend):
+            raise ValueError(f"student_teacher needs a teacher backend that answers with a LoRA adapter, not "
+                             f"{self.cfg.teacher.backend!r} (vllm and transformers load the student locally)")
+        return self.cfg.teacher.model_copy(update={"model": self.cfg.student.model, "adapter": adapter}, deep=True)
 
     def _hard_weights(self, adapter, heldout: list[Task]) -> dict[str, float]:
         from ..distill.hard_examples import task_losses

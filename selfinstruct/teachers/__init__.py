@@ -9,37 +9,15 @@
 - ray: any of the above in N Ray actors, each chunk run as a Ray Dataset (local or a cluster).
 - instant: no model, synthetic text at once: the engine's own cost, in benchmarks and tests.
 
+Each backend is one file that registers itself (registry.py); a new one needs no edit elsewhere.
 Backends import their heavy packages only when made; a missing one is a ModelError that says
-what to install.
+what to install. A request may name a LoRA adapter of the model (Request.adapter, or
+`teacher.adapter` for all of them); a backend that cannot answer with one refuses it, saying so.
 """
 
 from __future__ import annotations
 
-from ..config import TeacherConfig
 from .base import Completion, Request, Teacher, run_step
+from .registry import backend_names, make_teacher, register
 
-__all__ = ["Completion", "Request", "Teacher", "make_teacher", "run_step"]
-
-
-def make_teacher(cfg: TeacherConfig, seed: int = 0) -> Teacher:
-    if cfg.backend == "vllm":
-        from .vllm_engine import VllmTeacher
-
-        return VllmTeacher(cfg, seed)
-    if cfg.backend == "openai":
-        from .openai_api import OpenAITeacher
-
-        return OpenAITeacher(cfg, seed)
-    if cfg.backend == "transformers":
-        from .hf_local import TransformersTeacher
-
-        return TransformersTeacher(cfg, seed)
-    if cfg.backend == "ray":
-        from .ray_data import RayDataTeacher
-
-        return RayDataTeacher(cfg, seed)
-    if cfg.backend == "instant":
-        from .instant import InstantTeacher
-
-        return InstantTeacher(cfg, seed)
-    raise ValueError(f"unknown teacher backend {cfg.backend!r}")
+__all__ = ["Completion", "Request", "Teacher", "backend_names", "make_teacher", "register", "run_step"]

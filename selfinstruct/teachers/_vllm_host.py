@@ -6,7 +6,7 @@ as the leader of its own process group (the parent starts it in a new session), 
 ends that group as a whole. If the parent dies without closing us, a watchdog ends the group.
 
 Protocol over two pipes (multiprocessing Connections, pickled tuples):
-  parent -> ("init", llm_kwargs, lora)        host -> ("ready", info) | ("error", message)
+  parent -> ("init", llm_kwargs)              host -> ("ready", info) | ("error", message)
   parent -> ("complete", [(kind, input, sampling dict, adapter)])  host -> ("done", [(text, finish, p_tok, c_tok, error)])
   parent -> ("close",)                        host shuts the engine down and exits
 """
@@ -50,16 +50,13 @@ def platform_kwargs(llm_kwargs: dict[str, Any], on_cpu: bool) -> dict[str, Any]:
     return kwargs
 
 
-def _make_engine(llm_kwargs: dict[str, Any], lora: dict[str, Any] | None):
+def _make_engine(llm_kwargs: dict[str, Any]):
     from vllm import LLM
-    from vllm.lora.request import LoRARequest
     from vllm.platforms import current_platform
 
     on_cpu = current_platform.is_cpu()
     llm = LLM(**platform_kwargs(llm_kwargs, on_cpu))
-    request = LoRARequest(lora["name"], 1, lora["path"]) if lora else None
-    info = {"cpu": on_cpu, "dtype": str(llm.model_config.dtype)}
-    return llm, request, info
+    return llm, {"cpu": on_cpu, "dtype": str(llm.model_config.dtype)}
 
 
 try:  # what vLLM raises for a request it refuses (older versions: ValueError only)
@@ -72,17 +69,17 @@ REJECTED = (ValueError, _Rejected)
 _ADAPTERS: dict[str, Any] = {}  # adapter folder -> its LoRARequest (one id each, for the engine's lifetime)
 
 
-def _lora_for(path: str | None, default: Any) -> Any:
+def _lora_for(path: str | None) -> Any:
     if not path:
-        return default
+        return None
     if path not in _ADAPTERS:
         from vllm.lora.request import LoRARequest
 
-        _ADAPTERS[path] = LoRARequest(f"adapter{len(_ADAPTERS) + 2}", len(_ADAPTERS) + 2, path)
+        _ADAPTERS[path] = LoRARequest(f"adapter{len(_ADAPTERS) + 1}", len(_ADAPTERS) + 1, path)
     return _ADAPTERS[path]
 
 
-def _complete(llm: Any, lora: Any, items: list[tuple]) -> list[tuple]:
+def _complete(llm: Any, items: list[tuple]) -> list[tuple]:
     """items: (kind, input, sampling dict[, adapter folder]); grouped by kind and adapter."""
     from vllm import SamplingParams
 
@@ -90,7 +87,7 @@ def _complete(llm: Any, lora: Any, items: list[tuple]) -> list[tuple]:
     groups = dict.fromkeys((it[0], it[3] if len(it) > 3 else None) for it in items)
     for kind, adapter in groups:
         idx = [i for i, it in enumerate(items) if it[0] == kind and (it[3] if len(it) > 3 else None) == adapter]
-        lora_req = _lora_for(adapter, lora)
+        lora_req = _lora_for(adapter)
         inputs = [items[i][1] for i in idx]
         params = [SamplingParams(**items[i][2]) for i in idx]
         run = llm.generate if kind == "prompt" else llm.chat
@@ -118,7 +115,7 @@ def _one(run: Any, x: Any, params: Any, lora: Any) -> Any:
 
 
 def serve(conn_in: Connection, conn_out: Connection) -> None:
-    llm = lora = None
+    llm = None
     while True:
         try:
             msg = conn_in.recv()
@@ -126,10 +123,10 @@ def serve(conn_in: Connection, conn_out: Connection) -> None:
             break
         try:
             if msg[0] == "init":
-                llm, lora, info = _make_engine(msg[1], msg[2])
+                llm, info = _make_engine(msg[1])
                 conn_out.send(("ready", info))
             elif msg[0] == "complete":
-                conn_out.send(("done", _complete(llm, lora, msg[1])))
+                conn_out.send(("done", _complete(llm, msg[1])))
             elif msg[0] == "close":
                 break
         except Exception as e:  # the parent turns this into a ModelError

@@ -35,7 +35,7 @@ class Request:
     seed: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # carried through untouched (e.g. task ids)
     id: str = ""
-    adapter: str | None = None  # a LoRA adapter folder to answer with (vllm backend: one engine, many adapters)
+    adapter: str | None = None  # a LoRA adapter folder of the teacher's model to answer with (Teacher.adapters)
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -62,6 +62,9 @@ class Completion:
 
 class Teacher(Protocol):
     name: str
+    # Whether it answers a request's LoRA adapter (Request.adapter); one that cannot raises a ModelError
+    # naming the adapter rather than answer with the plain model.
+    adapters: bool
 
     def complete(self, requests: list[Request]) -> list[Completion]: ...
 

@@ -31,12 +31,14 @@ def request_seed(req: Request, seed: int) -> int:
     return int(hashlib.sha256(f"{seed}:{req.id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
-def model_label(model: str, adapter: str | None = None) -> str:
+def model_label(model: str) -> str:
     """A short, path-free name for logs and usage records: gemma3-270m, Qwen2.5-7B-Instruct."""
-    label = model.split(":", 1)[1] if model.startswith("embedded:") else Path(model.rstrip("/")).name or model
-    if adapter:
-        label += "+" + Path(adapter.rstrip("/")).name
-    return label
+    return model.split(":", 1)[1] if model.startswith("embedded:") else Path(model.rstrip("/")).name or model
+
+
+def adapter_label(adapter: str) -> str:
+    """An adapter folder's name, as a teacher's name shows it after a "+": student."""
+    return Path(adapter.rstrip("/")).name
 
 
 def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:

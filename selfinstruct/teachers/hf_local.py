@@ -3,22 +3,31 @@
 Requests are grouped by their sampling settings (one generate() call serves one setting), then
 batched. Sampling uses temperature/top_p (greedy at temperature 0), seeded per batch from the
 run seed and the batch's request ids, so a relaunch gives the same answers. Stop strings end
-generation and are cut from the text, as vLLM and OpenAI do. An optional peft adapter on top of
-the model makes a trained student the next teacher.
+generation and are cut from the text, as vLLM and OpenAI do.
+
+A request may name a peft adapter of the model (Request.adapter: a trained student). Each is
+loaded once, unmerged, beside the others; a batch is answered with its adapter active, or with
+every adapter off for a request that names none. Unmerged, as eval loaded its students, so a
+student answers here exactly as eval always scored it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..config import TeacherConfig
 from ..models import ModelError, resolve_model
 from .base import Completion, Request
 from .common import model_label, require, truncate_at_stop
+from .registry import register
 
 
+@register("transformers")
 class TransformersTeacher:
+    adapters = True
+
     def __init__(self, cfg: TeacherConfig, seed: int = 0):
         require("transformers", "pip install transformers")
         import torch
@@ -26,7 +35,7 @@ class TransformersTeacher:
 
         opts = cfg.transformers
         self.cfg, self.seed = cfg, seed
-        self.name = "transformers:" + model_label(cfg.model, opts.lora_adapter)
+        self.name = "transformers:" + model_label(cfg.model)
         self.device = opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         if opts.dtype == "auto":
             dtype = torch.float32 if self.device == "cpu" else torch.bfloat16  # bf16 is ~5x slower on CPU
@@ -36,10 +45,8 @@ class TransformersTeacher:
         self.tok = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        if opts.lora_adapter:
-            model = _with_adapter(model, opts.lora_adapter)
-        self.model = model.to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self._adapters: dict[str, str] = {}  # adapter folder -> its name in the peft model
         self._stop_ids = {i for i in [self.tok.pad_token_id, *_as_list(self.model.generation_config.eos_token_id)]
                           if i is not None}
 
@@ -47,7 +54,7 @@ class TransformersTeacher:
         out: dict[int, Completion] = {}
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.top_p, r.max_tokens, tuple(r.stop)), []).append(i)
+            groups.setdefault((r.adapter, r.temperature, r.top_p, r.max_tokens, tuple(r.stop)), []).append(i)
         size = self.cfg.transformers.batch_size
         for idx in groups.values():
             for start in range(0, len(idx), size):
@@ -81,7 +88,7 @@ class TransformersTeacher:
         if self.cfg.ignore_eos:
             kwargs["min_new_tokens"] = first.max_tokens
         torch.manual_seed(self._batch_seed(batch))
-        with torch.inference_mode():
+        with torch.inference_mode(), self._active(first.adapter):
             ids = self.model.generate(**enc, **kwargs)
         new = ids[:, enc["input_ids"].shape[1]:].tolist()
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
@@ -96,6 +103,36 @@ class TransformersTeacher:
         finish = "stop" if stopped or n < req.max_tokens else "length"
         return Completion(request_id=req.id, text=text, finish_reason=finish, prompt_tokens=int(prompt_tokens),
                           completion_tokens=n)
+
+    @contextmanager
+    def _active(self, adapter: str | None) -> Iterator[None]:
+        """The model as `adapter` answers: that adapter on, or (None) the plain model."""
+        if adapter is None and not self._adapters:
+            yield
+        elif adapter is None:
+            with self.model.disable_adapter():
+                yield
+        else:
+            name = self._load(adapter)  # first: loading the first adapter makes self.model a peft model
+            self.model.set_adapter(name)
+            yield
+
+    def _load(self, adapter: str) -> str:
+        if adapter not in self._adapters:
+            require("peft", "pip install peft")
+            from peft import PeftModel
+
+            name = f"a{len(self._adapters)}"
+            try:
+                if self._adapters:
+                    self.model.load_adapter(adapter, adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, adapter, adapter_name=name)
+            except (OSError, ValueError) as e:
+                raise ModelError(f"{adapter}: cannot load the peft adapter ({e})") from None
+            self.model = self.model.to(self.device).eval()
+            self._adapters[adapter] = name
+        return self._adapters[adapter]
 
     def _batch_seed(self, batch: list[Request]) -> int:
         key = f"{self.seed}:" + ",".join(r.id for r in batch)
@@ -113,14 +150,3 @@ class TransformersTeacher:
 
 def _as_list(x: Any) -> list:
     return x if isinstance(x, list) else [x]
-
-
-def _with_adapter(model: Any, adapter: str) -> Any:
-    require("peft", "pip install peft")
-    from peft import PeftModel
-
-    try:
-        model = PeftModel.from_pretrained(model, adapter)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{adapter}: cannot load the peft adapter ({e})") from None
-    return model.merge_and_unload()  # a plain model again: generate() runs at full speed

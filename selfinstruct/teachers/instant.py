@@ -17,6 +17,7 @@ import re
 from ..config import TeacherConfig
 from ..synth import new_item, render_item, restate
 from .base import Completion, Request
+from .registry import register
 
 RESTATE_SHARE = 0.1  # proposals that paraphrase a task of the prompt
 MALFORMED_SHARE = 0.03  # answers that parse to nothing
@@ -24,8 +25,11 @@ _TASK_LINE = re.compile(r"^Task (\d+): (.*)$", re.M)
 _WORDS = "the a of and to in is that it was for on are as with his they at be this from".split()
 
 
+@register("instant")
 class InstantTeacher:
     """restate_share, malformed_share: how often it slips (a test's scripted teacher sets them to 0)."""
+
+    adapters = True  # no weights: a request's adapter changes its text as a student's would
 
     def __init__(self, cfg: TeacherConfig, seed: int = 0, restate_share: float = RESTATE_SHARE,
                  malformed_share: float = MALFORMED_SHARE):
@@ -45,7 +49,7 @@ class InstantTeacher:
         self.close()
 
     def _answer(self, req: Request) -> Completion:
-        rng = random.Random(req.id)
+        rng = random.Random(req.id + (f"+{req.adapter}" if req.adapter else ""))
         text = req.prompt if req.prompt is not None else req.messages[-1]["content"]
         if rng.random() < self.malformed_share:
             reply = rng.choice(["", "???", "Task:"])

@@ -29,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Coroutine
 
 from ..config import TeacherConfig
-from ..models import resolve_model
+from ..models import ModelError, resolve_model
 from .aimd import AdaptiveLimit
 from .base import Completion, Request
 from .common import model_label, request_seed, require
+from .registry import register
 
 
 class Retryable(Exception):
@@ -46,7 +47,12 @@ class Unanswerable(Exception):
     """A request the server refused (4xx) or answered with something unusable: not retried."""
 
 
+@register("openai")
 class OpenAITeacher:
+    # A server serves an adapter as a model of its own name (vllm serve --lora-modules NAME=PATH):
+    # there is no folder to send, so a request naming one is refused.
+    adapters = False
+
     def __init__(self, cfg: TeacherConfig, seed: int = 0):
         require("httpx", "pip install httpx")
         require("tenacity", "pip install tenacity")
@@ -73,6 +79,11 @@ class OpenAITeacher:
     def complete(self, requests: list[Request]) -> list[Completion]:
         if not requests:
             return []
+        named = next((r.adapter for r in requests if r.adapter), None)
+        if named:
+            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, which a server cannot be "
+                             "sent; serve it as a model of its own (vllm serve --lora-modules NAME=PATH) and name "
+                             "it in teacher.openai.served_model")
         return _run_sync(self._complete_all(requests))
 
     def status(self) -> dict[str, int]:

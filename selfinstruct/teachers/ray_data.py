@@ -22,8 +22,10 @@ from dataclasses import asdict
 from typing import Any
 
 from ..config import TeacherConfig
+from ..models import ModelError
 from .base import Completion, Request
 from .common import model_label, require
+from .registry import register, takes_adapters
 
 
 class _Replica:
@@ -47,7 +49,10 @@ class _Replica:
         return {"id": list(batch["id"]), "completion": [json.dumps(o.to_dict()) for o in outs]}
 
 
+@register("ray")
 class RayDataTeacher:
+    adapters = True  # handed to the inner teacher; refused here at once where it cannot take them
+
     def __init__(self, cfg: TeacherConfig, seed: int = 0):
         require("ray", "pip install 'selfinstruct[ray]'  (ray[data])")
         self.cfg, self.opts, self.seed = cfg, cfg.ray, seed
@@ -75,6 +80,10 @@ class RayDataTeacher:
     def complete(self, requests: list[Request]) -> list[Completion]:
         if not requests:
             return []
+        named = next((r.adapter for r in requests if r.adapter), None)
+        if named and not takes_adapters(self.opts.inner):
+            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, which the inner backend "
+                             f"{self.opts.inner!r} cannot answer with")
         ray = self._ray()
         rows = [{"id": r.id, "request": json.dumps(asdict(r))} for r in requests]
         # One block per batch, so every replica gets work even on a small chunk.

