@@ -327,6 +327,18 @@ class QualityConfig(Section):
     # instruction does not help predict (IFD >= ifd_max) is rejected as misaligned. No teacher request.
     ifd_model: str | None = None
     ifd_max: Positive = 1.0
+    # Heuristic rules switched off, by the reject each gives (filter/quality.py: answer_in_input, unfinished, ...).
+    skip: list[str] = Field(default_factory=list)
+
+    @field_validator("skip")
+    @classmethod
+    def _known_rules(cls, names: list[str]) -> list[str]:
+        from .filter.quality import RULES
+
+        unknown = [n for n in names if n not in RULES]
+        if unknown:
+            raise ValueError(f"unknown rule {unknown[0]!r}; rules: {', '.join(RULES)}")
+        return names
 
 
 class VerifyConfig(Section):

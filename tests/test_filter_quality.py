@@ -162,3 +162,23 @@ def test_the_instance_rules_on_public_seeds_reject_only_the_known_five(public_se
     verdicts = {t.instruction[:30]: check_instances(t)[0] for t in read_tasks(public_seeds)}
     rejected = {k: str(v) for k, v in verdicts.items() if v}
     assert sorted(rejected.values()) == ["missing_input"] * 3 + ["truncated_instance"] * 2, rejected
+
+
+def test_each_rule_is_named_by_its_reject_switched_off_by_name_and_counted():
+    from collections import Counter
+
+    from pydantic import ValidationError
+
+    from selfinstruct.filter.quality import INSTANCE_RULES
+
+    assert list(INSTANCE_RULES) == ["empty_output", "refusal", "missing_input", "placeholder", "output_equals_input",
+                                    "answer_in_input", "truncated_instance", "chatter", "echoes_instruction",
+                                    "repetitive"]
+    task = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("1, 1", ""), Instance("4, 4", "...")])
+    counts = Counter()
+    assert check_instances(task, CFG, counts) == (None, 2) and counts == {"empty_output": 1, "placeholder": 1}
+    lenient = QualityConfig(skip=["placeholder", "unfinished"])
+    assert check_instances(Task("Add the two numbers.", [Instance("4, 4", "...")]), lenient)[0] is None
+    assert check_instruction("25% off the jacket", lenient) is None
+    with pytest.raises(ValidationError, match="unknown rule 'placeholders'"):
+        QualityConfig(skip=["placeholders"])

@@ -53,7 +53,7 @@ def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index
     def heuristics(t: Task) -> Reject | None:
         why = quality.check_instruction(t.instruction, cfg.quality)
         if why is None:
-            why, n = quality.check_instances(t)
+            why, n = quality.check_instances(t, cfg.quality)
             if dropped is not None:
                 dropped["instances"] += n
         return why

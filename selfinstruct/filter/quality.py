@@ -11,6 +11,9 @@ Heuristics (Self-Instruct's generate_instructions / prepare_for_finetuning):
   instances are merged; if two instances have the same
   non-empty input but different outputs the task contradicts itself and is rejected; a task left
   with no instance is rejected with the first problem found.
+Each heuristic is a rule named by the reject it gives (INSTRUCTION_RULES, INSTANCE_RULES, in the order
+they are asked); `filter.quality.skip` switches rules off by name, and check_instances counts the
+instances each rule failed.
 
 The judge asks the teacher for a 1-5 score of (instruction, first instance). A task is kept if
 score >= judge_threshold. An answer with no score in it, or a teacher error, rejects the task
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from functools import lru_cache
+from typing import Callable
 
 from ..config import Config, QualityConfig
 from .rouge import rouge_filter
@@ -32,7 +37,6 @@ from ..store import ChunkStore
 from ..teachers.base import Request, run_step
 
 
-# 174 of the 175 Self-Instruct seeds end like this; a teacher's fragment ("25% off the jacket") does not.
 _SENTENCE_END = re.compile(r"[.?!:;)\]\"'`\u201d\u2019]$")
 
 
@@ -45,35 +49,76 @@ def _blacklist_re(words: tuple[str, ...]) -> re.Pattern | None:
 
 
 def check_instruction(text: str, cfg: QualityConfig) -> Reject | None:
-    """Why an instruction is rejected, or None if it passes."""
+    """Why an instruction is rejected (its first failing rule), or None if it passes."""
+    return _first(INSTRUCTION_RULES, cfg.skip, None, text, cfg)
+
+
+def _first(rules: dict, skip: list[str], counts: Counter | None, *args) -> Reject | None:
+    """The first rule that fails, as its Reject (kind: the rule's name); counted in `counts`."""
+    for name, rule in rules.items():
+        if name in skip:
+            continue
+        hit = rule(*args)
+        if hit:
+            if counts is not None:
+                counts[name] += 1
+            return Reject(name, hit if isinstance(hit, str) else "")
+    return None
+
+
+def _too_short(text: str, cfg: QualityConfig) -> str | None:
     n = len(text.split())
-    if n < cfg.min_words:
-        return Reject("too_short", f"{n} word{'s' * (n != 1)}")
-    if n > cfg.max_words:
-        return Reject("too_long", f"{n} words")
+    return f"{n} word{'s' * (n != 1)}" if n < cfg.min_words else None
+
+
+def _too_long(text: str, cfg: QualityConfig) -> str | None:
+    n = len(text.split())
+    return f"{n} words" if n > cfg.max_words else None
+
+
+def _blacklisted(text: str, cfg: QualityConfig) -> str | None:
     pattern = _blacklist_re(tuple(cfg.blacklist))
     hit = pattern.search(text) if pattern else None
-    if hit:
-        return Reject("blacklist", hit.group(1).lower())
-    first = text.lstrip()[0]
-    if first in string.punctuation:
-        return Reject("bad_start", "punctuation")
-    if not first.isascii():
-        return Reject("non_ascii_start")
-    if cfg.sentence_end and not _SENTENCE_END.search(text.rstrip()):
-        return Reject("unfinished", "no closing punctuation")
-    return repetition(text)
+    return hit.group(1).lower() if hit else None
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def _first_char(text: str) -> str:
+    return text.lstrip()[:1]
 
 
 def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> Reject | None:
     """Small teachers loop ("what a p: what a p: what a p: ..."): flag text whose word n-grams
     are mostly repeats. Short texts have too few n-grams to judge and pass."""
+    share = _repeats(text, n, min_distinct)
+    return Reject("repetitive", share) if share else None
+
+
+def _repeats(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
+    """"0.42 distinct" when the text's word n-grams are mostly repeats, else None."""
     words = text.lower().split()
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     if len(grams) < 8:
         return None
     share = len(set(grams)) / len(grams)
-    return Reject("repetitive", f"{share:.2f} distinct") if share < min_distinct else None
+    return f"{share:.2f} distinct" if share < min_distinct else None
+
+
+# An instruction's rules, asked in this order; each is named by the reject it gives, and
+# filter.quality.skip switches it off. A rule: (text, cfg) -> falsy to pass, True or a detail to fail.
+INSTRUCTION_RULES: dict[str, Callable[[str, QualityConfig], bool | str | None]] = {
+    "too_short": _too_short,
+    "too_long": _too_long,
+    "blacklist": _blacklisted,
+    "bad_start": lambda text, cfg: "punctuation" if _first_char(text) in _PUNCTUATION else None,
+    "non_ascii_start": lambda text, cfg: not _first_char(text).isascii(),
+    # 174 of the 175 Self-Instruct seeds end like this; a teacher's fragment ("25% off the jacket") does not.
+    "unfinished": lambda text, cfg: ("no closing punctuation" if cfg.sentence_end
+                                     and not _SENTENCE_END.search(text.rstrip()) else None),
+    "repetitive": lambda text, cfg: _repeats(text),
+}
 
 
 # What a small chat teacher writes when it copies the answer form instead of filling it in.
@@ -142,34 +187,34 @@ def echoes_instruction(inst: Instance, instruction: str) -> str | None:
     return None
 
 
-def _instance_problem(inst: Instance, task: Task) -> Reject | None:
-    instruction = task.instruction
-    if not inst.output.strip():
-        return Reject("empty_output")
-    if _REFUSAL.match(inst.output) or _REFUSAL.match(inst.input):
-        return Reject("refusal")
-    if not inst.input.strip() and _NEEDS_INPUT.search(instruction):
-        return Reject("missing_input")
-    if _PLACEHOLDER.match(inst.output) or (inst.input.strip() and _PLACEHOLDER.match(inst.input)):
-        return Reject("placeholder")
-    if inst.input.strip() == inst.output.strip():
-        return Reject("output_equals_input")
+def _leaks(inst: Instance, task: Task) -> bool:
     # A classification task's label is one of the options its input lists: not a leak.
-    if inst.input.strip() and not task.is_classification and not _NEEDS_INPUT.search(instruction) \
-            and answer_in_input(inst, instruction):
-        return Reject("answer_in_input")
-    if inst.input.strip().endswith(":") or inst.output.strip().endswith(":"):
-        return Reject("truncated_instance")
-    if _CHATTER.match(inst.input):
-        return Reject("chatter", "input")
-    echo = None if task.is_classification else echoes_instruction(inst, instruction)
-    if echo:
-        return Reject("echoes_instruction", echo)
-    return repetition(inst.output) or repetition(inst.input)
+    return (bool(inst.input.strip()) and not task.is_classification and not needs_input(task.instruction)
+            and answer_in_input(inst, task.instruction))
 
 
-def check_instances(task: Task) -> tuple[Reject | None, int]:
-    """Drops bad instances in place (only from a task that stays). -> (reject reason or None, instances dropped)."""
+# An instance's rules, asked in this order; each is named by the reject it gives, and
+# filter.quality.skip switches it off. A rule: (instance, task) -> falsy to pass, True or a detail to fail.
+INSTANCE_RULES: dict[str, Callable[[Instance, Task], bool | str | None]] = {
+    "empty_output": lambda inst, task: not inst.output.strip(),
+    "refusal": lambda inst, task: bool(_REFUSAL.match(inst.output) or _REFUSAL.match(inst.input)),
+    "missing_input": lambda inst, task: not inst.input.strip() and needs_input(task.instruction),
+    "placeholder": lambda inst, task: bool(_PLACEHOLDER.match(inst.output)
+                                           or (inst.input.strip() and _PLACEHOLDER.match(inst.input))),
+    "output_equals_input": lambda inst, task: inst.input.strip() == inst.output.strip(),
+    "answer_in_input": _leaks,
+    "truncated_instance": lambda inst, task: inst.input.strip().endswith(":") or inst.output.strip().endswith(":"),
+    "chatter": lambda inst, task: "input" if _CHATTER.match(inst.input) else None,
+    "echoes_instruction": lambda inst, task: not task.is_classification and echoes_instruction(inst, task.instruction),
+    "repetitive": lambda inst, task: _repeats(inst.output) or _repeats(inst.input),
+}
+RULES = (*INSTRUCTION_RULES, *(r for r in INSTANCE_RULES if r not in INSTRUCTION_RULES))
+
+
+def check_instances(task: Task, cfg: QualityConfig | None = None,
+                    counts: Counter | None = None) -> tuple[Reject | None, int]:
+    """Drops bad instances in place (only from a task that stays). -> (reject reason or None, instances dropped).
+    `counts`: instances each rule failed (the first rule that fails an instance is the one counted)."""
     if not task.instances:
         return Reject("no_instances"), 0
     outputs: dict[str, str] = {}
@@ -177,9 +222,10 @@ def check_instances(task: Task) -> tuple[Reject | None, int]:
         key = inst.input.strip()
         if key and inst.output.strip() and outputs.setdefault(key, inst.output.strip()) != inst.output.strip():
             return Reject("conflicting_outputs"), 0
+    skip = cfg.skip if cfg is not None else []
     good, seen, first_problem = [], set(), None
     for inst in task.instances:
-        problem = _instance_problem(inst, task)
+        problem = _first(INSTANCE_RULES, skip, counts, inst, task)
         first_problem = first_problem or problem
         if problem is None and (inst.input, inst.output) not in seen:
             seen.add((inst.input, inst.output))
