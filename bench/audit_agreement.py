@@ -22,6 +22,7 @@ from pathlib import Path
 from selfinstruct.audit import QUESTIONS, run_audit
 from selfinstruct.config import load_config
 from selfinstruct.records import Instance, Task
+from selfinstruct.rundir import AuditDir
 from selfinstruct.teachers import make_teacher
 
 
@@ -46,8 +47,8 @@ def judge_verdicts(model: str, tasks: list[Task], config: str | None) -> tuple[l
     teacher = make_teacher(cfg.teacher, seed=cfg.run.seed)
     try:
         with tempfile.TemporaryDirectory() as out:
-            run_audit(tasks, teacher, cfg, Path(out))
-            verdicts = [json.loads(line) for line in (Path(out) / "verdicts.jsonl").open()]
+            run_audit(tasks, teacher, cfg, AuditDir(out))
+            verdicts = [json.loads(line) for line in AuditDir(out).verdicts.open()]
     finally:
         teacher.close()
     return verdicts, time.time() - t0

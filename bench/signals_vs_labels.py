@@ -28,7 +28,7 @@ def main() -> None:
     files = args.labels or [run.review_labels]
     labels = [row for f in files for row in load_labels(f)]
     tasks = [t for r in run.rounds() for step in ("accepted", "rejected") for t in r.tasks(step)]
-    verdicts_path = run.audit_dir / "verdicts.jsonl"
+    verdicts_path = run.audit.verdicts
     verdicts = [json.loads(line) for line in verdicts_path.open()] if verdicts_path.exists() else []
     found = signals(labels, tasks, verdicts)
     print_signals(found, ", ".join(map(str, files)))

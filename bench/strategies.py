@@ -59,6 +59,7 @@ def evaluate(runs: dict[str, Path], out: Path) -> dict[str, dict]:
     from selfinstruct.config import load_config
     from selfinstruct.evaluate.command import evaluate_models, heldout_items, print_table, rouge_l
     from selfinstruct.formats import read_tasks
+    from selfinstruct.rundir import EvalDir
 
     cfg = load_config(runs["self_instruct"] / "config.yaml")
     held = {s: read_tasks(r / "heldout.jsonl") for s, r in runs.items()}
@@ -66,7 +67,7 @@ def evaluate(runs: dict[str, Path], out: Path) -> dict[str, dict]:
     assert all([t.id for t in ts] == [t.id for t in first] for ts in held.values()), "the runs held out different seeds"
     models = {"base": None, **{s: r / "round-1" / "student" for s, r in runs.items()}}
     items = heldout_items(first)
-    rows, answers = evaluate_models(items, models, cfg.student, threads=2, out_dir=out)
+    rows, answers = evaluate_models(items, models, cfg.student, threads=2, out=EvalDir(out))
     print_table(rows, title=f"strategies: base vs each strategy's student on {len(first)} held-out seeds")
     return {r["model"]: r for r in rows}, {m: rouge_l(a, [ref for _, _, ref in items]) for m, a in answers.items()}
 
@@ -88,16 +89,17 @@ def audit(runs: dict[str, Path], tasks: dict[str, list], out: Path) -> dict[str,
     """Every strategy's accepted tasks judged by the audit judge, one engine; shares per strategy."""
     from selfinstruct.audit import judge_config, run_audit, summarize
     from selfinstruct.config import load_config
+    from selfinstruct.rundir import AuditDir
     from selfinstruct.teachers import make_teacher
 
     cfg = load_config(runs["self_instruct"] / "config.yaml")
     judge = make_teacher(judge_config(cfg), seed=0)
     try:
         everything = [t for ts in tasks.values() for t in ts]
-        run_audit(everything, judge, cfg, out)
+        run_audit(everything, judge, cfg, AuditDir(out))
     finally:
         judge.close()
-    rows = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in AuditDir(out).verdicts.read_text().splitlines()]
     by_id = {r["id"]: r for r in rows}
     return {s: summarize([by_id[t.id] for t in ts if t.id in by_id], judge.name) for s, ts in tasks.items()}
 

@@ -77,6 +77,7 @@ def heuristics(pairs: list[tuple[Task, dict]]) -> list[tuple[Task, dict]]:
 def train_and_score(sets: dict[str, list[Task]], heldout: list[Task], out: Path, config: Path | None) -> list[dict]:
     from selfinstruct.distill.train import train_student
     from selfinstruct.evaluate.command import evaluate_models, heldout_items
+    from selfinstruct.rundir import EvalDir
 
     cfg = load_config(config)
     models: dict = {"base": None}
@@ -85,7 +86,7 @@ def train_and_score(sets: dict[str, list[Task]], heldout: list[Task], out: Path,
         train_student(tasks, out / f"student-{name}", cfg.student, seed=cfg.run.seed, threads=cfg.run.threads,
                       resolved_config=cfg)
         models[name] = out / f"student-{name}"
-    rows, _ = evaluate_models(heldout_items(heldout), models, cfg.student, threads=cfg.run.threads, out_dir=out)
+    rows, _ = evaluate_models(heldout_items(heldout), models, cfg.student, threads=cfg.run.threads, out=EvalDir(out))
     return rows
 
 

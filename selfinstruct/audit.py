@@ -3,9 +3,9 @@
 For each task (its first instance) the judge answers three questions, one request each, as the
 paper's human audit did: is the instruction a valid task, is the input appropriate for it, is the
 output a correct and acceptable response. Each answer is "Yes"/"No" with a one-sentence reason,
-kept. A task is all-valid when all three are yes. Requests go through run_step into
-RUN/audit/requests.jsonl, so a relaunch asks nothing twice; verdicts go to RUN/audit/verdicts.jsonl
-and the shares, each with a Wilson 95% interval, to RUN/audit/audit.json (the report shows them).
+kept. A task is all-valid when all three are yes. Requests go through run_step into the audit's
+request store, so a relaunch asks nothing twice; a verdict row per task and the shares, each with a
+Wilson 95% interval, are written beside it (rundir.AuditDir names the files; the report shows them).
 
 The judge is `generate.audit_judge` (default: the run's teacher), with the teacher's engine settings,
 prompted as `teacher.step_styles.audit` says.
@@ -23,6 +23,7 @@ from typing import Any
 from .config import Config
 from .prompting import make_request, render
 from .records import Instance, Task
+from .rundir import AuditDir, RunDir, warn_damaged
 from .store import ChunkStore, write_atomic
 
 QUESTIONS = ("instruction", "input", "output")
@@ -91,17 +92,16 @@ def summarize(rows: list[dict[str, Any]], judge: str) -> dict[str, Any]:
     return out
 
 
-def run_audit(tasks: list[Task], teacher, cfg: Config, out_dir: Path) -> dict[str, Any]:
-    """Audits `tasks` with `teacher`; writes requests.jsonl, verdicts.jsonl and audit.json into out_dir."""
+def run_audit(tasks: list[Task], teacher, cfg: Config, out: AuditDir) -> dict[str, Any]:
+    """Audits `tasks` with `teacher`; writes its requests, verdicts and summary into `out`."""
     from .teachers.base import run_step
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    comps = run_step(teacher, audit_requests(tasks, cfg), ChunkStore(out_dir / "requests.jsonl"),
-                     cfg.teacher.chunk_size)
+    out.path.mkdir(parents=True, exist_ok=True)
+    comps = run_step(teacher, audit_requests(tasks, cfg), ChunkStore(out.requests), cfg.teacher.chunk_size)
     rows = verdicts(tasks, comps)
-    write_atomic(out_dir / "verdicts.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(out.verdicts, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     summary = summarize(rows, teacher.name)
-    write_atomic(out_dir / "audit.json", json.dumps(summary, indent=1))
+    write_atomic(out.summary, json.dumps(summary, indent=1))
     return summary
 
 
@@ -125,7 +125,6 @@ def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
     """`selfinstruct audit RUN`: every accepted task of the run, judged by cfg.teacher. It holds the
     run's lock as generate does: a second audit (or a generate) on the run is refused while it works."""
     from .records import InputError
-    from .rundir import RunDir, warn_damaged
     from .teachers import make_teacher
 
     with RunDir.reader(run).exclusive("audit") as rundir:
@@ -133,13 +132,13 @@ def audit_run(run: Path, cfg: Config) -> dict[str, Any]:
         tasks = rundir.accepted_tasks()
         if not tasks:
             raise InputError(run, None, "no accepted tasks in the run's rounds; run generate first")
-        out = rundir.audit_dir
+        out = rundir.audit
         teacher = make_teacher(judge_config(cfg), seed=cfg.run.seed)
         try:
             summary = run_audit(tasks, teacher, cfg, out)
         finally:
             teacher.close()
-    print_audit(summary, out)
+    print_audit(summary, out.path)
     from .labels import print_signals, run_signals
 
     if found := run_signals(run):  # the run has hand labels (selfinstruct review): how the judge fares

@@ -24,6 +24,7 @@ from . import card_sections as S
 from .card_sections import fenced, md, table
 from .models import EMBEDDED, WHEEL_PARTS
 from .report.load import RunData
+from .rundir import RunDir
 
 LOCAL_FILES = "train/data-*.arrow"  # export's DatasetDict({"train": ...}).save_to_disk layout
 HUB_FILES = "data/train-*"  # where Dataset.push_to_hub puts the train split
@@ -193,7 +194,8 @@ def body(run: RunData, rows: list[dict[str, Any]], load_as: str) -> str:
         ("Funnel per round", S.funnel(run)), ("Rejects by reason", S.rejects(run)),
         ("Contamination check", S.contamination(run, run.config)), ("Verification", S.verification(run)),
         ("Validity audit", S.audit(run)), ("Evaluation", S.evaluation(run)),
-        ("Config", "The run's `config.yaml` (credentials redacted, paths outside the run shortened):\n\n"
+        ("Config", f"The run's `{RunDir.reader(run.path).config_path.name}` (credentials redacted, paths outside "
+                   "the run shortened):\n\n"
          + fenced(config, "yaml")),
         ("Citation", fenced(CITATION, "bibtex"))]
     return _intro(run, rows, load_as) + "".join(f"\n\n## {title}\n\n{text}" for title, text in sections) + "\n"

@@ -15,6 +15,7 @@ from typing import Any
 from .formats import read_tasks
 from .report.load import RunData
 from .report.verification import outcome
+from .round_dir import STATS
 from .rundir import RunDir
 
 NOT_RUN = "not run"
@@ -59,7 +60,7 @@ def funnel(run: RunData) -> str:
     for r in run.rounds:
         s = r.stats
         if s is None:
-            rows.append([md(r.label), "no stats.json yet", "", "", "", "", "", ""])
+            rows.append([md(r.label), f"no {STATS} yet", "", "", "", "", "", ""])
             continue
         rows.append([md(r.label), s.prompts, s.proposed, s.candidates, s.accepted, pct(s.acceptance_rate),
                      s.classification, s.tokens_per_accepted if s.tokens_per_accepted is not None else "-"])
@@ -67,7 +68,7 @@ def funnel(run: RunData) -> str:
     if not rows:
         return "No round has started."
     rows.append(["**all**", *sums, pct(sums[3] / sums[2] if sums[2] else None), "", ""])
-    return ("Per round, from its `stats.json`: prompts sent, instructions proposed, unique candidates, "
+    return (f"Per round, from its `{STATS}`: prompts sent, instructions proposed, unique candidates, "
             "accepted (acceptance = accepted / candidates).\n\n" + table(head, rows))
 
 
@@ -96,7 +97,7 @@ def contamination(run: RunData, cfg: dict[str, Any]) -> str:
     sims = [t.scores["heldout_sim"] for t in run.accepted if isinstance(t.scores.get("heldout_sim"), (int, float))]
     overlap = run.eval_doc.get("heldout_overlapping_training")
     sha = md(run.manifest.get("heldout_sha256", "not recorded"))
-    lines = [f"- held-out seeds: {len(held)} (`heldout.jsonl`, sha256 {sha}), "
+    lines = [f"- held-out seeds: {len(held)} (`{rundir.heldout_path.name}`, sha256 {sha}), "
              "kept out of generation, of the in-context examples and of training",
              f"- check: a task sharing a {NGRAM}-word n-gram with a held-out task, or whose instruction's embedding "
              f"({md(novelty.get('embedder', '?'))}) has a cosine at or above {md(novelty.get('threshold', '?'))} "

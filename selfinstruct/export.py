@@ -32,11 +32,10 @@ from .card import HUB_FILES, dataset_card
 from .formats import chat_messages
 from .records import Instance
 from .report.load import RunData, load_run, safe_text
-from .rundir import RunDir, RunError, print_damaged
+from .rundir import EXPORT_FILES, RunDir, RunError, print_damaged
 from .store import write_atomic
 
-FORMATS = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
-           "openai-chat": "openai-chat.jsonl"}
+FORMATS = tuple(EXPORT_FILES)  # each format's default file in the run is the run folder's to name
 PROVENANCE = ("id", "instance", "round", "parents", "teacher", "strategy", "evolution", "is_classification",
               "scores")
 console = Console(stderr=True)
@@ -165,7 +164,7 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
     data = rows(data_run)
     if not data:
         raise ExportError(f"{run}: no accepted tasks with instances to export yet")
-    path = Path(out) if out else data_run.path / "export" / FORMATS[fmt]
+    path = Path(out) if out else RunDir.reader(data_run.path).export_path(fmt)
     write(data, fmt, path, dataset_card(data_run, data) if fmt == "hf" else "")
     if push_to_hub:
         push(data, push_to_hub, token, dataset_card(data_run, data, HUB_FILES, load_as=push_to_hub))

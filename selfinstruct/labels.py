@@ -3,8 +3,9 @@
 A labels file is JSONL, one task a line, in the fields of docs/*-hand-labels.jsonl: id (where missing,
 the content key of instruction + input + output, a one-instance task's id), round,
 instruction, input, output, is_classification and the person's instruction_ok, input_ok, output_ok
-(true, false, or null while not yet judged). `selfinstruct review` writes RUN/review/labels.jsonl in
-the same fields plus accepted, reject_kind, annotator and updated, so one reader serves both.
+(true, false, or null while not yet judged). `selfinstruct review` writes the run's labels file
+(RunDir.review_labels) in the same fields plus accepted, reject_kind, annotator and updated, so one
+reader serves both.
 
 A task is valid by hand when all three answers are yes, invalid as soon as one is no, and unknown
 while some are unset and none is no. Each signal is a yes/no guess about that, over the labelled
@@ -204,7 +205,7 @@ def run_signals(run: str | Path) -> tuple[list[Signal], Path] | None:
     if not labels:
         return None
     tasks = [t for r in rd.rounds() for step in ("accepted", "rejected") for t in r.tasks(step)]
-    return signals(labels, tasks, _verdicts(rd.audit_dir / "verdicts.jsonl")), rd.review_labels
+    return signals(labels, tasks, _verdicts(rd.audit.verdicts)), rd.review_labels
 
 
 def _verdicts(path: Path) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ STUDENT = "student"
 DONE = ".done"
 STUDENT_CONFIG = "config.yaml"
 METRICS = "metrics.json"
+STATS = "stats.json"  # a round's RoundStats
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Round:
         return out
 
     def stats(self) -> RoundStats | None:
-        d = read_json(self.path / "stats.json")
+        d = read_json(self.path / STATS)
         return RoundStats.from_dict(d) if isinstance(d, dict) else None
 
     def usage(self) -> dict[str, dict[str, float]]:
@@ -147,7 +148,7 @@ class Round:
         self.store("rejected").write_chunk("round", [t.to_dict() for t in rejected])
         self.store("carry").write_chunk("round", [t.to_dict() for t in carry])
         stats.step_s["commit"] = round(time.perf_counter() - t0, 3)  # the accepted set's write is about as long
-        write_atomic(self.path / "stats.json", json.dumps(stats.to_dict(), indent=1))
+        write_atomic(self.path / STATS, json.dumps(stats.to_dict(), indent=1))
         store = self.store("accepted")
         store.write_chunk("round", [t.to_dict() for t in accepted])
         store.mark_done({"accepted": len(accepted)})
@@ -158,7 +159,7 @@ class Round:
             return None
         stats = self.stats()
         if stats is None:
-            raise InputError(self.path / "stats.json", None, "a committed round without its stats")
+            raise InputError(self.path / STATS, None, "a committed round without its stats")
         return stats, self.tasks("accepted"), self.tasks("carry")
 
 

@@ -10,8 +10,11 @@ runs/<name>/
   embeddings/          the embedding cache of the pool (filter/embed.py)
   round-1/ ...         one Round each (round_dir.py): step stores, stats, accepted set, student
   student/             `distill --data RUN`'s student (all rounds at once)
-  eval/, audit/        `selfinstruct eval` and `selfinstruct audit` outputs
+  eval/                `selfinstruct eval`: eval.json, eval.md, answers-/verifiable-/judge-<model>.jsonl (EvalDir)
+  audit/               `selfinstruct audit`: requests.jsonl, verdicts.jsonl, audit.json (AuditDir)
   review/labels.jsonl  `selfinstruct review`'s hand labels, one task a line (review/.lock guards writes)
+  report/index.html    `selfinstruct report`'s page, beside its plots
+  export/<file>        `selfinstruct export`'s default output, one file (or folder) per format
 
 A relaunch with the same config resumes; with a different one it is refused unless
 force_new, which moves the old run aside (it is never deleted) and starts afresh.
@@ -39,6 +42,40 @@ from .store import damaged_stores, write_atomic
 
 
 VERIFIABLE = "heldout-verifiable.jsonl"
+EXPORT_FILES = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
+                "openai-chat": "openai-chat.jsonl"}
+
+
+class EvalDir:
+    """`selfinstruct eval`'s outputs: RUN/eval/, or NAME.eval/ beside a held-out file given alone."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.table, self.page = self.path / "eval.json", self.path / "eval.md"  # the scores, and to read
+        self.verifiable_set = self.path / VERIFIABLE  # of a held-out file given alone (a run keeps its own)
+
+    @classmethod
+    def beside(cls, heldout: str | Path) -> "EvalDir":
+        return cls(Path(heldout).with_name(Path(heldout).stem + ".eval"))
+
+    def answers(self, model: str) -> Path:
+        return self.path / f"answers-{model}.jsonl"
+
+    def verifiable(self, model: str) -> Path:
+        return self.path / f"verifiable-{model}.jsonl"
+
+    def judge(self, model: str) -> Path:
+        """The request store of the pairwise judge, `model` against the base."""
+        return self.path / f"judge-{model}.jsonl"
+
+
+class AuditDir:
+    """`selfinstruct audit`'s outputs: the judge's request store, a verdict row per task, the shares."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.requests, self.verdicts = self.path / "requests.jsonl", self.path / "verdicts.jsonl"
+        self.summary = self.path / "audit.json"
 
 
 class RunError(RuntimeError):
@@ -100,12 +137,20 @@ class RunDir:
         return self.path / "embeddings"
 
     @property
-    def eval_dir(self) -> Path:
-        return self.path / "eval"
+    def eval(self) -> EvalDir:
+        return EvalDir(self.path / "eval")
 
     @property
-    def audit_dir(self) -> Path:
-        return self.path / "audit"
+    def audit(self) -> AuditDir:
+        return AuditDir(self.path / "audit")
+
+    @property
+    def report_page(self) -> Path:
+        """The report's page; its plots are files beside it (report/__init__.py)."""
+        return self.path / "report" / "index.html"
+
+    def export_path(self, fmt: str) -> Path:
+        return self.path / "export" / EXPORT_FILES[fmt]
 
     @property
     def review_labels(self) -> Path:
@@ -147,7 +192,7 @@ class RunDir:
         return [line for r in self.rounds() for line in r.damaged()] + self.other_damaged()
 
     def other_damaged(self) -> list[str]:
-        return damaged_stores(self.audit_dir) + damaged_stores(self.eval_dir)
+        return damaged_stores(self.audit.path) + damaged_stores(self.eval.path)
 
     def __enter__(self) -> "RunDir":
         self.open()

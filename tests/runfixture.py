@@ -159,16 +159,16 @@ def _write_eval_and_audit(run: RunDir) -> None:
     from selfinstruct.evaluate.command import write_table
 
     rows, extra = _eval_rows()
-    write_table(rows, run.eval_dir, Path("heldout.jsonl"), None, extra)
+    write_table(rows, run.eval, Path("heldout.jsonl"), None, extra)
     verdicts = [{"id": t.id, "task": t.instruction, "round": t.round,
                  **{f"{q}_valid": k % 3 != 0 or q != "output" for q in QUESTIONS},
                  **{f"{q}_why": "fixture reason" for q in QUESTIONS}}
                 for k, t in enumerate(run.round(1).tasks("accepted"))]
     for v in verdicts:
         v["all_valid"] = all(v[f"{q}_valid"] for q in QUESTIONS)
-    run.audit_dir.mkdir(exist_ok=True)
-    (run.audit_dir / "verdicts.jsonl").write_text("".join(json.dumps(v) + "\n" for v in verdicts))
-    _write_json(run.audit_dir / "audit.json", summarize(verdicts, "fixture-judge"))
+    run.audit.path.mkdir(exist_ok=True)
+    run.audit.verdicts.write_text("".join(json.dumps(v) + "\n" for v in verdicts))
+    _write_json(run.audit.summary, summarize(verdicts, "fixture-judge"))
     _write_labels(run)
 
 

@@ -9,9 +9,8 @@ With --run, the held-out file defaults to the run's held-out seeds, every finish
 counted (filter/decontam.py). Past ROUGE-L, which rewards stopping early: each student against
 the base cut to its answer lengths (lengths.py); strict accuracy on the held-out seeds with IFEval
 constraints attached (verifiable.py; one engine call answers both sets, same token budget); and,
-optionally, the teacher's position-fair pairwise judge (judge.py). Answers and scores go to
-<run>/eval/ (or next to the held-out file): eval.json, eval.md, answers-<model>.jsonl,
-verifiable-<model>.jsonl, judge-<model>.jsonl.
+optionally, the teacher's position-fair pairwise judge (judge.py). Answers and scores go to the
+run's eval folder (or one beside the held-out file): rundir.EvalDir names its files.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from ..config import Config, StudentConfig
 from ..formats import read_tasks
 from ..records import InputError, Task
 from ..round_dir import STUDENT, STUDENT_CONFIG
-from ..rundir import VERIFIABLE, RunDir
+from ..rundir import EvalDir, RunDir
 from ..store import write_atomic
 from . import answers as A
 from . import verifiable as V
@@ -78,14 +77,14 @@ def _check_base(folder: Path, base: str | None) -> None:
 
 
 def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
-                    threads: int = 2, out_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+                    threads: int = 2, out: EvalDir | None = None) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Scores each model (label -> None for the base, or an adapter folder); -> (rows, answers)."""
     answers, walls = _answer(models, {"heldout": items}, cfg, threads)
-    return rouge_rows(items, answers["heldout"], walls, models, cfg, out_dir), answers["heldout"]
+    return rouge_rows(items, answers["heldout"], walls, models, cfg, out), answers["heldout"]
 
 
 def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str, float],
-               models: dict[str, str | Path | None], cfg: StudentConfig, out_dir: Path | None) -> list[dict[str, Any]]:
+               models: dict[str, str | Path | None], cfg: StudentConfig, out: EvalDir | None) -> list[dict[str, Any]]:
     """ROUGE-L per model; each student against the base, and against the base cut to its lengths."""
     refs = [ref for _, _, ref in items]
     scores = {label: rouge_l(answers[label], refs) for label in models}
@@ -101,8 +100,8 @@ def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str
         row["answer_words"] = round(sum(len(p.split()) for p in answers[label]) / len(items), 1)
         row["wall_s"] = walls.get(label, 0.0)
         rows.append(row)
-        if out_dir:
-            _write_answers(out_dir / f"answers-{label}.jsonl", items, answers[label], s)
+        if out:
+            _write_answers(out.answers(label), items, answers[label], s)
     return rows
 
 
@@ -170,23 +169,23 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
     if not items:
         raise InputError(heldout, None, "no instance has a reference output to score against")
     models = models_to_eval(run, list(adapters or []), base=cfg.student.model)
-    out_dir = rundir.eval_dir if rundir else Path(heldout).with_name(Path(heldout).stem + ".eval")
-    vrows = V.prepare(tasks, rundir.verifiable_path if rundir else out_dir / VERIFIABLE)
+    out = rundir.eval if rundir else EvalDir.beside(heldout)
+    vrows = V.prepare(tasks, rundir.verifiable_path if rundir else out.verifiable_set)
     answers, walls = _answer(models, {"heldout": items, "verifiable": V.items(vrows)}, cfg.student, cfg.run.threads)
-    rows = rouge_rows(items, answers["heldout"], walls, models, cfg.student, out_dir)
-    summary = V.add_scores(rows, vrows, answers["verifiable"], out_dir, rundir.accepted_tasks() if rundir else None)
+    rows = rouge_rows(items, answers["heldout"], walls, models, cfg.student, out)
+    summary = V.add_scores(rows, vrows, answers["verifiable"], out, rundir.accepted_tasks() if rundir else None)
     if judge:
-        _judge(rows, items, answers["heldout"], cfg, out_dir)
+        _judge(rows, items, answers["heldout"], cfg, out)
     overlap = _overlap(tasks, rundir, cfg) if rundir else None
-    write_table(rows, out_dir, heldout, overlap, {"verifiable": summary, "answer_max_new_tokens": cfg.student.eval_max_new_tokens})
-    title = f"eval on {heldout} ({len(items)} instances) -> {out_dir}"
+    write_table(rows, out, heldout, overlap, {"verifiable": summary, "answer_max_new_tokens": cfg.student.eval_max_new_tokens})
+    title = f"eval on {heldout} ({len(items)} instances) -> {out.path}"
     print_table(rows, title, overlap, len(tasks), models)
     return rows
 
 
 def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config,
-           out_dir: Path) -> None:
-    """The teacher's pairwise verdicts, each model against the base, kept in judge-<model>.jsonl."""
+           out: EvalDir) -> None:
+    """The teacher's pairwise verdicts, each model against the base, kept in its request store."""
     from ..store import ChunkStore
     from ..teachers import make_teacher
     from .judge import win_rate
@@ -196,7 +195,7 @@ def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, lis
         base = rows[0]["model"]
         for row in rows[1:]:
             judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"),
-                              store=ChunkStore(out_dir / f"judge-{row['model']}.jsonl"), chunk_size=cfg.teacher.chunk_size)
+                              store=ChunkStore(out.judge(row["model"])), chunk_size=cfg.teacher.chunk_size)
             row.update(judged)
     finally:
         teacher.close()
@@ -209,16 +208,16 @@ def _overlap(heldout: list[Task], run: RunDir, cfg: Config) -> list[str]:
     return Decontaminator(heldout, cfg.filter.novelty).overlaps(run.accepted_tasks())
 
 
-def write_table(rows: list[dict[str, Any]], out_dir: Path, heldout: Path, overlap: list[str] | None = None,
+def write_table(rows: list[dict[str, Any]], out: EvalDir, heldout: Path, overlap: list[str] | None = None,
                 extra: dict[str, Any] | None = None) -> None:
-    write_atomic(out_dir / "eval.json", json.dumps({"heldout": str(heldout), "rows": rows,
+    write_atomic(out.table, json.dumps({"heldout": str(heldout), "rows": rows,
                                                     "heldout_overlapping_training": overlap, **(extra or {})}, indent=1))
     cols = [c for c in COLUMNS if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     note = "" if overlap is None else f"\nHeld-out tasks overlapping the training data: {len(overlap)}\n"
     note += "".join(f"\n{plain(r)}.\n" for r in rows if plain(r))
-    write_atomic(out_dir / "eval.md", f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
+    write_atomic(out.page, f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
 
 
 def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] | None = None,

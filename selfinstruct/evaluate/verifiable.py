@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import constraints as C
 from ..records import Task
+from ..rundir import EvalDir
 from ..store import write_atomic
 from .paired import paired_bootstrap
 
@@ -105,13 +106,13 @@ def prepare(tasks: list[Task], path: Path) -> list[dict[str, Any]]:
 
 
 def add_scores(rows: list[dict[str, Any]], vrows: list[dict[str, Any]], answers: dict[str, list[str]],
-               out_dir: Path, accepted: list[Task] | None) -> dict[str, Any]:
+               out: EvalDir, accepted: list[Task] | None) -> dict[str, Any]:
     """Adds each model's verifiable accuracies (and CIs) to its eval row; keeps each model's
-    verdicts in verifiable-<model>.jsonl; -> the summary for eval.json."""
+    verdicts (EvalDir.verifiable); -> the summary for eval's table."""
     fields, found = score(vrows, answers)
     for row in rows:
         row.update(fields[row["model"]])
-        write_verdicts(out_dir / f"verifiable-{row['model']}.jsonl", vrows, answers[row["model"]], found[row["model"]])
+        write_verdicts(out.verifiable(row["model"]), vrows, answers[row["model"]], found[row["model"]])
     used = C.phrasings(vrows)
     leaked = None if accepted is None else [t.id for t in accepted if C.find_phrasings(
         " ".join([t.instruction, *(i.input for i in t.instances)]), used)]

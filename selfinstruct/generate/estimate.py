@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import STRATEGIES, Budget, Config
-from ..round_dir import Round, read_json
+from ..round_dir import Round
 from ..rundir import RunDir, RunError
 
 CALIBRATION_NEED = 20  # the calibration batch's need: the default round's first batch, ~5 min on 2 cores
@@ -108,8 +108,8 @@ def measure_run(path: Path) -> Measured:
     if not rounds:
         raise RunError(f"{path}: no finished round to estimate from")
     m = measure(rounds, f"{path} ({len(rounds)} rounds)")
-    trained = [read_json(r.student / "metrics.json") for r in rounds if r.student_done()]
-    walls = [t["wall_s"] for t in trained if isinstance(t, dict) and "wall_s" in t]
+    trained = [r.student_metrics() for r in rounds if r.student_done()]
+    walls = [t["wall_s"] for t in trained if t and "wall_s" in t]
     m.student_s = sum(walls) / len(walls) if walls else None
     return m
 

@@ -106,14 +106,14 @@ def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher
     is the judge: no second start). A relaunch of a finished run reads every verdict back."""
     from ..audit import judge_config, print_audit, run_audit
 
-    out = run.audit_dir
-    done = json.loads((out / "audit.json").read_text()) if (out / "audit.json").exists() else {}
+    out = run.audit
+    done = json.loads(out.summary.read_text()) if out.summary.exists() else {}
     if done.get("tasks") != len(generated):
         judge = judge_config(cfg)
         if teacher.teacher_cfg is not judge:  # another judge, or the student taught the last round
             teacher.replace(judge)
         done = run_audit(generated, teacher.get(), cfg, out)
-    print_audit(done, out)
+    print_audit(done, out.path)
 
 
 def _pool_index(cfg: Config, run: RunDir):

@@ -1,4 +1,4 @@
-"""`selfinstruct report RUN`: one self-contained HTML page (plus the PNGs) in <run>/report/.
+"""`selfinstruct report RUN`: one self-contained HTML page, its PNGs beside it (RunDir.report_page).
 
 load.py reads the run read-only, analyze.py computes, plots.py draws, sections.py builds each
 section and page.py escapes and assembles. The page has no external asset: images are data
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..rundir import print_damaged
+from ..rundir import RunDir, print_damaged
 from ..store import write_atomic
 from . import analyze
 from .load import RunData, load_run
@@ -27,14 +27,14 @@ console = Console(stderr=True)
 
 def build_report(run: str | Path) -> Path:
     data = load_run(run)
-    out = data.path / "report"
+    page = RunDir.reader(data.path).report_page
+    out = page.parent
     for old in out.glob("*.png"):
         old.unlink()  # a plot that is no longer drawn must not linger from an earlier report
     t0 = time.time()
     bodies = [(sid, title, fn(data, out)) for sid, title, fn in SECTIONS]
     html = document(f"selfinstruct report: {data.name}",
                     f"generated {time.strftime('%Y-%m-%d %H:%M:%S')} from run directory '{data.path.name}'", bodies)
-    page = out / "index.html"
     write_atomic(page, html)
     summary(data, page, time.time() - t0)
     return page

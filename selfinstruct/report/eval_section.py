@@ -10,6 +10,7 @@ import numpy as np
 
 from ..evaluate.lengths import plain
 from ..evaluate.table import COLUMNS
+from ..rundir import RunDir
 from .load import RunData
 from .page import img, na, para, table
 from .plots import ACCEPT, GENERATED, _plain, _png, plt
@@ -21,15 +22,16 @@ def _ci(r: dict[str, Any], d: str, lo: str, hi: str) -> str:
 
 def evaluation(run: RunData, out: Path) -> str:
     rows = [r for r in run.eval_rows or [] if isinstance(r, dict) and "model" in r]
+    where = RunDir.reader(run.path).eval.table.relative_to(run.path)
     if not rows:
-        return na("no eval/eval.json: run `selfinstruct eval --run RUN`")
+        return na(f"no {where}: run `selfinstruct eval --run RUN`")
     parts = [para("ROUGE-L against short references rewards an answer for stopping early, so a student that "
                   "only talks less gains on it. Three measures separate following from stopping: the base cut "
                   "to each student's answer lengths (length control), IFEval-style constraints checked by "
                   "program (verifiable), and the teacher as a pairwise judge asked in both orders."),
              _lengths(rows, out), _verifiable(rows, run.eval_doc, out), _judge(rows, out)]
     cols = [c for c in COLUMNS if any(c in r for r in rows)]
-    parts.append("<details><summary>every eval column (eval/eval.json)</summary>"
+    parts.append(f"<details><summary>every eval column ({where})</summary>"
                  + table(cols, [[r.get(c) for c in cols] for r in rows]) + "</details>")
     return "".join(parts)
 

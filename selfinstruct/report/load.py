@@ -53,9 +53,9 @@ class RunData:
     seeds_note: str  # where the seeds came from, or why they are missing
     rounds: list[RoundData]
     eval_rows: list[dict[str, Any]] | None
-    audit: dict[str, Any] | None = None  # audit/audit.json: validity shares (audit.py)
-    audit_rows: list[dict[str, Any]] = field(default_factory=list)  # audit/verdicts.jsonl
-    eval_doc: dict[str, Any] = field(default_factory=dict)  # eval.json whole: the verifiable set's summary too
+    audit: dict[str, Any] | None = None  # the audit's summary: validity shares (audit.py)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)  # the audit's verdict rows, one per task
+    eval_doc: dict[str, Any] = field(default_factory=dict)  # eval's table whole: the verifiable set's summary too
     other_damaged: list[str] = field(default_factory=list)  # the audit's and eval's stores, checked as rounds' are
 
     @property
@@ -82,15 +82,15 @@ def load_run(path: str | Path) -> RunData:
         raise RunError(f"{run.path}: not a run directory (no manifest and no round folders)")
     raw_cfg = run.raw_config()
     seeds, note = _seeds(raw_cfg.get("seeds"), run.heldout_path)
-    eval_doc = read_json(run.eval_dir / "eval.json")
+    eval_doc = read_json(run.eval.table)
     eval_rows = eval_doc.get("rows") if isinstance(eval_doc, dict) else eval_doc  # {"heldout": ..., "rows": [...]}
-    audit = read_json(run.audit_dir / "audit.json")
+    audit = read_json(run.audit.summary)
     return RunData(path=run.path, name=str(manifest.get("name") or run.path.name), manifest=manifest,
                    config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
                    eval_rows=eval_rows if isinstance(eval_rows, list) else None,
                    eval_doc=eval_doc if isinstance(eval_doc, dict) else {},
                    audit=audit if isinstance(audit, dict) else None,
-                   audit_rows=read_committed_jsonl(run.audit_dir / "verdicts.jsonl"), other_damaged=run.other_damaged())
+                   audit_rows=read_committed_jsonl(run.audit.verdicts), other_damaged=run.other_damaged())
 
 
 def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:

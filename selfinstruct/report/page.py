@@ -75,7 +75,7 @@ def table(headers: list[str] | None, rows: Iterable[list[Any]], left: int = 1) -
 def img(png: bytes, alt: str, name: str) -> str:
     data = base64.b64encode(png).decode()
     return (f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
-            f"<p class='muted'>also saved as report/{esc(name)}</p>")
+            f"<p class='muted'>also saved beside this page as {esc(name)}</p>")
 
 
 def na(why: str) -> str:

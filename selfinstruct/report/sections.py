@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from . import analyze as A
+from ..rundir import RunDir
 from . import plots
 from .eval_section import evaluation
 from .hand_labels import hand_labels
@@ -204,7 +205,7 @@ def student(run: RunData, out: Path) -> str:
 def audit(run: RunData, out: Path) -> str:
     a = run.audit
     if not a:
-        return na("no audit/audit.json: run `selfinstruct audit RUN`")
+        return na(f"no {RunDir.reader(run.path).audit.summary.relative_to(run.path)}: run `selfinstruct audit RUN`")
     keys = [f"{q}_valid" for q in ("instruction", "input", "output", "all")]
     rows = [[k.replace("_", " "), a[k]["valid"], a["tasks"], f"{a[k]['share']:.0%}",
              f"{a[k]['ci95'][0]:.0%} to {a[k]['ci95'][1]:.0%}"] for k in keys if k in a]
