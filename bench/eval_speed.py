@@ -107,7 +107,8 @@ def main() -> None:
     same = [new[m][i].strip() == old[m][i].strip() for m in models for i in range(k)]
     diffs = [abs(new_scores[m][i] - old_scores[m][i]) for m in models for i in range(k)]
     for m in models:
-        print(f"{m}: ROUGE-L vllm {sum(new_scores[m][:k]) / k:.4f} vs transformers {sum(old_scores[m]) / k:.4f} on the same {k}")
+        print(f"{m}: ROUGE-L vllm {sum(new_scores[m][:k]) / k:.4f} "
+              f"vs transformers {sum(old_scores[m]) / k:.4f} on the same {k}")
     print(f"new_s={new_s:.1f} transformers_s={tf_s * scale:.1f} speedup={tf_s * scale / new_s:.2f} "
           f"agreement={sum(same) / len(same):.3f} mean_abs_rouge_diff={sum(diffs) / len(diffs):.4f} items={len(its)} "
           f"tf_items={k}")

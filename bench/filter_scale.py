@@ -174,7 +174,8 @@ def main() -> None:
     res = bench_52k(n, args.workers)
     rouge = bench_rouge(res["texts"], res["pool"], sample, n)
     speedup = rouge["baseline_s"] / res["seconds"]
-    print(f"=> novelty {n:,}: {res['seconds']:.0f} s vs rouge-score baseline ~{rouge['baseline_s']:.0f} s: {speedup:.0f}x "
+    print(f"=> novelty {n:,}: {res['seconds']:.0f} s "
+          f"vs rouge-score baseline ~{rouge['baseline_s']:.0f} s: {speedup:.0f}x "
           f"(ceiling with the fp32 embedder at peak, no search: {rouge['baseline_s'] / res['floor_s']:.0f}x)")
     # Own process: its peak memory is its own, not the embedder's.
     out = subprocess.run([sys.executable, __file__, "--part", "pool1m", "--n1m", str(n1m)]

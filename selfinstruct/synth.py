@@ -1,5 +1,6 @@
-"""Synthetic instructions for the benchmarks (the filter bench, the instant teacher), shaped like a Self-Instruct/Alpaca set: mostly distinct
-tasks (52K kept is what those datasets are), with near duplicates planted the way a teacher makes them.
+"""Synthetic instructions for the benchmarks (the filter bench, the instant teacher), shaped like a
+Self-Instruct/Alpaca set: mostly distinct tasks (52K kept is what those datasets are), with near
+duplicates planted the way a teacher makes them.
 
 Each instruction is an optional lead-in + a task template + an optional tail, its slots filled from
 word lists (a topic alone has ~30,000 fillings), over 30 task families. 15% of the items re-state an
@@ -53,7 +54,8 @@ TAIL = ["", "", "", "", " Keep it short.", " Use simple words.", " Include one e
         " Limit the answer to {k} sentences.", " Mention {topic2}.", " Answer in {lang}.", " Be specific.",
         " Use a {tone} tone.", " Write it for a {aud}."]
 WORDS = {k: v.split("|") for k, v in dict(
-    form="poem|haiku|limerick|essay|tweet|speech|letter|song|fable|riddle|slogan|review|short story|blog post|sonnet",
+    form="poem|haiku|limerick|essay|tweet|speech|letter|song|fable|riddle|slogan|review|short story|"
+    "blog post|sonnet",
     aud="child|teenager|beginner|expert|grandparent|student|tourist|manager|new employee|ten-year-old|farmer|nurse",
     k="three|four|five|six|seven|ten|two|eight",
     act=("cooking|running|saving money|learning Spanish|public speaking|gardening|chess|studying for exams|"

@@ -24,7 +24,7 @@ def test_bad_seed_file_is_one_line_naming_file_and_line(tmp_path):
     seeds.write_text('{"instruction": "Fine.", "instances": []}\n{"instruction": 3}\n')
     r = _cli("generate", "--seeds", str(seeds), "--set", f"run.root={tmp_path}")
     assert r.returncode == 2
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"{seeds}:2: 'instruction' must be a string" in lines[0], r.stderr
     assert not (tmp_path / "default").exists(), "nothing is created for input that cannot be read"
 

@@ -106,7 +106,8 @@ sys.addaudithook(no_network)
 import json
 from selfinstruct import constraints as C
 examples = json.loads(sys.argv[1])
-out = {cid: [C.check(good, [{"id": cid, "kwargs": kw, "text": ""}])[0], C.check(bad, [{"id": cid, "kwargs": kw, "text": ""}])[0]]
+spec = lambda cid, kw: [{"id": cid, "kwargs": kw, "text": ""}]
+out = {cid: [C.check(good, spec(cid, kw))[0], C.check(bad, spec(cid, kw))[0]]
        for cid, (kw, good, bad) in examples.items()}
 try:
     socket.create_connection(("127.0.0.1", 9), timeout=1)

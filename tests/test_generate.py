@@ -45,7 +45,7 @@ def _committed(run: Path) -> set[str]:
 def _asked(run: Path) -> list[tuple[int, str]]:
     rows = []
     for log in run.glob("round-*/*.asked.log"):
-        rows += [(int(p), rid) for p, rid in (l.split() for l in log.read_text().splitlines())]
+        rows += [(int(p), rid) for p, rid in (line.split() for line in log.read_text().splitlines())]
     return rows
 
 

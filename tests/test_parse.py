@@ -68,7 +68,7 @@ def test_parse_output_first_instance():
 def _fixtures():
     rows = []
     for p in sorted(FIXTURES.glob("teacher_outputs_*.jsonl")):
-        rows += [dict(json.loads(l), file=p.name) for l in p.read_text().splitlines() if l.strip()]
+        rows += [dict(json.loads(line), file=p.name) for line in p.read_text().splitlines() if line.strip()]
     return rows
 
 

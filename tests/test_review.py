@@ -217,8 +217,9 @@ def _labelled(tid: str, ins, inp, out) -> dict:
 
 def test_precision_and_recall_on_a_hand_made_example():
     """t1..t7 are known (t1, t3, t5 valid), t8 is half labelled and counts nowhere but its own question."""
-    T = lambda tid, checks=None, reject=None: Task(instruction=tid, id=tid, checks=checks or {},  # noqa: E731
-                                                   reject=Reject(*reject) if reject else None)
+    def T(tid, checks=None, reject=None):
+        return Task(instruction=tid, id=tid, checks=checks or {}, reject=Reject(*reject) if reject else None)
+
     tasks = [T("t1", {"execution": "passed 3 of 3 tests"}), T("t2", {"execution": "failed 1 of 3 tests"}),
              T("t3", {"computation": "agree: 42"}), T("t4", {"execution": "passed 2 of 2 tests"}),
              T("t5", reject=("near_duplicate", "0.95")), T("t6", reject=("chatter", "input")),

@@ -48,7 +48,8 @@ def _print_following(console, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     if any("if_prompt" in r for r in rows):
-        t = Table(title=f"verifiable constraints ({rows[0].get('if_n')} items), strict: items (prompt) and constraints (instr) kept")
+        t = Table(title=f"verifiable constraints ({rows[0].get('if_n')} items), "
+                  "strict: items (prompt) and constraints (instr) kept")
         for c in ("model", "prompt", "vs base [95% CI]", "instr", "vs base [95% CI]"):
             t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
         for r in (r for r in rows if "if_prompt" in r):

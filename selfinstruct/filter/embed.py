@@ -122,7 +122,7 @@ class Embedder:
                 return self._encode_parallel(texts)
             except BrokenProcessPool as e:
                 # Typically a script without `if __name__ == "__main__":` (spawned workers re-run it).
-                warnings.warn(f"embedding workers failed ({e}); encoding in this process from now on")
+                warnings.warn(f"embedding workers failed ({e}); encoding in this process from now on", stacklevel=2)
                 self._pool.shutdown(cancel_futures=True)
                 self._pool, self.workers = None, 1
         if self.onnx_spec:
@@ -201,9 +201,10 @@ class Rows:
 
 
 class EmbeddingCache:
-    """Vectors keyed by a hash of the embedded text (an edited task is embedded again), in a folder per embedder setting. Each add writes one more part file, atomically: a save costs
-    what was added, not the whole cache, and a crash leaves every earlier part whole. A part that
-    cannot be read is skipped (its vectors are recomputed): it is only a cache."""
+    """Vectors keyed by a hash of the embedded text (an edited task is embedded again), in a folder
+    per embedder setting. Each add writes one more part file, atomically: a save costs what was
+    added, not the whole cache, and a crash leaves every earlier part whole. A part that cannot be
+    read is skipped (its vectors are recomputed): it is only a cache."""
 
     def __init__(self, directory: Path, cfg: NoveltyConfig):
         tag = hashlib.sha256(f"{cfg.embedder}|{cfg.embed_input}".encode()).hexdigest()[:10]

@@ -110,7 +110,7 @@ def verbs(rows: list[tuple[str, int, list[tuple[str, int]]]], path: Path) -> byt
     """Horizontal bars: each leading verb, split into its most common objects (the rest grey)."""
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.2))
     cmap = plt.get_cmap("tab20")
-    for y, (verb, n, objs) in enumerate(reversed(rows)):
+    for y, (_verb, n, objs) in enumerate(reversed(rows)):
         left = 0
         for i, (obj, c) in enumerate(objs):
             ax.barh(y, c, left=left, color=cmap(i % 20))

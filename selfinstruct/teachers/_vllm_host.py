@@ -7,7 +7,8 @@ ends that group as a whole. If the parent dies without closing us, a watchdog en
 
 Protocol over two pipes (multiprocessing Connections, pickled tuples):
   parent -> ("init", llm_kwargs)              host -> ("ready", info) | ("error", message)
-  parent -> ("complete", [(kind, input, sampling dict, adapter)])  host -> ("done", [(text, finish, p_tok, c_tok, error)])
+  parent -> ("complete", [(kind, input, sampling dict, adapter)])
+                                              host -> ("done", [(text, finish, p_tok, c_tok, error)])
   parent -> ("close",)                        host shuts the engine down and exits
 """
 

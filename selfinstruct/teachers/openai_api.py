@@ -12,8 +12,9 @@ endpoint with the fewest requests in flight. An endpoint that fails (connection 
 reset, timeout, 5xx) is out of rotation for a cool-down that doubles on each failure in a row,
 and the failed request is retried at once on another one. After the cool-down the endpoint is
 on probation: one request at a time until one succeeds, then it is back in full rotation.
-When every endpoint is down, the one back soonest is tried (backoff applies as usual). An answer that fails for good, or cannot be parsed,
-comes back as finish_reason "error" with the reason: reported, never kept as text.
+When every endpoint is down, the one back soonest is tried (backoff applies as usual). An answer
+that fails for good, or cannot be parsed, comes back as finish_reason "error" with the reason:
+reported, never kept as text.
 
 The API key is read from the environment variable named in the config at start and only ever
 sent in the Authorization header: it is not in the config, the name, errors, or logs.

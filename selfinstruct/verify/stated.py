@@ -38,8 +38,8 @@ RULES = [
     (re.compile(rf"\b(?:in|with|using)\s+(?:no more than|at most|fewer than|less than|under|up to)\s+{_N}\s+words\b", re.I),
      "length_constraints:number_words", _words_at_most),
     (re.compile(rf"\b{_N}\s+words\s+or\s+(?:fewer|less)\b", re.I), "length_constraints:number_words", _words_at_most),
-    (re.compile(rf"\b(?:in|with|using)\s+(?:exactly\s+|at least\s+|no more than\s+|at most\s+|up to\s+)?{_N}\s+sentences?\b",
-                re.I), "length_constraints:number_sentences", _sentences),
+    (re.compile(rf"\b(?:in|with|using)\s+(?:exactly\s+|at least\s+|no more than\s+|at most\s+|up to\s+)?"
+                rf"{_N}\s+sentences?\b", re.I), "length_constraints:number_sentences", _sentences),
     (re.compile(r"\bin\s+all\s+(?:capital|capitalized|uppercase|upper-case)\s+letters\b|\bin\s+all\s+caps\b", re.I),
      "change_case:english_capital", lambda m: {}),
     (re.compile(r"\bin\s+all\s+lower-?case(?:\s+letters)?\b", re.I), "change_case:english_lowercase", lambda m: {}),
