@@ -357,10 +357,28 @@ class VerifyConfig(Section):
     workers: int = Field(2, ge=1)  # sandboxed runs at once
 
 
+# The filter's checks in the order they run (filter/checks/): a check whose own settings leave it off
+# (ifd with no model, judge: false, decontam without held-out tasks, verify.enabled: false) passes everything.
+CHECKS = ["quality", "instances", "verifiable", "decontam", "novelty", "ifd", "judge", "verify"]
+
+
 class FilterConfig(Section):
+    # A check's name, or {name: {option: value}} for a check that takes options.
+    checks: list[str | dict[str, dict[str, Any]]] = Field(default_factory=lambda: list(CHECKS))
     novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, items: list) -> list:
+        from .filter.check import entry
+
+        names = [entry(item)[0].name for item in items]
+        twice = [n for n in names if names.count(n) > 1]
+        if twice:
+            raise ValueError(f"check {twice[0]!r} is listed twice")
+        return items
 
 
 class LoraConfig(Section):

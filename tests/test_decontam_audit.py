@@ -28,10 +28,9 @@ def test_a_paraphrase_or_a_shared_13_gram_of_a_heldout_task_is_rejected_with_its
 
 
 def test_the_filter_pipeline_counts_contaminated_as_a_reject_kind():
-    d = Decontaminator([HELD], NoveltyConfig())
     para = Task("Write a four sentence story about a lighthouse keeper finding a message in a bottle.")
     ok = Task("List three uses of baking soda around the house.")
-    acc, rej, stats = filter_tasks([para, ok], [], FilterConfig(), check_instances=False, decontam=d)
+    acc, rej, stats = filter_tasks([para, ok], [], FilterConfig(), check_instances=False, heldout=[HELD])
     assert [t.id for t in acc] == [ok.id] and stats["rejected"] == {"contaminated": 1}
 
 

@@ -1,9 +1,13 @@
 """The filter: candidates in, (accepted, rejected with a reason, stats) out.
 
-Order, cheapest first: quality heuristics, decontamination against held-out tasks (decontam.py),
-then novelty against the pool and within the batch (the first of a near-duplicate group wins),
-then instruction-following difficulty (ifd.py, when on) and the LLM judge on the survivors only. Every
-reject carries `kind(detail)`; stats count them per kind. Candidate order is preserved.
+`Filter(cfg)` is built once (generate: once per run) and owns what its checks share: the pool index
+and its embedding cache, the held-out tasks' decontamination. Its checks are the classes filter.checks
+names (filter/check.py, filter/checks/), in that order, cheapest first by default: the quality
+heuristics, decontamination against held-out tasks, novelty against the pool and within the batch (the
+first of a near-duplicate group wins), then instruction-following difficulty, the LLM judge and the
+verifiers on the survivors only. `instructions()` runs the checks of the instructions stage (before any
+instance is written), `tasks()` those of the tasks stage. Every reject carries `kind(detail)`; stats
+count them per kind. Candidate order is preserved.
 """
 
 from __future__ import annotations
@@ -11,171 +15,128 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import Config, FilterConfig
-from ..records import Reject, Task
+from ..records import Task
 from ..store import ChunkStore, write_atomic
-from . import quality
+from .check import Batch, Check, entry
 
-# A check: the tasks still alive -> one Reject (or None, kept) per task, in order. A check that
-# needs no batch is a per-task function lifted by `each`.
-Check = Callable[[list[Task]], list[Reject | None]]
-
-
-def each(fn: Callable[[Task], Reject | None]) -> Check:
-    return lambda tasks: [fn(t) for t in tasks]
+if TYPE_CHECKING:
+    from ..generate.steps import StepContext
 
 
-def instruction_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None) -> list[tuple[str, Check]]:
-    """(name, check) in order, for instructions before any instance is written."""
-    return [("quality", each(lambda t: quality.check_instruction(t.instruction, cfg.quality))),
-            *_verifiable(cfg), *_pool_checks(cfg, pool, decontam, index)]
+class Filter:
+    """heldout: tasks no candidate may copy; cache_dir: where the embedding cache lives (a run's
+    embeddings folder), none to keep vectors in memory only."""
+
+    def __init__(self, cfg: FilterConfig, *, cache_dir: Path | None = None, heldout: list[Task] | None = None):
+        self.cfg, self.index, self.decontam = cfg, None, None
+        if cfg.novelty.method == "embedding":
+            from .embed import EmbeddingCache
+            from .pool_index import PoolIndex
+
+            self.index = PoolIndex(cfg.novelty, EmbeddingCache(cache_dir, cfg.novelty) if cache_dir else None)
+        if heldout:
+            from .decontam import Decontaminator
+
+            self.decontam = Decontaminator(heldout, cfg.novelty)
+        self.checks: list[Check] = [cls(self, options) for cls, options in map(entry, cfg.checks)]
+
+    def embed(self, tasks: list[Task]) -> np.ndarray:
+        """The novelty embedder's vectors, from the pool index's cache where there is one."""
+        if self.index is not None:
+            return self.index.embed(tasks)
+        from .embed import embed_tasks
+
+        return embed_tasks(tasks, self.cfg.novelty)
+
+    def instructions(self, candidates: list[Task], pool: list[Task]) -> tuple[list[Task], list[Task], dict]:
+        """Instruction-only candidates, before instances are written: the checks that need outputs are
+        left out. -> (accepted, rejected, stats)."""
+        return self.run(candidates, Batch("instructions", pool))
+
+    def tasks(self, candidates: list[Task], pool: list[Task], ctx: StepContext | None = None,
+              store: Callable[[str], ChunkStore] | None = None,
+              start: Callable[[str, int], None] | None = None) -> tuple[list[Task], list[Task], dict]:
+        """Tasks with their instances. ctx and store: the round whose teacher the judge and the verifiers
+        ask, and its stores for their answers; start(step, n): a progress bar for such a step."""
+        batch = Batch("tasks", pool, ctx, store)
+        if start is not None:
+            batch.start = start
+        return self.run(candidates, batch)
+
+    def run(self, candidates: list[Task], batch: Batch) -> tuple[list[Task], list[Task], dict]:
+        checks = [c for c in self.checks if c.on(batch)]
+        accepted, rejected, kinds, timings = run_checks(candidates, checks, batch)
+        return accepted, rejected, {
+            "candidates": len(candidates), "accepted": len(accepted), "rejected": dict(kinds),
+            "instances_dropped": 0, "novelty_method": self.cfg.novelty.method,
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in {**batch.stats, **timings}.items()},
+        }
 
 
-def _verifiable(cfg: FilterConfig) -> list[tuple[str, Check]]:
-    """Where unverified tasks are rejected anyway, one no program could check is rejected before the
-    teacher writes its instance (verify/kinds.py may_verify)."""
-    if not (cfg.verify.enabled and cfg.verify.unverified == "reject"):
-        return []
-    from ..verify.kinds import may_verify
-
-    return [("verifiable", each(lambda t: None if may_verify(t.instruction) else Reject("unverified", "open")))]
-
-
-def instance_checks(cfg: FilterConfig, pool: list[Task], *, decontam=None, index=None, judge=None,
-                    dropped: Counter | None = None) -> list[tuple[str, Check]]:
-    """The instruction checks with the instance checks beside the heuristics, then IFD and the judge
-    (the costly ones, on the survivors only). `dropped["instances"]` counts instances cut from kept tasks."""
-    def heuristics(t: Task) -> Reject | None:
-        why = quality.check_instruction(t.instruction, cfg.quality)
-        if why is None:
-            why, n = quality.check_instances(t, cfg.quality)
-            if dropped is not None:
-                dropped["instances"] += n
-        return why
-
-    checks = [("quality", each(heuristics)), *_pool_checks(cfg, pool, decontam, index)]
-    if cfg.quality.ifd_model:
-        from .ifd import check_ifd
-
-        checks.append(("ifd", lambda ts: check_ifd(ts, cfg.quality.ifd_model, cfg.quality.ifd_max)))
-    if cfg.quality.judge:
-        if judge is None:
-            raise ValueError("filter.quality.judge is on: filter_tasks needs a judge (quality.Judge with its teacher)")
-        checks.append(("judge", judge))
-    return checks
-
-
-def _pool_checks(cfg: FilterConfig, pool: list[Task], decontam, index) -> list[tuple[str, Check]]:
-    """Decontamination (a Decontaminator over the held-out tasks, if any), then novelty."""
-    checks: list[tuple[str, Check]] = []
-    if decontam is not None:
-        checks.append(("decontam", lambda ts: decontam.check(ts, embed=index.embed if index is not None else None)))
-    return checks + [("novelty", _novelty(pool, cfg, index))]
-
-
-def run_checks(candidates: list[Task], checks: list[tuple[str, Check]]) -> tuple[list[Task], list[Task], Counter, dict]:
+def run_checks(candidates: list[Task], checks: list[Check],
+               batch: Batch) -> tuple[list[Task], list[Task], Counter, dict]:
     """-> (accepted, rejected, rejects per kind, seconds per check). Each check sees the survivors
-    of the ones before it; candidate order is preserved."""
+    of the ones before it, and may put a new record in a task's place; candidate order is preserved."""
     for task in candidates:
         task.reject = None
-    alive, kinds, timings = list(candidates), Counter(), {}
-    for name, check in checks:
+    slots, kinds, timings = list(candidates), Counter(), {}
+    alive = list(range(len(slots)))
+    for check in checks:
         if not alive and timings:  # the first check (the heuristics) always runs: its time is in the stats
             break
-        t0 = time.perf_counter()
-        for task, why in zip(alive, check(alive)):
+        tasks, t0, inner = [slots[i] for i in alive], time.perf_counter(), _seconds(batch.stats)
+        for i, task, why in zip(alive, tasks, check(tasks, batch), strict=True):
+            slots[i] = task
             if why is not None:
                 task.reject = why
                 kinds[why.kind] += 1
-        timings[f"{name}_s"] = time.perf_counter() - t0
-        alive = [t for t in alive if t.reject is None]
-    return alive, [t for t in candidates if t.reject is not None], kinds, timings
+        # what the check timed apart (novelty's embedding) is not counted twice
+        timings[f"{check.name}_s"] = time.perf_counter() - t0 - (_seconds(batch.stats) - inner)
+        alive = [i for i in alive if slots[i].reject is None]
+    return [slots[i] for i in alive], [t for t in slots if t.reject is not None], kinds, timings
+
+
+def _seconds(stats: dict) -> float:
+    return sum(v for k, v in stats.items() if k.endswith("_s"))
 
 
 def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
-                 judge=None, check_instances: bool = True, decontam=None, index=None) -> tuple[list[Task], list[Task], dict]:
-    """-> (accepted, rejected, stats). check_instances=False: instruction-only candidates (before
-    instances are written); the instance checks, IFD and the judge, which need outputs, are skipped.
-    index: a PoolIndex kept by the caller between calls (generate: one per run), which then embeds
-    and indexes only what `pool` gained since the last call; without one, the pool is indexed here.
-    judge: a quality.Judge (built with its teacher), needed when filter.quality.judge is on."""
-    if index is None and cfg.novelty.method == "embedding":
-        from .embed import EmbeddingCache
-        from .pool_index import PoolIndex
-
-        index = PoolIndex(cfg.novelty, EmbeddingCache(cache_dir, cfg.novelty) if cache_dir is not None else None)
-    dropped: Counter = Counter()
-    checks = (instance_checks(cfg, pool, decontam=decontam, index=index, judge=judge, dropped=dropped)
-              if check_instances else instruction_checks(cfg, pool, decontam=decontam, index=index))
-    accepted, rejected, kinds, timings = run_checks(candidates, checks)
-    novelty = dict(checks)["novelty"].timings  # embedding and searching, apart
-    if "embed_s" in novelty:
-        timings["novelty_s"] -= novelty["embed_s"]
-    timings.update(novelty)
-    stats = {
-        "candidates": len(candidates), "accepted": len(accepted), "rejected": dict(kinds),
-        "instances_dropped": dropped["instances"], "novelty_method": cfg.novelty.method,
-        **{k: round(v, 3) for k, v in timings.items()},
-    }
-    return accepted, rejected, stats
-
-
-class _novelty:
-    """Novelty against the pool and the earlier survivors; sets scores["nn_sim"] (["rouge_l"] in paper mode)."""
-
-    def __init__(self, pool: list[Task], cfg: FilterConfig, index):
-        self.pool, self.cfg, self.index = pool, cfg.novelty, index
-        self.timings: dict[str, float] = {}
-
-    def __call__(self, tasks: list[Task]) -> list[Reject | None]:
-        pool, ncfg = self.pool, self.cfg
-        if ncfg.method == "rouge":
-            from .rouge import rouge_filter
-
-            keep, best, of = rouge_filter([t.instruction for t in tasks], [t.instruction for t in pool],
-                                          ncfg.rouge_threshold)
-            key, kind = "rouge_l", "rouge_duplicate"
-        else:
-            from .novelty import novelty_with_pool
-
-            t0 = time.perf_counter()
-            self.index.sync(pool)
-            vecs = self.index.embed(tasks)
-            self.timings["embed_s"] = time.perf_counter() - t0
-            keep, best, of, index_kind = novelty_with_pool(vecs, self.index, ncfg)
-            self.timings["index_" + index_kind] = 1
-            key, kind = "nn_sim", "near_duplicate"
-        out: list[Reject | None] = []
-        for k, task in enumerate(tasks):
-            if np.isfinite(best[k]):  # -inf: nothing before it to compare with
-                task.scores[key] = round(float(best[k]), 4)
-            other = None if keep[k] else (pool[of[k]] if of[k] < len(pool) else tasks[of[k] - len(pool)])
-            out.append(Reject(kind, f"{best[k]:.2f}, of={other.id}") if other else None)
-        return out
+                 check_instances: bool = True,
+                 heldout: list[Task] | None = None) -> tuple[list[Task], list[Task], dict]:
+    """One filter call with a filter of its own. -> (accepted, rejected, stats). check_instances=False:
+    instruction-only candidates (Filter.instructions). No judge or verifier: they need a round's teacher."""
+    filt = Filter(cfg, cache_dir=cache_dir, heldout=heldout)
+    return filt.tasks(candidates, pool) if check_instances else filt.instructions(candidates, pool)
 
 
 def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None) -> dict:
     """`selfinstruct filter`: accepted -> output (JSONL), rejected -> <output>.rejected.jsonl,
-    plus <output>.config.yaml and <output>.stats.json; the embedding cache goes to <output>.cache/."""
+    plus <output>.config.yaml and <output>.stats.json; the embedding cache goes to <output>.cache/.
+    No verify step: its tests and programs are written inside generate, by the round's teacher."""
     from ..formats import read_tasks, write_tasks
 
     input, output = Path(input), Path(output)
     candidates = read_tasks(input)
     pool_tasks = read_tasks(pool) if pool else []
-    teacher = judge = None
+    checks = [c for c in cfg.filter.checks if entry(c)[0].name != "verify"]
+    filt = Filter(cfg.filter.model_copy(update={"checks": checks}), cache_dir=output.with_name(output.name + ".cache"))
+    teacher = ctx = None
     if cfg.filter.quality.judge:
+        from ..generate.steps import StepContext
         from ..teachers import make_teacher
 
         teacher = make_teacher(cfg.teacher, cfg.run.seed)
-        judge = quality.Judge(teacher, ChunkStore(output.with_name(output.name + ".judge.jsonl")), cfg)
+        ctx = StepContext(cfg, teacher, 0, [], [])
     try:
-        accepted, rejected, stats = filter_tasks(
-            candidates, pool_tasks, cfg.filter, cache_dir=output.with_name(output.name + ".cache"), judge=judge)
+        accepted, rejected, stats = filt.tasks(
+            candidates, pool_tasks, ctx, store=lambda step: ChunkStore(output.with_name(f"{output.name}.{step}.jsonl")))
     finally:
         if teacher is not None:
             teacher.close()

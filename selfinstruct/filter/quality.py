@@ -12,8 +12,8 @@ Heuristics (Self-Instruct's generate_instructions / prepare_for_finetuning):
   non-empty input but different outputs the task contradicts itself and is rejected; a task left
   with no instance is rejected with the first problem found.
 Each heuristic is a rule named by the reject it gives (INSTRUCTION_RULES, INSTANCE_RULES, in the order
-they are asked); `filter.quality.skip` switches rules off by name, and check_instances counts the
-instances each rule failed.
+they are asked); `filter.quality.skip` switches rules off by name, and the filter's stats count the
+instances each rule failed (`instance_rules`).
 
 The judge asks the teacher for a 1-5 score of (instruction, first instance). A task is kept if
 score >= judge_threshold. An answer with no score in it, or a teacher error, rejects the task
@@ -29,7 +29,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Callable
 
-from ..config import Config, QualityConfig
+from ..config import QualityConfig
 from .rouge import rouge_filter
 from ..prompting import make_request, template
 from ..records import Instance, Reject, Task
@@ -259,19 +259,6 @@ def parse_score(text: str) -> float | None:
         return None
     value = float(hit.group(1))
     return value if 1.0 <= value <= 5.0 else None
-
-
-class Judge:
-    """The LLM judge as a filter check, built with its teacher: rates every task through run_step
-    into `store` (durable: a relaunch re-asks nothing) and sets scores["judge"]. The prompt style
-    is the config's for the judge step: a base model continues text, a chat model answers a turn."""
-
-    def __init__(self, teacher, store: ChunkStore, cfg: Config):
-        self.teacher, self.store, self.cfg = teacher, store, cfg
-        self.style, self.chunk_size = cfg.teacher.style("judge"), cfg.teacher.chunk_size
-
-    def __call__(self, tasks: list[Task]) -> list[Reject | None]:
-        return judge(tasks, self.teacher, self.store, self.chunk_size, self.cfg.filter.quality, self.style)
 
 
 def judge(tasks: list[Task], teacher, store: ChunkStore, chunk_size: int, cfg: QualityConfig,

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config
-from ..filter.decontam import Decontaminator
+from ..filter.pipeline import Filter
 from ..records import Task
 from ..round_dir import RoundStats
 from ..rundir import RunDir, warn_damaged
@@ -62,10 +62,10 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
     with RunDir(cfg, force_new=force_new, command="generate", seeds=(path, digest)) as run:
         warn_damaged(run)
         write_heldout(run, heldout)
-        decontam = Decontaminator(heldout, cfg.filter.novelty) if heldout else None
+        # One filter for the run: its pool index embeds only what the pool gained since the last batch.
+        filt = Filter(cfg.filter, cache_dir=run.embeddings, heldout=heldout)
         teacher = LazyTeacher(cfg)
         student = StudentLoop(cfg, run, teacher)
-        index = _pool_index(cfg, run)
         generated: list[Task] = []
         carry: list[Task] = []
         budget, stopped = Budget(cfg, run), None
@@ -75,8 +75,9 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                 if done is None:
                     budget.check(n, 0)  # before the engine starts: a spent run stops in seconds
                     rate = summary[-1].novel_per_prompt if summary else None
-                    stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), student.weights,
-                                                       decontam, carry, index, rate, budget=budget)
+                    stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), filt,
+                                                       weights=student.weights, carry_in=carry, novel_per_prompt=rate,
+                                                       budget=budget)
                     print_round(stats)
                 else:
                     stats, accepted, carry = done
@@ -114,16 +115,6 @@ def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher
             teacher.replace(judge)
         done = run_audit(generated, teacher.get(), cfg, out)
     print_audit(done, out.path)
-
-
-def _pool_index(cfg: Config, run: RunDir):
-    """One PoolIndex for the run (embedding novelty): each batch indexes only what the pool gained."""
-    if cfg.filter.novelty.method != "embedding":
-        return None
-    from ..filter.embed import EmbeddingCache
-    from ..filter.pool_index import PoolIndex
-
-    return PoolIndex(cfg.filter.novelty, EmbeddingCache(run.embeddings, cfg.filter.novelty))
 
 
 def _print_summary(summary: list[RoundStats], run: RunDir) -> None:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config
+from ..filter.pipeline import Filter
 from ..records import Task
 from ..round_dir import Round, RoundStats
 from ..rundir import RunDir
@@ -24,7 +25,6 @@ from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
 from .strategies import PROPOSERS, requests_for, respond, split
-from ..verify.step import verify_tasks
 
 console = Console(stderr=True)
 TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "classify", "instances", "answers", "respond", "judge",
@@ -35,12 +35,13 @@ LISTED = ("self_instruct", "verified")
 
 
 def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
-              weights: dict[str, float] | None = None, decontam=None, carry_in: list[Task] | None = None,
-              index=None, novel_per_prompt: float | None = None,
+              filter: Filter | None = None, *, weights: dict[str, float] | None = None,
+              carry_in: list[Task] | None = None, novel_per_prompt: float | None = None,
               budget=None) -> tuple[RoundStats, list[Task], list[Task]]:
-    """-> (stats, accepted, carried over). `carry_in`: the last round's novel instructions (and tasks
-    with instances) that it did not need; they come first and are filtered again against the pool.
-    `index`: the run's PoolIndex. `novel_per_prompt`: what the last round measured, to size batches.
+    """-> (stats, accepted, carried over). `filter`: the run's (generate builds it once, with the
+    held-out tasks; without one the round builds its own). `carry_in`: the last round's novel
+    instructions (and tasks with instances) that it did not need; they come first and are filtered
+    again against the pool. `novel_per_prompt`: what the last round measured, to size batches.
     `budget` (generate/budget.py) raises BudgetSpent between batches, leaving the round uncommitted."""
     t0 = time.time()
     rnd = run.round(n)
@@ -52,11 +53,12 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
         t.round = n  # a task belongs to the round that accepts it (its parents still say where it came from)
     with StepProgress(f"round {n}", status=getattr(teacher, "status", None)) as progress:
         ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
-                          decontam=decontam, index=index, novel_per_prompt=novel_per_prompt)
+                          filter=filter or Filter(cfg.filter, cache_dir=run.embeddings),
+                          novel_per_prompt=novel_per_prompt)
         ctx.seen.update(t.id for t in carry)
         ctx.counts["carried_in"] = len(carry)
         for batch in range(cfg.generate.max_batches):
-            acc, rej, carry = _run_batch(ctx, rnd, run.embeddings, batch, seeds + generated + accepted, carry,
+            acc, rej, carry = _run_batch(ctx, rnd, batch, seeds + generated + accepted, carry,
                                          target - len(accepted), progress)
             accepted += acc
             rejected += rej
@@ -79,14 +81,11 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
     return stats, accepted, carry
 
 
-def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task], carry: list[Task], need: int,
+def _run_batch(ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry: list[Task], need: int,
                progress: StepProgress) -> tuple[list[Task], list[Task], list[Task]]:
     """-> (accepted, rejected, carried over). One batch of prompts through every step. Nothing the
     teacher wrote is dropped for want of room: novel instructions beyond the batch's quota, and
     finished tasks beyond its need, are carried to the next batch (or round)."""
-    from ..filter.pipeline import filter_tasks
-    from ..filter.quality import Judge
-
     cfg = ctx.cfg
     # Only as many as the batch needs get instances; some will fail, hence the margin.
     quota = math.ceil(need * 1.3)
@@ -100,8 +99,7 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
             ctx.counts["candidates"] += len(new)
             candidates += new
     with ctx.timed("filter"):
-        novel, rejected, _ = filter_tasks(candidates, pool, cfg.filter, cache_dir=cache, check_instances=False,
-                                          decontam=ctx.decontam, index=ctx.index)
+        novel, rejected, _ = ctx.filter.instructions(candidates, pool)
     fresh = {t.id for t in new}
     for t in novel:  # of this batch's proposals, per strategy: sizes the next batch's requests
         if t.id in fresh:
@@ -122,15 +120,11 @@ def _run_batch(ctx: StepContext, rnd: Round, cache, batch: int, pool: list[Task]
             progress.start("respond", len(direct), f"batch {batch + 1} respond")
             answered, unanswered = respond(ctx, direct, rnd.store("respond"))
             finished, failed = finished + answered, failed + unanswered
+    # The judge and the verifiers (the last checks) ask this round's teacher; step_s["filter"] holds them
+    # too, and "verify" its own share.
     with ctx.timed("filter"):
-        judge = Judge(ctx.teacher, rnd.store("judge"), cfg) if cfg.filter.quality.judge else None
-        accepted, rejected2, _ = filter_tasks(ready + finished, pool, cfg.filter, cache_dir=cache, judge=judge,
-                                              decontam=ctx.decontam, index=ctx.index)
-    if cfg.filter.verify.enabled:  # after the filter: only what would be kept costs tests and programs
-        with ctx.timed("verify"):
-            progress.start("verify", len(accepted), f"batch {batch + 1} verify")
-            accepted, unproven = verify_tasks(ctx, accepted, rnd.store("verify"))
-            rejected2 += unproven
+        accepted, rejected2, _ = ctx.filter.tasks(ready + finished, pool, ctx, rnd.store,
+                                                  lambda step, n: progress.start(step, n, f"batch {batch + 1} {step}"))
     accepted, extra = _mixed(accepted, need) if mixed else (accepted[:need], accepted[need:])
     return accepted, dropped + rejected + failed + rejected2, later + extra
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..teachers.base import Completion, Teacher, run_step
 from .parse import parse_input, parse_instance, parse_instructions, parse_is_classification
 from .prompts import few_shot_examples, rng_for, sample_in_context, seed_for
 
+if TYPE_CHECKING:
+    from ..filter.pipeline import Filter
+
 
 @dataclass
 class StepContext:
@@ -42,8 +45,7 @@ class StepContext:
     on_chunk: Callable[[str, list[Completion], float], None] | None = None
     weights: dict[str, float] | None = None  # over-sampling of generated in-context tasks
     seen: set[str] = field(default_factory=set)  # instructions proposed so far this round
-    decontam: Any = None  # filter.decontam.Decontaminator over the held-out tasks, if any
-    index: Any = None  # filter.pool_index.PoolIndex of the run, kept between batches and rounds
+    filter: Filter | None = None  # the run's, kept between batches and rounds (its pool index, its held-out tasks)
     novel_per_prompt: float | None = None  # measured by the last round: sizes this round's first batch
     timings: Counter = field(default_factory=Counter)  # wall seconds per step
 
@@ -184,7 +186,7 @@ def classify_by_neighbours(ctx: StepContext, tasks: list[Task]) -> None:
     labelled = [s for s in ctx.seeds if s.is_classification is not None]
     if not tasks or not labelled:
         return
-    embed = ctx.index.embed if ctx.index is not None else (lambda ts: embed_tasks(ts, ctx.cfg.filter.novelty))
+    embed = ctx.filter.embed if ctx.filter is not None else (lambda ts: embed_tasks(ts, ctx.cfg.filter.novelty))
     sims = embed(tasks) @ embed(labelled).T
     k = min(ctx.cfg.generate.classify_neighbours, len(labelled))
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
