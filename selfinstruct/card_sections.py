@@ -56,7 +56,8 @@ def ci(r: dict[str, Any], value: str, low: str, high: str, digits: int = 3, sign
 def funnel(run: RunData) -> str:
     head = ["round", "prompts", "proposed", "candidates", "accepted", "acceptance", "classification",
             "teacher tokens / accepted"]
-    rows, sums = [], [0, 0, 0, 0]
+    rows: list[list[Any]] = []
+    sums = [0, 0, 0, 0]
     for r in run.rounds:
         s = r.stats
         if s is None:

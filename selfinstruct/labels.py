@@ -139,8 +139,8 @@ def signals(labels: Iterable[dict[str, Any]], tasks: Iterable[Task],
     `tasks`: accepted and rejected tasks (a task missing here only counts for the judge)."""
     by_id = {r["id"]: r for r in labels}
     known = {i: v for i, r in by_id.items() if (v := hand_valid(r)) is not None}
-    tasks = {t.id: t for t in tasks if t.id in by_id}
-    out = _reject_signals(known, tasks) + _check_signals(known, tasks)
+    by_task = {t.id: t for t in tasks if t.id in by_id}
+    out = _reject_signals(known, by_task) + _check_signals(known, by_task)
     return out + _judge_signals(by_id, known, list(verdicts))
 
 
@@ -151,7 +151,7 @@ def _reject_signals(known: dict[str, bool], tasks: dict[str, Task]) -> list[Sign
     note = "" if rejected else "no rejected task is labelled: precision unknown (review --rejected N labels some)"
     out = [score("reject: any", "invalid", [(tasks[i].reject is not None, not known[i]) for i in covered], note)]
     for kind in kinds:
-        pairs = [(tasks[i].reject is not None and tasks[i].reject.kind == kind, not known[i]) for i in covered]
+        pairs = [((r := tasks[i].reject) is not None and r.kind == kind, not known[i]) for i in covered]
         out.append(score(f"reject: {kind}", "invalid", pairs))
     return out
 

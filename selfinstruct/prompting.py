@@ -43,7 +43,7 @@ def make_request(text: str, style: str, *, max_tokens: int, temperature: float, 
                  adapter: str | None = None) -> Request:
     """A completion request (stop strings apply) or a chat request of one user turn (the chat
     template ends the turn, so no stop strings). adapter: a LoRA folder to answer with (eval)."""
-    common = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, meta=dict(meta or {}),
+    common: dict[str, Any] = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, meta=dict(meta or {}),
                   adapter=adapter)
     if style == "completion":
         return Request(prompt=text, stop=list(stop or []), **common)

@@ -9,13 +9,15 @@ mean and each resample is weighted the same way: a ratio of sums, resampled by i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 RESAMPLES = 2000
 
 
 def paired_bootstrap(student: list[float], base: list[float], resamples: int = RESAMPLES,
-                     seed: int = 0, weights: list[float] | None = None) -> dict[str, float | int]:
+                     seed: int = 0, weights: Sequence[float] | None = None) -> dict[str, float | int]:
     if len(student) != len(base) or not base or (weights is not None and len(weights) != len(base)):
         raise ValueError("paired scores need the same, non-zero number of items")
     d = np.asarray(student, dtype=np.float64) - np.asarray(base, dtype=np.float64)

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,14 +97,14 @@ class Embedder:
         import torch
 
         self.name, self.batch_size, self.encoded = name, batch_size, 0
-        self._model = None
+        self._model: Any = None
         on_gpu = torch.cuda.is_available()  # then one process, on torch: the GPU is the speed-up
         self.workers = 1 if on_gpu else (workers or usable_cores())
         self.parallel_above = parallel_above
         self.onnx_spec = None if on_gpu else _onnx_spec(self, backend)
         self.backend = "onnx" if self.onnx_spec else "torch"
         self.dim = self.onnx_spec["dim"] if self.onnx_spec else embed_onnx.model_dim(self.model)
-        self._onnx = None
+        self._onnx: embed_onnx.OnnxEncoder | None = None
         self._pool: ProcessPoolExecutor | None = None
 
     @property
@@ -123,7 +124,8 @@ class Embedder:
             except BrokenProcessPool as e:
                 # Typically a script without `if __name__ == "__main__":` (spawned workers re-run it).
                 warnings.warn(f"embedding workers failed ({e}); encoding in this process from now on", stacklevel=2)
-                self._pool.shutdown(cancel_futures=True)
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
                 self._pool, self.workers = None, 1
         if self.onnx_spec:
             if self._onnx is None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn,
+                           TimeElapsedColumn)
 from rich.text import Text
 
 
@@ -27,11 +28,11 @@ class StepProgress:
     def __init__(self, title: str, status: Callable[[], dict] | None = None):
         self.title = title
         self.status = status
-        self.current: int | None = None  # the bar of the step running now
+        self.current: TaskID | None = None  # the bar of the step running now
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), _StatusColumn(self), TimeElapsedColumn(),
                                  console=Console(stderr=True), transient=False)
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.tokens: dict[str, tuple[int, float]] = {}
 
     def __enter__(self) -> "StepProgress":

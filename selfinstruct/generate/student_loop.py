@@ -60,6 +60,6 @@ class StudentLoop:
         from ..distill.hard_examples import task_losses
 
         losses = task_losses(adapter, heldout, self.cfg.student)
-        ranked = sorted(losses, key=losses.get)
+        ranked = sorted(losses, key=losses.__getitem__)
         # Rank-based: the hardest held-out task is drawn 4x as often as the easiest.
         return {tid: 1.0 + 3.0 * i / max(len(ranked) - 1, 1) for i, tid in enumerate(ranked)}

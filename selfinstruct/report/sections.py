@@ -158,7 +158,9 @@ def rejected_sample(run: RunData, out: Path, limit: int = 12) -> str:
         return na("no rejected tasks")
     rng = random.Random(0)
     rng.shuffle(rejected)
-    seen, first, rest = set(), [], []
+    seen: set[str] = set()
+    first: list[Any] = []
+    rest: list[Any] = []
     for t in rejected:
         kind = A.reject_kind(t)
         (rest if kind in seen else first).append(t)

@@ -42,7 +42,8 @@ def _sample_rejected(tasks: list[Task], n: int, seed: int) -> list[Task]:
     pool = sorted({t.id: t for t in tasks}.values(), key=lambda t: t.id)
     random.Random(seed).shuffle(pool)
     seen: set[str] = set()
-    first, rest = [], []
+    first: list[Task] = []
+    rest: list[Task] = []
     for t in pool:
         kind = t.reject.kind if t.reject else ""
         (rest if kind in seen else first).append(t)

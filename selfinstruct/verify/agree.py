@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import re
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ..prompting import make_request, render
 from ..records import Task
 from ..store import ChunkStore
 
-_SECOND: dict[str, object] = {}  # model -> teacher, one engine per process however many rounds ask
+_SECOND: dict[str, Any] = {}  # model -> teacher, one engine per process however many rounds ask
 
 
 def second_teacher(cfg, model: str | None):

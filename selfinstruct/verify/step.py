@@ -44,7 +44,8 @@ def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task],
         checked = dict(zip([t.id for t in todo], pool.map(lambda t: _check(t, comps.get(t.id), vcfg, limits), todo)))
     if vcfg.unverified == "agree":
         _agree(ctx, checked, store)
-    kept, rejected = [], []
+    kept: list[Task] = []
+    rejected: list[Task] = []
     for task in tasks:
         task = checked.get(task.id, task)
         why = verdict(task.checks, vcfg)
