@@ -2,7 +2,8 @@
 
 - Self-Instruct seed JSONL: {id, name, instruction, instances: [{input, output}], is_classification}
 - Alpaca JSON: a list of {instruction, input, output} (also accepted one per line as JSONL)
-- Chat JSONL: {"messages": [{role, content}, ...]}, one conversation per line
+- Chat JSONL: {"messages": [{role, content}, ...]}, one conversation per line (turns after the first
+  reply are the task's later turns)
 
 Every error is one line naming the file and line, so a user can open the file at the spot.
 """
@@ -120,7 +121,13 @@ def _from_chat(messages: Any) -> Task:
     if user is None or not isinstance(user.get("content"), str):
         raise ValueError("'messages' has no user message with string content")
     output = reply.get("content", "") if reply else ""
-    return Task(instruction=user["content"], instances=[Instance("", output or "")])
+    later = messages[messages.index(reply) + 1:] if reply else []
+    turns = [{"role": m.get("role"), "content": m.get("content")} for m in later if isinstance(m, dict)]
+    try:
+        return Task.from_dict({"instruction": user["content"], "instances": [{"input": "", "output": output or ""}],
+                               "turns": turns})
+    except ValueError as e:
+        raise ValueError(f"'messages' after the first reply must alternate user and assistant ({e})") from None
 
 
 def task_to_row(task: Task, fmt: str) -> dict[str, Any] | list[dict[str, Any]]:
@@ -130,7 +137,7 @@ def task_to_row(task: Task, fmt: str) -> dict[str, Any] | list[dict[str, Any]]:
         insts = task.instances or [Instance()]
         return [{"instruction": task.instruction, "input": i.input, "output": i.output} for i in insts]
     if fmt == "chat":
-        return [{"messages": chat_messages(task.instruction, i)} for i in task.instances]
+        return [{"messages": conversation(task, i)} for i in task.instances]
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -138,6 +145,14 @@ def chat_messages(instruction: str, inst: Instance) -> list[dict[str, str]]:
     """The user turn is the instruction, with the input below it when there is one."""
     prompt = instruction if not inst.input.strip() else f"{instruction}\n\n{inst.input}"
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": inst.output}]
+
+
+def conversation(task: Task, inst: Instance | None = None) -> list[dict[str, str]]:
+    """All of a task's turns as messages: the first instance (or `inst`) as user turn and reply, then the later
+    turns, which continue the first instance's conversation only."""
+    first = task.instances[0] if task.instances else Instance()
+    inst = first if inst is None else inst
+    return chat_messages(task.instruction, inst) + ([dict(m) for m in task.turns] if inst is first else [])
 
 
 def write_tasks(path: str | Path, tasks: Iterable[Task], fmt: str = "self-instruct") -> int:

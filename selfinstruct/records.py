@@ -75,6 +75,9 @@ class Task:
     # What the verifiers found (filter/verify.py), check name -> outcome text, for the reader and the
     # review page: {"execution": "passed 3 of 3 tests", "computation": "repaired: 5050 -> 2550"}.
     checks: dict[str, str] = field(default_factory=dict)
+    # A conversation's turns after the first instruction and its answer (multi_turn strategy):
+    # [{"role": "user", "content": ...}, {"role": "assistant", "content": ...}, ...]; empty for one turn.
+    turns: list[dict[str, str]] = field(default_factory=list)
     reject: Reject | None = None
 
     def __post_init__(self) -> None:
@@ -87,12 +90,14 @@ class Task:
         return str(self.reject) if self.reject else None
 
     def key(self) -> str:
-        """Content hash: instruction plus instances, whitespace-normalised."""
-        return content_key(self.instruction, [(i.input, i.output) for i in self.instances])
+        """Content hash: instruction plus instances (and any later turns), whitespace-normalised."""
+        return content_key(self.instruction, [(i.input, i.output) for i in self.instances], self.turns)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("reject")
+        if not self.turns:  # a one-turn record is stored as it was before conversations existed
+            d.pop("turns")
         d["reject_reason"] = self.reject_reason
         if self.reject:
             d["reject_kind"] = self.reject.kind
@@ -102,17 +107,34 @@ class Task:
     def from_dict(cls, d: dict[str, Any]) -> "Task":
         """Builds a task from a stored record; raises ValueError with a field name on bad types."""
         instances = [Instance(**_instance(i, n)) for n, i in enumerate(d.get("instances") or [])]
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("instances", "reject")}
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("instances", "reject", "turns")}
         reason = d.get("reject_reason")
         if reason is not None and not isinstance(reason, str):
             raise ValueError(f"reject_reason must be a string, got {type(reason).__name__}")
-        return cls(instances=instances, reject=Reject.from_record(reason, d.get("reject_kind")), **known)
+        return cls(instances=instances, reject=Reject.from_record(reason, d.get("reject_kind")),
+                   turns=_turns(d.get("turns") or []), **known)
 
 
-def content_key(instruction: str, pairs: list[tuple[str, str]] | None = None) -> str:
+def content_key(instruction: str, pairs: list[tuple[str, str]] | None = None,
+                turns: list[dict[str, str]] | None = None) -> str:
     norm = " ".join(instruction.split()).lower()
-    payload = json.dumps([norm, [[" ".join(a.split()), " ".join(b.split())] for a, b in pairs or []]])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    body: list[Any] = [norm, [[" ".join(a.split()), " ".join(b.split())] for a, b in pairs or []]]
+    if turns:  # only then: a one-turn task keeps the key it always had
+        body.append([[m["role"], " ".join(m["content"].split())] for m in turns])
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]
+
+
+def _turns(obj: Any) -> list[dict[str, str]]:
+    """Later turns alternate user, assistant, starting with the user's follow-up."""
+    if not isinstance(obj, list):
+        raise ValueError(f"turns must be a list, got {type(obj).__name__}")
+    out = []
+    for n, m in enumerate(obj):
+        want = ("user", "assistant")[n % 2]
+        if not isinstance(m, dict) or m.get("role") != want or not isinstance(m.get("content"), str):
+            raise ValueError(f"turns[{n}] must be {{role: {want}, content: <string>}}, got {m!r:.80}")
+        out.append({"role": want, "content": m["content"]})
+    return out
 
 
 def _instance(obj: Any, n: int) -> dict[str, str]:
