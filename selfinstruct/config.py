@@ -359,7 +359,7 @@ class VerifyConfig(Section):
 
 # The filter's checks in the order they run (filter/checks/): a check whose own settings leave it off
 # (ifd with no model, judge: false, decontam without held-out tasks, verify.enabled: false) passes everything.
-CHECKS = ["quality", "instances", "verifiable", "decontam", "novelty", "ifd", "judge", "verify"]
+CHECKS = ["quality", "instances", "turns", "verifiable", "decontam", "novelty", "ifd", "judge", "verify"]
 
 
 class FilterConfig(Section):

@@ -1,5 +1,5 @@
-"""Checks on a task's own text, one task at a time: Self-Instruct's heuristics (filter/quality.py), and
-whether a program could check the task at all."""
+"""Checks on a task's own text, one task at a time: Self-Instruct's heuristics (filter/quality.py), a
+conversation's later turns (filter/turns.py), and whether a program could check the task at all."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import Counter
 from ...records import Reject, Task
 from .. import quality
 from ..check import Batch, Check, TaskCheck, register
+from ..turns import check_turns
 
 
 @register
@@ -36,6 +37,16 @@ class Instances(Check):
             out.append(why)
         batch.stats["instances_dropped"] = dropped
         return out
+
+
+@register
+class Turns(TaskCheck):
+    """Each later turn of a conversation (multi_turn strategy), against the rules of turns.py."""
+
+    name = "turns"
+
+    def reject(self, task: Task) -> Reject | None:
+        return check_turns(task, self.cfg.quality) if task.turns else None
 
 
 @register
