@@ -189,8 +189,8 @@ class TeacherConfig(Section):
         return self.step_styles.get(step, self.prompt_style)
 
 
-STRATEGIES = ("self_instruct", "evol", "magpie", "verified")
-Strategy = Literal["self_instruct", "evol", "magpie", "verified"]
+STRATEGIES = ("self_instruct", "evol", "magpie", "verified", "multi_turn")
+Strategy = Literal["self_instruct", "evol", "magpie", "verified", "multi_turn"]
 
 
 class Budget(Section):
@@ -219,6 +219,7 @@ class GenerateConfig(Section):
     evol_temperature: NonNeg = 0.7
     magpie_temperature: NonNeg = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
     magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local
+    turns: int = Field(2, ge=2, le=8)  # multi_turn: user-assistant exchanges a conversation has, the first included
     prompts_per_round: PosInt = 24  # instruction-generation prompts per batch (sent to the teacher at once)
     max_batches: PosInt = 4  # batches a round may take to reach per_round accepted tasks
     in_context: PosInt = 8

@@ -24,11 +24,12 @@ from ..rundir import RunDir
 from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
+from .multi_turn import converse
 from .strategies import PROPOSERS, requests_for, respond, split
 
 console = Console(stderr=True)
-TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "classify", "instances", "answers", "respond", "judge",
-                 "verify", "agree")
+TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "multi_turn", "classify", "instances", "answers", "respond",
+                 "follow_up", "reply", "judge", "verify", "agree")
 # Strategies whose proposals are task lists (steps.propose): they get classify and written instances; the
 # others write self-contained prompts, answered directly (strategies.respond).
 LISTED = ("self_instruct", "verified")
@@ -119,6 +120,8 @@ def _run_batch(ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry
         if direct:
             progress.start("respond", len(direct), f"batch {batch + 1} respond")
             answered, unanswered = respond(ctx, direct, rnd.store("respond"))
+            answered, broken = converse(ctx, answered, rnd.store("follow_up"), rnd.store("reply"), progress)
+            unanswered += broken
             finished, failed = finished + answered, failed + unanswered
     # The judge and the verifiers (the last checks) ask this round's teacher; step_s["filter"] holds them
     # too, and "verify" its own share.
@@ -167,6 +170,9 @@ def _teacher_tokens(rnd: Round) -> float:
     return sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in rnd.usage().values())
 
 
+PROPOSED = ("evol", "magpie", "verified", "multi_turn")  # strategies that count their own prompts and proposals
+
+
 def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], rnd: Round,
                  wall: float, timings: Counter | None = None) -> RoundStats:
     reasons = Counter(t.reject.kind for t in rejected if t.reject)
@@ -177,8 +183,8 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
     considered = max(len(accepted) + sum(reasons.values()), 1)
     tokens = usage["prompt_tokens"] + usage["completion_tokens"]
     return RoundStats(
-        round=n, prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in ("evol", "magpie", "verified")),
-        proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in ("evol", "magpie", "verified")),
+        round=n, prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in PROPOSED),
+        proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in PROPOSED),
         candidates=counts["candidates"],
         accepted=len(accepted), acceptance_rate=round(len(accepted) / considered, 4), rejected=dict(reasons),
         classification=sum(bool(t.is_classification) for t in accepted), counts=dict(counts),
@@ -189,7 +195,8 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
 
 # Where a step's requests do not name their strategy, the step does.
 STEP_STRATEGY = {"propose": "self_instruct", "classify": "self_instruct", "instances": "self_instruct",
-                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie", "verified": "verified"}
+                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie", "verified": "verified",
+                 "multi_turn": "multi_turn", "follow_up": "multi_turn", "reply": "multi_turn"}
 
 
 def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict[str, dict[str, float]]:

@@ -24,6 +24,7 @@ from ..filter.rouge import rouge_filter
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..prompting import make_request, render
+from . import multi_turn
 from .prompts import rng_for, seed_for
 from .steps import answer_request
 
@@ -43,7 +44,8 @@ def requests_for(ctx, strategy: str, need: int) -> int:
     if strategy == "self_instruct":
         return ctx.prompts_for(need)
     made, asked = ctx.counts[f"{strategy}_novel"], ctx.counts[f"{strategy}_prompts"]
-    rate = made / asked if made else 1.0
+    # multi_turn's prompts are task lists too: several instructions each, as Self-Instruct's
+    rate = made / asked if made else float(ctx.cfg.generate.max_new_per_prompt if strategy == "multi_turn" else 1)
     return max(1, min(math.ceil(need / max(rate, 0.05)), ctx.cfg.generate.prompts_per_round))
 
 
@@ -141,7 +143,7 @@ def magpie(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
     return out, dropped
 
 
-PROPOSERS = {"evol": evolve, "magpie": magpie}
+PROPOSERS = {"evol": evolve, "magpie": magpie, "multi_turn": multi_turn.propose}
 
 
 def _keep(ctx, task: Task, out: list[Task], dropped: list[Task]) -> None:

@@ -4,7 +4,7 @@ from selfinstruct/synth.py, so the real parsers, filters, stores and resume run 
 
 Each answer is fixed by its request (a relaunch gets the same text) and shaped for the step that
 asked, which the request's meta names: propose (a task list continued, or a chat list), evol (a
-rewritten task, a share of them copies), magpie (a query), respond, classify (yes/no), instances (an input, or output-first a label and an input; completion style also the
+rewritten task, a share of them copies), magpie (a query), respond, a conversation's follow-up and reply, classify (yes/no), instances (an input, or output-first a label and an input; completion style also the
 output), answers, judge, eval's pairwise judge (A or B) and audit. Like a real teacher it slips: a share of proposals restate a task
 shown in the prompt (the novelty filter's work), and a share of answers are malformed.
 """
@@ -68,7 +68,9 @@ class InstantTeacher:
             return given if rng.random() < self.restate_share else render_item(new_item(rng))
         if "magpie" in meta:
             return render_item(new_item(rng))
-        if "respond" in meta:
+        if "follow_up" in meta:  # multi_turn: the user's next message, a new request of its own
+            return render_item(new_item(rng))
+        if "respond" in meta or "reply" in meta:
             return _sentence(rng, 14)
         if "input_request" in meta:
             return _sentence(rng, 12)
