@@ -8,8 +8,11 @@ scores as a JSON string (a fixed schema, whatever scores a run has). Formats:
                and README.md, its dataset card (card.py)
   parquet      one Parquet file                            (load_dataset("parquet", ...))
   alpaca       JSON array of {instruction, input, output, ...provenance}
-  sharegpt     JSON array of {conversations: [{from: human}, {from: gpt}], ...provenance}
-  openai-chat  JSONL of {messages: [user, assistant], metadata: {...provenance}}
+  sharegpt     JSON array of {conversations: [{from: human}, {from: gpt}, ...], ...provenance}
+  openai-chat  JSONL of {messages: [user, assistant, ...], metadata: {...provenance}}
+
+A conversation (multi_turn) is one row: its later turns are in `turns` ({role, content} list; empty for
+a one-turn task, and left out of an Alpaca record then), and the chat formats carry every turn.
 
 The chat formats put the input under the instruction, as formats.chat_messages does for
 training, so an exported conversation is exactly what the student was trained on.
@@ -53,7 +56,8 @@ def rows(run: RunData) -> list[dict[str, Any]]:
                         "output": inst.output, "round": t.round, "parents": [str(p) for p in t.parents],
                         "teacher": safe_text(t.teacher, run.path), "strategy": t.strategy,
                         "evolution": t.evolution, "is_classification": t.is_classification,
-                        "scores": json.dumps(t.scores, sort_keys=True)})
+                        "scores": json.dumps(t.scores, sort_keys=True),
+                        "turns": [dict(m) for m in t.turns] if k == 0 else []})
     return out
 
 
@@ -65,7 +69,8 @@ def features():
         "input": ds.Value("string"), "output": ds.Value("string"), "round": ds.Value("int32"),
         "parents": ds.List(ds.Value("string")), "teacher": ds.Value("string"),
         "strategy": ds.Value("string"), "evolution": ds.Value("string"),
-        "is_classification": ds.Value("bool"), "scores": ds.Value("string")})
+        "is_classification": ds.Value("bool"), "scores": ds.Value("string"),
+        "turns": ds.List({"role": ds.Value("string"), "content": ds.Value("string")})})
 
 
 def to_dataset(data: list[dict[str, Any]]):
@@ -79,16 +84,19 @@ def _provenance(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _conversation(r: dict[str, Any]) -> list[dict[str, str]]:
-    return chat_messages(r["instruction"], Instance(r["input"], r["output"]))
+    return chat_messages(r["instruction"], Instance(r["input"], r["output"])) + [dict(m) for m in r["turns"]]
 
 
 def alpaca(r: dict[str, Any]) -> dict[str, Any]:
-    return {"instruction": r["instruction"], "input": r["input"], "output": r["output"], **_provenance(r)}
+    turns = {"turns": r["turns"]} if r["turns"] else {}  # an Alpaca record has no place for them: kept beside
+    return {"instruction": r["instruction"], "input": r["input"], "output": r["output"], **_provenance(r), **turns}
+
+
+SHAREGPT_FROM = {"user": "human", "assistant": "gpt"}
 
 
 def sharegpt(r: dict[str, Any]) -> dict[str, Any]:
-    user, reply = _conversation(r)
-    return {"conversations": [{"from": "human", "value": user["content"]}, {"from": "gpt", "value": reply["content"]}],
+    return {"conversations": [{"from": SHAREGPT_FROM[m["role"]], "value": m["content"]} for m in _conversation(r)],
             **_provenance(r)}
 
 
