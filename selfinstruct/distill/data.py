@@ -16,6 +16,11 @@ A base model with no chat template (Gemma 3 270M base) gets a plain documented t
 
     ### Response:
     {output}<eos>
+
+A conversation (a task with later turns) is one example with a label on every assistant turn: its
+first turn exactly as above, then each later turn the way the template continues it (the chat
+template rendered with the history; the fallback's "### Instruction:" block again after the last
+<eos>), and the user turns masked (-100). `encode` tokenizes a row so for training and scoring.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..formats import chat_messages, read_tasks
+from ..formats import chat_messages, conversation, read_tasks
 from ..records import InputError, Instance, Task
 from ..rundir import RunDir, warn_damaged
 
@@ -48,6 +53,10 @@ def format_prompt(tok: Any, instruction: str, input_text: str = "") -> str:
         input_block = f"### Input:\n{input_text}\n\n" if input_text.strip() else ""
         # Gemma's tokenizer does not add <bos> itself, and Gemma degrades badly without it.
         text = (tok.bos_token or "") + FALLBACK_TEMPLATE.format(instruction=instruction, input_block=input_block)
+    return _no_double_bos(tok, text)
+
+
+def _no_double_bos(tok: Any, text: str) -> str:
     if tok.bos_token and text.startswith(tok.bos_token) and _adds_bos(tok):
         text = text[len(tok.bos_token):]  # trl tokenizes with special tokens: one <bos>, not two
     return text
@@ -63,27 +72,72 @@ def end_of_turn(tok: Any) -> str:
     return tok.eos_token or ""
 
 
-def build_examples(tasks: list[Task], tok: Any) -> list[dict[str, str]]:
-    """One {prompt, completion, task_id} per instance; instances with an empty output teach nothing."""
+def build_examples(tasks: list[Task], tok: Any) -> list[dict[str, Any]]:
+    """One {prompt, completion, task_id} per instance; instances with an empty output teach nothing. The
+    instance a conversation continues also has its `segments`: [text, trained] of every turn, in order."""
     eot = end_of_turn(tok)
     rows = []
     for task in tasks:
-        for inst in task.instances:
+        for k, inst in enumerate(task.instances):
             if not inst.output.strip():
                 continue
-            rows.append({"prompt": format_prompt(tok, task.instruction, inst.input),
-                         "completion": inst.output + eot, "task_id": task.id})
+            row = {"prompt": format_prompt(tok, task.instruction, inst.input), "completion": inst.output + eot,
+                   "task_id": task.id}
+            if k == 0 and task.turns:
+                row["segments"] = conversation_segments(tok, task, row["prompt"], row["completion"])
+            rows.append(row)
     return rows
+
+
+def conversation_segments(tok: Any, task: Task, prompt: str, completion: str) -> list[list[Any]]:
+    """[text, is it the assistant's] for each turn: the first as a one-turn example has it, then each
+    follow-up as the student's template writes it after the text so far, then its reply and end-of-turn."""
+    segments, text, messages = [[prompt, False], [completion, True]], prompt + completion, conversation(task)
+    for at in range(2, len(messages), 2):
+        if tok.chat_template:
+            full = _no_double_bos(tok, tok.apply_chat_template(messages[:at + 1], tokenize=False,
+                                                               add_generation_prompt=True))
+            if not full.startswith(text):
+                raise ValueError("the student's chat template does not write a conversation as the continuation "
+                                 "of its earlier turns, so its assistant turns cannot be labelled one by one")
+            user = full[len(text):]
+        else:
+            user = FALLBACK_TEMPLATE.format(instruction=messages[at]["content"], input_block="")
+        segments.append([user, False])
+        text += user
+        if at + 1 < len(messages):
+            segments.append([messages[at + 1]["content"] + end_of_turn(tok), True])
+            text += segments[-1][0]
+    return segments
+
+
+def encode(tok: Any, row: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(token ids, labels) of a row: -100 on the prompt and every user turn, the ids on every reply."""
+    if "segments" not in row:
+        ids, start = tokenize_example(tok, row["prompt"], row["completion"])
+        return ids, [-100] * start + ids[start:]
+    ids = tok("".join(text for text, _ in row["segments"]))["input_ids"]
+    labels: list[int] = []
+    text = ""
+    for part, trained in row["segments"]:
+        text += part
+        end = _common_prefix(tok(text)["input_ids"], ids)  # a token across the boundary goes with the turn before
+        labels += ids[len(labels):end] if trained else [-100] * (end - len(labels))
+    return ids, labels + [-100] * (len(ids) - len(labels))
 
 
 def tokenize_example(tok: Any, prompt: str, completion: str) -> tuple[list[int], int]:
     """Token ids of prompt+completion and where the completion starts (as trl's SFTTrainer does it)."""
-    prompt_ids = tok(prompt)["input_ids"]
     ids = tok(prompt + completion)["input_ids"]
+    # tokens may merge across the boundary: the completion starts where they diverge
+    return ids, _common_prefix(tok(prompt)["input_ids"], ids)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    while n < min(len(prompt_ids), len(ids)) and prompt_ids[n] == ids[n]:
-        n += 1  # tokens may merge across the boundary: the completion starts where they diverge
-    return ids, n
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def load_training_tasks(data: Path) -> tuple[list[Task], Path]:

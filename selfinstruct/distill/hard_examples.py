@@ -14,18 +14,18 @@ from typing import Any
 
 from ..config import Config, StudentConfig
 from ..records import Task
-from .data import build_examples, tokenize_example
+from .data import build_examples, encode
 
 
 def example_losses(model: Any, tok: Any, rows: list[dict[str, str]], *, batch_size: int = 8,
                    max_length: int = 512) -> list[float]:
-    """Mean NLL per completion token of each {prompt, completion} row, in the model's current mode."""
+    """Mean NLL per completion token of each {prompt, completion} row (and reply token of a conversation's),
+    in the model's current mode."""
     import torch
 
     encoded = []
     for r in rows:
-        ids, start = tokenize_example(tok, r["prompt"], r["completion"])
-        labels = [-100] * start + ids[start:]
+        ids, labels = encode(tok, r)  # a conversation's rows: every reply scored
         encoded.append((ids[:max_length], labels[:max_length]))
     device = next(model.parameters()).device
     out: list[float] = []

@@ -31,7 +31,7 @@ from ..config import Config, StudentConfig
 from ..records import InputError, Task
 from ..round_dir import DONE, METRICS, STUDENT_CONFIG
 from ..store import fsync_dir, write_error
-from .data import build_examples, load_training_tasks
+from .data import build_examples, encode, load_training_tasks
 from .modeling import load_base, pick_device
 
 FIT_SAMPLE = 8  # training examples re-scored in eval mode after training (metrics["fit_loss"]): a reload check
@@ -80,7 +80,10 @@ def build_trainer(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
     rows = build_examples(tasks, tok)
     if not rows:
         raise ValueError("no instance with a non-empty output to train on")
-    data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    if any("segments" in r for r in rows):  # conversations: a label on every reply, tokenized here (data.py)
+        data = Dataset.from_list([dict(zip(("input_ids", "labels"), encode(tok, r))) for r in rows])
+    else:
+        data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     peft_config = lora_config(cfg)
     if init_adapter is not None:
         from peft import PeftModel
