@@ -11,13 +11,14 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
 class InputError(ValueError):
     """Bad input, reported as one line naming the file and line: `path:line: message`."""
 
-    def __init__(self, path: str, line: int | None, message: str):
+    def __init__(self, path: str | Path, line: int | None, message: str):
         self.path, self.line, self.message = str(path), line, message
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")

@@ -271,7 +271,7 @@ def _written(ctx: StepContext, task: Task, comps: list[Completion],
     """(instance or None, why not) per instance request of `task`."""
     if _no_input(ctx, task):
         return [answers.get(rid, (None, "truncated")) for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task)]
-    out = []
+    out: list[tuple[Instance | None, str]] = []
     for comp in comps:
         if comp.finish_reason == "error":
             out.append((None, "teacher_error"))
