@@ -113,7 +113,8 @@ def main() -> None:
     after, verify_tokens = verified_stack(before, rep, args.out, args.config)
     v_after = sum(ok for _, ok in after)
     gen = args.tokens_per_task * len(pairs)
-    print(f"labelled tasks: {len(pairs)} ({args.labels}); all valid by hand {share(sum(valid(r) for _, r in pairs), len(pairs))}")
+    all_valid = share(sum(valid(r) for _, r in pairs), len(pairs))
+    print(f"labelled tasks: {len(pairs)} ({args.labels}); all valid by hand {all_valid}")
     print(f"today's stack keeps {len(before)}: all valid {share(v_before, len(before))}")
     print(f"verified stack keeps {len(after)}: all valid {share(v_after, len(after))} "
           f"({sum('teacher_output' in t.checks for t, _ in after)} repaired; verify step {verify_tokens:,.0f} tokens)")

@@ -4,9 +4,11 @@ from selfinstruct/synth.py, so the real parsers, filters, stores and resume run 
 
 Each answer is fixed by its request (a relaunch gets the same text) and shaped for the step that
 asked, which the request's meta names: propose (a task list continued, or a chat list), evol (a
-rewritten task, a share of them copies), magpie (a query), respond, a conversation's follow-up and reply, classify (yes/no), instances (an input, or output-first a label and an input; completion style also the
-output), answers, judge, eval's pairwise judge (A or B) and audit. Like a real teacher it slips: a share of proposals restate a task
-shown in the prompt (the novelty filter's work), and a share of answers are malformed.
+rewritten task, a share of them copies), magpie (a query), respond, a conversation's follow-up and
+reply, classify (yes/no), instances (an input, or output-first a label and an input; completion
+style also the output), answers, judge, eval's pairwise judge (A or B) and audit. Like a real
+teacher it slips: a share of proposals restate a task shown in the prompt (the novelty filter's
+work), and a share of answers are malformed.
 """
 
 from __future__ import annotations
