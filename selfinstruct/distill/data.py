@@ -29,19 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import chat_messages, conversation, read_tasks
+from ..models import load_tokenizer  # noqa: F401  the student's tokenizer, where its callers have found it
 from ..records import InputError, Instance, Task
 from ..rundir import RunDir, warn_damaged
 
 FALLBACK_TEMPLATE = "### Instruction:\n{instruction}\n\n{input_block}### Response:\n"
-
-
-def load_tokenizer(model_path: str):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token  # batches are padded; pad positions never count in the loss
-    return tok
 
 
 def format_prompt(tok: Any, instruction: str, input_text: str = "") -> str:

@@ -54,9 +54,9 @@ def task_losses(model_dir_or_adapter: str | Path | None, tasks: list[Task], cfg:
     """
     scfg = cfg.student if isinstance(cfg, Config) else cfg
     if model is None:
-        from .modeling import load_student
+        from ..models import load_student, pick_device
 
-        model, tok = load_student(model_dir_or_adapter, scfg)
+        model, tok = load_student(model_dir_or_adapter, scfg.model, pick_device(scfg.device))
     rows = build_examples(tasks, tok)
     losses = example_losses(model, tok, rows, batch_size=scfg.eval_batch_size, max_length=scfg.max_length)
     per_task: dict[str, list[float]] = defaultdict(list)

@@ -9,7 +9,7 @@ finished, and a relaunch returns the stored metrics instead of training again.
     <out>/tokenizer files, config.yaml (resolved config), metrics.json, .done
     <out>/merged/                                          the merged model, when student.merge
 
-Precision is chosen per device (modeling.py): CPU float32, no bf16, no gradient checkpointing;
+Precision is chosen per device (models.py): CPU float32, no bf16, no gradient checkpointing;
 CUDA bf16, checkpointing when `student.gradient_checkpointing`.
 
 Multi-GPU, no code change (each process trains its shard; rank 0 writes the output):
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config, StudentConfig
+from ..models import load_model, load_tokenizer, model_dtype, pick_device
 from ..records import InputError, Task
 from ..round_dir import DONE, METRICS, STUDENT_CONFIG
 from ..store import fsync_dir, write_error
 from .data import build_examples, encode, load_training_tasks
-from .modeling import load_base, pick_device
 
 FIT_SAMPLE = 8  # training examples re-scored in eval mode after training (metrics["fit_loss"]): a reload check
 
@@ -47,8 +47,6 @@ def lora_config(cfg: StudentConfig):
 def sft_args(cfg: StudentConfig, out_dir: Path, seed: int, device: str):
     """SFTConfig with every default that matters chosen here, not inherited from trl."""
     from trl import SFTConfig
-
-    from .modeling import model_dtype
 
     cuda = device == "cuda"
     return SFTConfig(
@@ -73,10 +71,10 @@ def build_trainer(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
     from transformers import set_seed
     from trl import SFTTrainer
 
-    device = device or pick_device(cfg)
+    device = device or pick_device(cfg.device)
     _score_completions_only()
     set_seed(seed)  # the LoRA init draws from the global generator before the trainer seeds it
-    model, tok = load_base(cfg.model, device, place=False)
+    model, tok = load_model(cfg.model, device, place=False), load_tokenizer(cfg.model)
     rows = build_examples(tasks, tok)
     if not rows:
         raise ValueError("no instance with a non-empty output to train on")
@@ -124,7 +122,7 @@ def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
     import torch
 
     t0 = time.perf_counter()
-    device = pick_device(cfg)
+    device = pick_device(cfg.device)
     if device == "cpu":
         torch.set_num_threads(threads)
     tmp = out_dir.with_name(out_dir.name + ".tmp")

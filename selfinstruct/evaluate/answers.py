@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..config import StudentConfig
-from ..distill.data import format_prompt, load_tokenizer
-from ..distill.modeling import base_model_of
-from ..models import cache_dir, resolve_model
+from ..distill.data import format_prompt
+from ..models import (ADAPTER_CONFIG, base_model_of, cache_dir, is_adapter, load_student, load_tokenizer,
+                      pick_device, resolve_model)
 from ..store import write_atomic
 
 Item = tuple[str, str, str]  # instruction, input, reference output
@@ -32,9 +31,9 @@ CALLS = {"vllm": 0, "transformers": 0}  # models answered per backend in this pr
 
 def model_identity(path: str | Path | None, cfg: StudentConfig) -> str:
     """What makes a model's answers what they are: an adapter's bytes, or a base model's files."""
-    if path is not None and (Path(path) / "adapter_config.json").exists():
+    if is_adapter(path):
         h = hashlib.sha256(base_model_of(Path(path), cfg.model).encode())
-        for name in ("adapter_config.json", "adapter_model.safetensors"):
+        for name in (ADAPTER_CONFIG, "adapter_model.safetensors"):
             f = Path(path) / name
             if f.exists():
                 h.update(f.read_bytes())
@@ -86,9 +85,9 @@ def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: St
 
     adapters = {label: str(p) for label, p in models.items() if p is not None}
     bases = {base_model_of(Path(p), cfg.model) for p in adapters.values()}
-    if len(bases - {cfg.model}) or any(not (Path(p) / "adapter_config.json").exists() for p in adapters.values()):
+    if len(bases - {cfg.model}) or not all(is_adapter(p) for p in adapters.values()):
         raise ValueError("the vllm eval path takes LoRA adapters of student.model; use eval_backend=transformers")
-    tok = load_tokenizer(resolve_model(cfg.model))
+    tok = load_tokenizer(cfg.model)
     prompts = [format_prompt(tok, ins, inp) for ins, inp, _ in items]
     tcfg = TeacherConfig(backend="vllm", model=cfg.model, prompt_style="completion")
     tcfg.vllm.max_lora_rank = max([lora_rank(p) for p in adapters.values()] or [0])
@@ -114,13 +113,11 @@ def answer_transformers(models: dict[str, str | Path | None], items: list[Item],
                         threads: int, progress) -> dict[str, list[str]]:
     import torch
 
-    from ..distill.modeling import load_student
-
     torch.set_num_threads(threads)
     CALLS["transformers"] += len(models)
     out = {}
     for label, path in models.items():
-        model, tok = load_student(path, cfg)
+        model, tok = load_student(path, cfg.model, pick_device(cfg.device))
         out[label] = generate_answers(model, tok, items, max_new_tokens=cfg.eval_max_new_tokens,
                                       batch_size=cfg.eval_batch_size, on_batch=lambda n, lb=label: progress(lb, n))
         del model

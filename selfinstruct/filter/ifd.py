@@ -18,10 +18,9 @@ from ..records import Reject, Task
 
 @lru_cache(maxsize=2)
 def _model(name: str):
-    from ..distill.modeling import load_base
+    from ..models import load_model, load_tokenizer
 
-    model, tok = load_base(name, "cpu")
-    return model.eval(), tok
+    return load_model(name).eval(), load_tokenizer(name)
 
 
 def _prompt(task: Task) -> str:

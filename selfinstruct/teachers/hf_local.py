@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..config import TeacherConfig
-from ..models import ModelError, resolve_model
+from ..models import ModelError, load_model, load_tokenizer, pick_device
 from .base import Completion, Request
 from .common import model_label, require, truncate_at_stop
 from .registry import register
@@ -30,22 +30,13 @@ class TransformersTeacher:
 
     def __init__(self, cfg: TeacherConfig, seed: int = 0):
         require("transformers", "pip install transformers")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         opts = cfg.transformers
         self.cfg, self.seed = cfg, seed
         self.name = "transformers:" + model_label(cfg.model)
-        self.device = opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        if opts.dtype == "auto":
-            dtype = torch.float32 if self.device == "cpu" else torch.bfloat16  # bf16 is ~5x slower on CPU
-        else:
-            dtype = getattr(torch, opts.dtype)
-        path = resolve_model(cfg.model)
-        self.tok = AutoTokenizer.from_pretrained(path, padding_side="left")
-        if self.tok.pad_token is None:
-            self.tok.pad_token = self.tok.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.device = pick_device(opts.device)
+        self.tok = load_tokenizer(cfg.model)
+        self.tok.padding_side = "left"  # the answer starts right after every prompt of a batch
+        self.model = load_model(cfg.model, self.device, opts.dtype).eval()
         self._adapters: dict[str, str] = {}  # adapter folder -> its name in the peft model
         self._stop_ids = {i for i in [self.tok.pad_token_id, *_as_list(self.model.generation_config.eos_token_id)]
                           if i is not None}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TeacherConfig
-from ..models import ModelError, resolve_model
+from ..models import ADAPTER_CONFIG, ModelError, resolve_model
 from .base import Completion, Request
 from .common import model_label, request_seed, require
 from .registry import register
@@ -61,7 +61,7 @@ def engine_kwargs(cfg: TeacherConfig, seed: int) -> dict[str, Any]:
 
 
 def lora_rank(adapter: str) -> int:
-    path = Path(adapter) / "adapter_config.json"
+    path = Path(adapter) / ADAPTER_CONFIG
     try:
         r = int(json.loads(path.read_text())["r"])
     except (OSError, ValueError, KeyError) as e:
