@@ -349,7 +349,9 @@ class VerifyConfig(Section):
     repair: bool = False  # a computed value replaces a wrong output (the teacher's own kept in checks): 2 of 10 right
     # tasks no program could check (open writing, advice): kept, rejected, or kept where a second answer agrees
     unverified: Literal["keep", "reject", "agree"] = "keep"
-    agree_with: str | None = None  # the second answer's model (verify/agree.py); None: the teacher, sampled
+    # the second answer's model (verify/agree.py); None: generate.audit_judge's (the teacher's own sampled
+    # second answer agreed as often on wrong outputs as on right ones: README "Verified data")
+    agree_with: str | None = None
     agree_min: float = Field(0.8, ge=0.0, le=1.0)  # MiniLM cosine of the two answers that counts as agreeing
     max_tokens: int = Field(384, ge=16)  # of a test or program request
     cpu_s: int = Field(5, ge=1)

@@ -156,13 +156,14 @@ def test_open_tasks_kept_only_where_a_second_answer_agrees(tmp_path):
     answers = {"sky is blue": "Blue light is scattered more by the air than other colours of sunlight.",
                "capital of France": "The capital of France is Paris.",
                "haiku": "def add(a, b):\n    return a + b"}
-    kept, rejected, teacher = _verify(tmp_path, [sky, capital, haiku], answers, unverified="agree")
+    same = {"unverified": "agree", "agree_with": "embedded:qwen2.5-coder-0.5b"}  # the teacher's own model
+    kept, rejected, teacher = _verify(tmp_path, [sky, capital, haiku], answers, **same)
     assert sorted(t.instruction for t in kept) == sorted([sky.instruction, capital.instruction])
     assert kept[0].checks["agreement"].startswith("agrees (cos=")
     assert rejected[0].reject.kind == "disagree" and rejected[0].reject.detail.startswith("cos=")
     assert len(teacher.asked) == 3 and all(r.temperature > 0 for r in teacher.asked)  # the teacher, sampled
     again = _verify(tmp_path, [Task(t.instruction, list(t.instances)) for t in (sky, capital, haiku)], answers,
-                    unverified="agree")[2]
+                    **same)[2]
     assert not again.asked  # a relaunch finds the second answers in the store
 
 

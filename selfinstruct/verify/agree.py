@@ -2,10 +2,10 @@
 
 With `filter.verify.unverified: agree`, every task the verifiers could not prove (kind `open`, or a
 check that could not run) is answered a second time, on the same input and in the same answer prompt,
-by `filter.verify.agree_with` (another model: the second engine is started once per process and kept),
-or, without one, by the teacher itself sampled at its temperature. The two answers agree when their
-MiniLM cosine reaches `agree_min`, or one short answer (a label, a number, a name) is found inside the
-other; otherwise the task is `disagree(cos=...)`. bench/agreement.py measures the signal against hand
+by `filter.verify.agree_with` (default: `generate.audit_judge`, the other embedded model; its engine
+is started once per process and kept), or, where that is the teacher, by the teacher sampled at its
+temperature. The two answers agree when their MiniLM cosine reaches `agree_min`, or one short answer
+(a label, a number, a name) is found inside the other; otherwise the task is `disagree(cos=...)`. bench/agreement.py measures the signal against hand
 labels (README "Verified data"). Requests are built from (run seed, round, task id): a relaunch finds
 them answered in the store and asks nothing twice.
 """
@@ -40,7 +40,7 @@ def second_teacher(cfg, model: str | None):
 def second_answers(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
     """{task id: the second answer} for each task, in one teacher call."""
     vcfg, g, t = ctx.cfg.filter.verify, ctx.cfg.generate, ctx.cfg.teacher
-    other = second_teacher(ctx.cfg, vcfg.agree_with)
+    other = second_teacher(ctx.cfg, vcfg.agree_with or ctx.cfg.generate.audit_judge)
     temperature = (g.answer_temperature or 0.0) if other else max(t.temperature, 0.5)
     requests = [make_request(render(g.templates, "answer", "chat", instruction=task.instruction,
                                     input=task.instances[0].input), "chat",
