@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import STRATEGIES, Budget, Config
+from ..records import Task
 from ..round_dir import Round
 from ..rundir import RunDir, RunError
 
@@ -80,9 +81,11 @@ def tried_ids(rnd: Round) -> set[str]:
 def measure(rounds: list[Round], source: str) -> Measured:
     """The committed rounds' figures, from their stats and stores."""
     m = Measured(source, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    carry = []
+    carry: list[Task] = []
     for rnd in rounds:
-        stats, _, carry = rnd.committed()
+        committed = rnd.committed()
+        assert committed is not None, f"{rnd.path}: not committed"  # callers pass finished rounds only
+        stats, _, carry = committed
         m.tried += len(tried_ids(rnd))
         m.passed += stats.accepted
         m.novel += sum(stats.counts.get(k, 0) for k in ["novel", *(f"{s}_novel" for s in STRATEGIES)])

@@ -58,7 +58,7 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
     # Everything about the seeds is checked before the run folder exists.
     path, digest, seeds = load_seeds(cfg)
     seeds, heldout = split_heldout(cfg, path, seeds)
-    summary = []
+    summary: list[RoundStats] = []
     with RunDir(cfg, force_new=force_new, command="generate", seeds=(path, digest)) as run:
         warn_damaged(run)
         write_heldout(run, heldout)

@@ -85,7 +85,8 @@ def converse(ctx, tasks: list[Task], follow_store: ChunkStore, reply_store: Chun
     """-> (`tasks` with every multi_turn one grown to generate.turns exchanges, the conversations that
     failed, with the reason naming the turn). Tasks of other strategies pass through as they are."""
     done = [t for t in tasks if t.strategy != STEP]
-    alive, failed = [], []
+    alive: list[Task] = []
+    failed: list[Task] = []
     for t in tasks:
         if t.strategy == STEP:  # new records: the proposal's turns list is never touched
             t = replace(t, turns=[], scores=dict(t.scores), parents=list(t.parents))

@@ -88,11 +88,13 @@ def _run_batch(ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry
     teacher wrote is dropped for want of room: novel instructions beyond the batch's quota, and
     finished tasks beyond its need, are carried to the next batch (or round)."""
     cfg = ctx.cfg
+    assert ctx.filter is not None  # run_round always gives the context the run's filter
     # Only as many as the batch needs get instances; some will fail, hence the margin.
     quota = math.ceil(need * 1.3)
     ready = [t for t in carry if t.instances]  # finished tasks a batch before did not need
     candidates = [t for t in carry if not t.instances]
-    new, dropped = [], []
+    new: list[Task] = []
+    dropped: list[Task] = []
     with ctx.timed("propose"):
         short = quota - len(ready) - len(candidates)
         if short > 0:
@@ -150,7 +152,8 @@ def _propose(ctx: StepContext, rnd: Round, batch: int, need: int,
              progress: StepProgress) -> tuple[list[Task], list[Task]]:
     """-> (new candidates, failed ones with their reason): `need` novel instructions asked of each
     strategy of this round's mix by its share, each strategy into its own store."""
-    new, dropped = [], []
+    new: list[Task] = []
+    dropped: list[Task] = []
     for name, want in split(need, ctx.cfg.generate.shares(ctx.round)).items():
         if want <= 0:
             continue
@@ -174,14 +177,14 @@ PROPOSED = ("evol", "magpie", "verified", "multi_turn")  # strategies that count
 
 
 def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], rnd: Round,
-                 wall: float, timings: Counter | None = None) -> RoundStats:
+                 wall: float, timings: dict[str, float] | None = None) -> RoundStats:
     reasons = Counter(t.reject.kind for t in rejected if t.reject)
-    usage: Counter = Counter()
+    usage: dict[str, float] = {}  # wall_s is not a count: a Counter holds ints only
     for step in rnd.usage().values():
         for k in ("prompt_tokens", "completion_tokens", "wall_s"):
-            usage[k] += step.get(k, 0)
+            usage[k] = usage.get(k, 0) + step.get(k, 0)
     considered = max(len(accepted) + sum(reasons.values()), 1)
-    tokens = usage["prompt_tokens"] + usage["completion_tokens"]
+    tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     return RoundStats(
         round=n, prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in PROPOSED),
         proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in PROPOSED),
@@ -230,7 +233,8 @@ def _teacher_errors(rnd: Round) -> dict:
 def _long_seeds(rnd: Round, pool: list[Task], show: int = 3) -> list[dict]:
     """In-context tasks that only ever appear in prompts the teacher refused as too long: the likely
     culprits (a 100 KB seed), longest first."""
-    bad, good = set(), set()
+    bad: set[str] = set()
+    good: set[str] = set()
     for row in rnd.final_answers("propose"):
         too_long = row["finish_reason"] == "error" and error_kind(row.get("error")) == "prompt too long"
         (bad if too_long else good).update(row.get("meta", {}).get("parents", []))

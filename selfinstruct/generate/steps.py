@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class StepContext:
     seen: set[str] = field(default_factory=set)  # instructions proposed so far this round
     filter: Filter | None = None  # the run's, kept between batches and rounds (its pool index, its held-out tasks)
     novel_per_prompt: float | None = None  # measured by the last round: sizes this round's first batch
-    timings: Counter = field(default_factory=Counter)  # wall seconds per step
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
 
     def style(self, step: str) -> str:
         return self.cfg.teacher.style(step)
@@ -58,7 +58,7 @@ class StepContext:
         try:
             yield
         finally:
-            self.timings[step] += time.perf_counter() - t0
+            self.timings[step] = self.timings.get(step, 0) + time.perf_counter() - t0
 
     def prompts_for(self, instructions: int) -> int:
         """Propose prompts for `instructions` novel ones, at the rate measured so far in this round, or
@@ -74,7 +74,8 @@ class StepContext:
 
     def run(self, name: str, requests: list, store: ChunkStore, teacher: Teacher | None = None) -> list[Completion]:
         """A step's requests through the teacher (or another model: verify's second answers), counted."""
-        cb = (lambda outs, wall: self.on_chunk(name, outs, wall)) if self.on_chunk else None
+        on_chunk = self.on_chunk  # a local: mypy keeps its narrowing inside the lambda
+        cb = (lambda outs, wall: on_chunk(name, outs, wall)) if on_chunk else None
         outs = run_step(teacher or self.teacher, requests, store, self.cfg.teacher.chunk_size, on_chunk=cb)
         self.counts[f"{name}_errors"] += sum(o.finish_reason == "error" for o in outs)
         self.counts[f"{name}_truncated"] += sum(o.finish_reason == "length" for o in outs)
@@ -248,11 +249,14 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
                 meta={"task": task.id, "k": k, **_strategy(task)}))
     by_task: dict[str, list[Completion]] = {}
     for comp in ctx.run("instances", requests, store):
-        by_task.setdefault(comp.meta.get("task"), []).append(comp)
+        # cast: every request above carries its task's id in meta, which is dict[str, Any]
+        by_task.setdefault(cast(str, comp.meta.get("task")), []).append(comp)
     answers = _answers(ctx, tasks, by_task, answer_store) if answer_store is not None else {}
-    done, failed = [], []
+    done: list[Task] = []
+    failed: list[Task] = []
     for task in tasks:
-        reasons, instances = Counter(), []
+        reasons: Counter[str] = Counter()
+        instances: list[Instance] = []
         for inst, why in _written(ctx, task, by_task.get(task.id, []), answers):
             if inst is None:
                 reasons[why] += 1
@@ -311,7 +315,7 @@ def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Comple
                                            {"input_request": comp.request_id, **_strategy(task)}))
     out: dict[str, tuple[Instance | None, str]] = {}
     for comp in ctx.run("answers", requests, store):
-        rid = comp.meta.get("input_request")
+        rid = cast(str, comp.meta.get("input_request"))  # cast: every request above carries it in meta
         if comp.finish_reason != "stop":
             out[rid] = None, "teacher_error" if comp.finish_reason == "error" else "truncated"
         else:

@@ -79,7 +79,8 @@ def evolve(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
                                      top_p=t.top_p, seed=seed_for(ctx.cfg.run.seed, ctx.round, "evol", i),
                                      meta={"evol": i, "parent": parent.id, "op": op}))
     ctx.counts["evol_prompts"] += count
-    out, dropped = [], []
+    out: list[Task] = []
+    dropped: list[Task] = []
     for comp in ctx.run("evol", requests, store):
         if comp.finish_reason == "error":
             continue
@@ -129,7 +130,8 @@ def magpie(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
                              top_p=1.0, stop=stop, seed=seed_for(ctx.cfg.run.seed, ctx.round, "magpie", i),
                              meta={"magpie": i}) for i in range(first, first + count)]
     ctx.counts["magpie_prompts"] += count
-    out, dropped = [], []
+    out: list[Task] = []
+    dropped: list[Task] = []
     for comp in ctx.run("magpie", requests, store):
         if comp.finish_reason == "error":
             continue
@@ -187,7 +189,8 @@ def respond(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task], list
     requests = [answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, ctx.round, "respond", task.id),
                                {"respond": task.id, "strategy": task.strategy}) for task in tasks]
     by_task = {c.meta.get("respond"): c for c in ctx.run("respond", requests, store)}
-    done, failed = [], []
+    done: list[Task] = []
+    failed: list[Task] = []
     for task in tasks:
         comp = by_task.get(task.id)
         answer = comp.text.strip() if comp is not None and comp.finish_reason == "stop" else ""
