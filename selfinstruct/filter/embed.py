@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -282,4 +282,5 @@ def embed_tasks(tasks: list[Task], cfg: NoveltyConfig, cache: EmbeddingCache | N
         if r is None and k not in todo:
             todo[k] = i
     cache.add(list(todo), embedder.encode([texts[i] for i in todo.values()]))
-    return cache.vecs[cache.lookup(keys)] if tasks else np.zeros((0, embedder.dim), np.float32)
+    # cast: every key is in the cache now (added just above), so lookup finds a row for each
+    return cache.vecs[cast(list[int], cache.lookup(keys))] if tasks else np.zeros((0, embedder.dim), np.float32)

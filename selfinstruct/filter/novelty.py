@@ -15,6 +15,7 @@ recall on near duplicates is measured in tests/test_filter_novelty.py.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
@@ -25,6 +26,7 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
     """Exact inner-product index, or an approximate one when the pool is big. -> (index, kind)."""
     import faiss
 
+    index: faiss.Index  # HNSW or IVF below
     if size <= cfg.approx_above:
         return faiss.IndexFlatIP(dim), "flat"
     if cfg.approx_index == "hnsw":
@@ -42,11 +44,14 @@ def make_index(dim: int, size: int, cfg: NoveltyConfig, train: np.ndarray | None
     ivf = faiss.extract_index_ivf(index)
     ivf.cp.niter = 10
     rng = np.random.default_rng(0)
+    assert train is not None  # every caller trains an approximate index on its vectors
     sample = train if len(train) <= 20 * nlist else train[rng.choice(len(train), 20 * nlist, replace=False)]
     index.train(np.ascontiguousarray(sample))
     ivf.nprobe = cfg.ivf_nprobe
     # The HNSW over centroids must find the true nearest lists, on add as on search.
-    faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(cfg.hnsw_ef_search, 2 * cfg.ivf_nprobe)
+    # cast: downcast_index returns the quantizer's own class (the HNSW32 above); its stub says Index
+    quantizer = cast(faiss.IndexHNSW, faiss.downcast_index(ivf.quantizer))
+    quantizer.hnsw.efSearch = max(cfg.hnsw_ef_search, 2 * cfg.ivf_nprobe)
     return index, "ivf_pq" if codes != "Flat" else "ivf"
 
 

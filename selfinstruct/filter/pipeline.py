@@ -86,7 +86,9 @@ def run_checks(candidates: list[Task], checks: list[Check],
     of the ones before it, and may put a new record in a task's place; candidate order is preserved."""
     for task in candidates:
         task.reject = None
-    slots, kinds, timings = list(candidates), Counter(), {}
+    slots = list(candidates)
+    kinds: Counter[str] = Counter()
+    timings: dict[str, float] = {}
     alive = list(range(len(slots)))
     for check in checks:
         if not alive and timings:  # the first check (the heuristics) always runs: its time is in the stats

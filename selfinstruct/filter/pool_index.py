@@ -9,6 +9,8 @@ crosses it, the approximate index is trained once on the pool so far and then on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..config import NoveltyConfig
@@ -16,13 +18,17 @@ from ..records import Task
 from .embed import EmbeddingCache, Rows, embed_tasks
 from .novelty import make_index, search_nearest
 
+if TYPE_CHECKING:
+    import faiss
+
 
 class PoolIndex:
     def __init__(self, cfg: NoveltyConfig, cache: EmbeddingCache | None = None):
         self.cfg, self.cache = cfg, cache
         self.ids: list[str] = []
         self.rows = Rows()  # the pool's vectors, in pool order (the index's positions)
-        self.index, self.kind = None, "flat"
+        self.index: faiss.Index | None = None
+        self.kind = "flat"
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -21,6 +21,7 @@ class IFD(Check):
     def __call__(self, tasks: list[Task], batch: Batch) -> list[Reject | None]:
         from ..ifd import check_ifd
 
+        assert self.cfg.quality.ifd_model  # on() runs this check only where a model is named
         return check_ifd(tasks, self.cfg.quality.ifd_model, self.cfg.quality.ifd_max)
 
 
@@ -59,6 +60,8 @@ class Verify(Check):
     def __call__(self, tasks: list[Task], batch: Batch) -> list[Reject | None]:
         from ...verify.step import verify_tasks
 
+        # on() needs a round's ctx, and whoever passes one passes its stores
+        assert batch.ctx is not None and batch.store is not None
         batch.start("verify", len(tasks))
         with batch.ctx.timed("verify"):
             kept, rejected = verify_tasks(batch.ctx, tasks, batch.store("verify"))

@@ -22,6 +22,7 @@ class Decontam(Check):
         return super().on(batch) and self.filter.decontam is not None
 
     def __call__(self, tasks: list[Task], batch: Batch) -> list[Reject | None]:
+        assert self.filter.decontam is not None  # on() runs this check only where there is one
         return self.filter.decontam.check(tasks, embed=self.filter.embed)
 
 
@@ -45,6 +46,7 @@ class Novelty(Check):
             from ..novelty import novelty_with_pool
 
             t0, index = time.perf_counter(), self.filter.index
+            assert index is not None  # the filter builds it for the embedding method
             index.sync(pool)
             vecs = index.embed(tasks)
             batch.stats["embed_s"] = time.perf_counter() - t0  # embedding and searching, apart
