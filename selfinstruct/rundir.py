@@ -99,7 +99,7 @@ class RunDir:
     def __init__(self, config: Config, force_new: bool = False, command: str = "",
                  seeds: tuple[Path, str] | None = None):
         """seeds: (the seed file, the sha256 of its bytes), part of the run's identity beside the config."""
-        self.config = config
+        self.config: Config | None = config  # None in a reader
         self.path = Path(config.run.root) / config.run.name
         self.force_new = force_new
         self.command = command or " ".join(sys.argv)
@@ -214,6 +214,7 @@ class RunDir:
             raise
 
     def _check_and_record(self) -> None:
+        assert self.config is not None  # the writer's: RunDir(config) opens it, a reader never does
         manifest = self.manifest()
         fp = self.config.fingerprint()
         if manifest and manifest.get("fingerprint") != fp:
@@ -266,6 +267,7 @@ class RunDir:
             old = _flatten(yaml.safe_load(self.config_path.read_text()) or {})
         except (OSError, yaml.YAMLError):
             return ["its config.yaml is missing or unreadable"]
+        assert self.config is not None  # a reader's is set by its caller first (estimate.py)
         new = _flatten(self.config.model_dump())
         safe = tuple(RESUME_SAFE)  # a section among them (generate.budget) covers every key under it
         return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)

@@ -73,8 +73,8 @@ def build_examples(tasks: list[Task], tok: Any) -> list[dict[str, Any]]:
         for k, inst in enumerate(task.instances):
             if not inst.output.strip():
                 continue
-            row = {"prompt": format_prompt(tok, task.instruction, inst.input), "completion": inst.output + eot,
-                   "task_id": task.id}
+            row: dict[str, Any] = {"prompt": format_prompt(tok, task.instruction, inst.input),
+                                   "completion": inst.output + eot, "task_id": task.id}
             if k == 0 and task.turns:
                 row["segments"] = conversation_segments(tok, task, row["prompt"], row["completion"])
             rows.append(row)
@@ -84,7 +84,8 @@ def build_examples(tasks: list[Task], tok: Any) -> list[dict[str, Any]]:
 def conversation_segments(tok: Any, task: Task, prompt: str, completion: str) -> list[list[Any]]:
     """[text, is it the assistant's] for each turn: the first as a one-turn example has it, then each
     follow-up as the student's template writes it after the text so far, then its reply and end-of-turn."""
-    segments, text, messages = [[prompt, False], [completion, True]], prompt + completion, conversation(task)
+    segments: list[list[Any]] = [[prompt, False], [completion, True]]
+    text, messages = prompt + completion, conversation(task)
     for at in range(2, len(messages), 2):
         if tok.chat_template:
             full = _no_double_bos(tok, tok.apply_chat_template(messages[:at + 1], tokenize=False,

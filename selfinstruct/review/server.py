@@ -17,7 +17,7 @@ import random
 import secrets
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..records import Task
 from ..rundir import RunDir, RunError
@@ -119,7 +119,8 @@ def handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": str(e)})
 
         def _own_host(self) -> bool:
-            port = self.server.server_address[1]
+            # cast: a TCP server's address is (host, port); the stubs type any server's (a socket path too)
+            port = cast(tuple[str, int], self.server.server_address)[1]
             if self.headers.get("Host") in (f"127.0.0.1:{port}", f"localhost:{port}"):
                 return True
             self._json(403, {"error": "wrong Host"})
@@ -155,7 +156,7 @@ def make_server(run: str | Path, port: int = 0, annotator: str = "", rejected: i
 def serve_review(run: str | Path, port: int = 0, annotator: str = "", rejected: int = 10) -> None:
     server = make_server(run, port, annotator, rejected)
     app: ReviewApp = server.app  # type: ignore[attr-defined]
-    host, port = server.server_address[:2]
+    host, port = cast(tuple[str, int], server.server_address)[:2]  # cast: getsockname's host is a str
     shown = sum(not t["accepted"] for t in app.tasks)
     print(f"review: http://{host}:{port}/  ({len(app.tasks) - shown} accepted and {shown} rejected tasks; "
           f"labels -> {app.run.review_labels}; Ctrl-C stops)", flush=True)

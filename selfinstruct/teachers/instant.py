@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import cast
 
 from ..config import TeacherConfig
 from ..synth import new_item, render_item, restate
@@ -52,7 +53,8 @@ class InstantTeacher:
 
     def _answer(self, req: Request) -> Completion:
         rng = random.Random(req.id + (f"+{req.adapter}" if req.adapter else ""))
-        text = req.prompt if req.prompt is not None else req.messages[-1]["content"]
+        # cast: a Request has either a prompt or messages (it checks when made)
+        text = req.prompt if req.prompt is not None else cast(list[dict[str, str]], req.messages)[-1]["content"]
         if rng.random() < self.malformed_share:
             reply = rng.choice(["", "???", "Task:"])
         else:
