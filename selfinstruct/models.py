@@ -25,7 +25,7 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 EMBEDDED = {
     # name: (PyPI package, import name, kind)
@@ -150,7 +150,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 ADAPTER_CONFIG = "adapter_config.json"  # what makes a folder a peft (LoRA) adapter
 
 
-def is_adapter(path: str | Path | None) -> bool:
+def is_adapter(path: str | Path | None) -> TypeGuard[str | Path]:
     return path is not None and (Path(path) / ADAPTER_CONFIG).exists()
 
 
