@@ -18,6 +18,7 @@ Last line: new_s=... transformers_s=... speedup=... agreement=... mean_abs_rouge
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -68,7 +69,8 @@ def transformers_side(adapter: Path, n: int, out: Path) -> None:
     from selfinstruct.evaluate import answers as A
 
     cfg = load_config().student
-    wall, answers, _ = timed(A.answer_transformers, {"base": None, "student": adapter}, items(n), cfg)
+    transformers = functools.partial(A.answer_models, backend="transformers")
+    wall, answers, _ = timed(transformers, {"base": None, "student": adapter}, items(n), cfg)
     out.write_text(json.dumps({"wall": wall, "answers": answers}))
 
 
@@ -90,7 +92,7 @@ def main() -> None:
     adapter = args.adapter or quick_adapter(cfg)
     models = {"base": None, "student": adapter}
     print(f"{len(its)} items x {list(models)} ({cfg.model} + {adapter}), max_new_tokens={cfg.eval_max_new_tokens}")
-    new_s, new, new_scores = timed(A.answer_vllm, models, its, cfg)
+    new_s, new, new_scores = timed(functools.partial(A.answer_models, backend="vllm"), models, its, cfg)
     words = {m: sum(len(a.split()) for a in new[m]) / len(its) for m in models}
     print(f"vllm path: {new_s:.0f} s for {len(its) * len(models)} answers (engine start included); "
           f"words per answer: " + ", ".join(f"{m} {w:.1f}" for m, w in words.items()), flush=True)

@@ -415,8 +415,8 @@ class StudentConfig(Section):
     loop: Literal["none", "student_teacher", "hard_examples"] = "none"
     eval_max_new_tokens: PosInt = 128  # greedy answers on held-out tasks
     eval_batch_size: PosInt = 8
-    # vllm: one engine answers for the base and every student (LoRA per request); transformers where
-    # vLLM is missing (or for students that are not adapters of student.model)
+    # The teacher backend eval answers with (evaluate/answers.py): vllm, one engine for the base and every
+    # student (LoRA per request); transformers where vLLM is missing. A merged student gets a teacher of its own.
     eval_backend: Literal["vllm", "transformers"] = "vllm"
 
 

@@ -62,3 +62,41 @@ def test_a_bad_heldout_file_is_named_with_its_line(tmp_path):
         eval_command(None, Config(), run=tmp_path / "run")
     with pytest.raises(InputError, match=f"{bad}:2"):  # a run's own held-out file is read the same way
         eval_command(None, Config(), run=tmp_path)
+
+
+@pytest.mark.slow
+def test_answers_through_the_teacher_are_those_of_a_plain_generate_loop(tmp_path, monkeypatch):
+    """Eval answers through the transformers teacher, every student an adapter named per request. They must
+    be the answers eval's own generate() loop gave (the scores of earlier runs stand): per model, batches of
+    eval_batch_size in item order, greedy, the adapter unmerged; and the base, asked again once an adapter
+    is loaded (a second call), answers as the plain model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from selfinstruct.distill.data import format_prompt
+    from selfinstruct.models import load_model, load_student
+
+    torch.manual_seed(0)
+    base = "embedded:smollm2-135m"
+    adapter = tmp_path / "student"
+    lora = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)  # B != 0: it changes answers
+    get_peft_model(load_model(base), lora).save_pretrained(str(adapter))
+    items = [(f"Name a {w}.", "", w) for w in ("colour", "fruit", "planet", "river", "tree")]
+    cfg = StudentConfig(model=base, eval_batch_size=2, eval_max_new_tokens=10)
+    monkeypatch.setattr(A, "CALL_SIZE", 4)  # calls of 2 items per model: the base is asked again after the adapter
+    got = A.answer_models({"base": None, "student": adapter}, items, cfg, 2, lambda label, n: None, "transformers")
+
+    def plain_loop(path) -> list[str]:  # eval's own loop before it used the teacher (commit 548e38b)
+        model, tok = load_student(path, base)
+        tok.padding_side, out = "left", []
+        for i in range(0, len(items), 2):
+            enc = tok([format_prompt(tok, ins, inp) for ins, inp, _ in items[i:i + 2]], return_tensors="pt",
+                      padding=True)
+            with torch.no_grad():
+                ids = model.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id,
+                                     eos_token_id=tok.eos_token_id)
+            out += [A.clean(tok.decode(r, skip_special_tokens=True), tok) for r in ids[:, enc["input_ids"].shape[1]:]]
+        return out
+
+    assert got == {"base": plain_loop(None), "student": plain_loop(adapter)}
+    assert got["base"] != got["student"]

@@ -1,9 +1,11 @@
 """Each model's greedy answers to the held-out items, in the student's own prompt format, cached.
 
-Backends (`student.eval_backend`):
-- vllm: one engine for the base model; every trained student is a LoRA adapter named per request,
-  so the base and all rounds' students are answered by one engine start.
-- transformers: `generate()` with left padding, batch by batch: the fallback where vLLM is missing.
+Every model answers through a teacher backend (`student.eval_backend`, teachers/): one teacher
+on the base model, every trained student a LoRA adapter named per request (Request.adapter), so
+the base and all rounds' students are answered by one engine start.
+- vllm: the offline engine, all requests of a call at once.
+- transformers: the transformers teacher (batches with left padding, adapters unmerged): the
+  fallback where vLLM is missing. Its answers are the ones this module's own generate() loop gave.
 Both send exactly `format_prompt` (distill/data.py) and clean the answer the same way.
 
 Answers are cached in <cache>/eval/<key>.jsonl, the key a hash of the items, the model's identity
@@ -20,8 +22,7 @@ from typing import Any
 
 from ..config import StudentConfig
 from ..distill.data import format_prompt
-from ..models import (ADAPTER_CONFIG, base_model_of, cache_dir, is_adapter, load_student, load_tokenizer,
-                      pick_device, resolve_model)
+from ..models import ADAPTER_CONFIG, base_model_of, cache_dir, is_adapter, load_tokenizer, resolve_model
 from ..store import write_atomic
 
 Item = tuple[str, str, str]  # instruction, input, reference output
@@ -71,74 +72,79 @@ def clean(text: str, tok: Any) -> str:
     return text.strip()
 
 
-def answer_vllm(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig, threads: int,
-                progress) -> dict[str, list[str]]:
-    """One engine on the base model; each student an adapter on it. -> {label: answers}.
+def eval_backend(cfg: StudentConfig) -> str:
+    """student.eval_backend, or transformers where vLLM is not installed (the documented fallback)."""
+    import importlib.util
 
-    Every model's requests go to the engine together, item by item, in calls of CALL_SIZE: vLLM
+    return "transformers" if cfg.eval_backend == "vllm" and importlib.util.find_spec("vllm") is None \
+        else cfg.eval_backend
+
+
+def answer_models(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig, threads: int,
+                  progress, backend: str | None = None) -> dict[str, list[str]]:
+    """{label: greedy answers}, every model through the teacher path: one teacher per base model, each
+    student an adapter on it named per request (a merged student is a base of its own)."""
+    backend = backend or eval_backend(cfg)
+    CALLS[backend] += len(models)
+    groups: dict[str, dict[str, str | None]] = {}  # base model -> {label: adapter}
+    for label, path in models.items():
+        base = base_model_of(Path(path), cfg.model) if is_adapter(path) else str(path or cfg.model)
+        groups.setdefault(base, {})[label] = str(path) if is_adapter(path) else None
+    out: dict[str, list[str]] = {}
+    for base, adapters in groups.items():
+        out.update(_answer_on(base, adapters, items, cfg, threads, progress, backend))
+    return {label: out[label] for label in models}
+
+
+def _answer_on(base: str, adapters: dict[str, str | None], items: list[Item], cfg: StudentConfig, threads: int,
+               progress, backend: str) -> dict[str, list[str]]:
+    """One teacher on `base`. Every model's requests go to it together, item by item, in calls: vLLM
     batches across adapters, and a call ends only once, so few sequences run alone at its tail
     (measured on 96 items: one call 23 s against 32 s in chunks of 32 for the base; base and
-    adapter mixed 52 s against 80 s one after the other: LoRA prefill is slow on CPU)."""
-    from ..config import TeacherConfig
+    adapter mixed 52 s against 80 s one after the other: LoRA prefill is slow on CPU). The
+    transformers teacher answers a call adapter by adapter in batches of eval_batch_size, cut from
+    each model's items in order, so a call holds a multiple of that per model."""
     from ..prompting import make_request
-    from ..teachers.vllm_engine import VllmTeacher, lora_rank
+    from ..teachers import make_teacher
 
-    adapters = {label: str(p) for label, p in models.items() if p is not None}
-    bases = {base_model_of(Path(p), cfg.model) for p in adapters.values()}
-    if len(bases - {cfg.model}) or not all(is_adapter(p) for p in adapters.values()):
-        raise ValueError("the vllm eval path takes LoRA adapters of student.model; use eval_backend=transformers")
-    tok = load_tokenizer(cfg.model)
-    prompts = [format_prompt(tok, ins, inp) for ins, inp, _ in items]
-    tcfg = TeacherConfig(backend="vllm", model=cfg.model, prompt_style="completion")
-    tcfg.vllm.max_lora_rank = max([lora_rank(p) for p in adapters.values()] or [0])
-    tcfg.vllm.max_num_seqs, tcfg.vllm.kv_cache_space_gb = 64, 1
+    tok = load_tokenizer(base)
     stop = [] if tok.chat_template else ["\n### "]
     # The student's own prompt format, already applied: sent as text to continue.
-    asks = [(label, make_request(p, "completion", max_tokens=cfg.eval_max_new_tokens, temperature=0.0, stop=stop,
-                                 seed=0, adapter=str(path) if path else None))
-            for p in prompts for label, path in models.items()]
-    out: dict[str, list[str]] = {label: [] for label in models}
-    CALLS["vllm"] += len(models)
-    with VllmTeacher(tcfg, seed=0) as engine:
-        for i in range(0, len(asks), CALL_SIZE):
-            part = asks[i:i + CALL_SIZE]
-            for (label, _), c in zip(part, engine.complete([r for _, r in part])):
+    asks = [(label, make_request(format_prompt(tok, ins, inp), "completion", max_tokens=cfg.eval_max_new_tokens,
+                                 temperature=0.0, stop=stop, seed=0, adapter=adapter))
+            for ins, inp, _ in items for label, adapter in adapters.items()]
+    size = _call_size(backend, len(adapters), cfg.eval_batch_size)
+    out: dict[str, list[str]] = {label: [] for label in adapters}
+    teacher = make_teacher(_teacher_config(backend, base, adapters.values(), cfg), seed=0)
+    try:
+        if backend == "transformers":
+            import torch
+
+            torch.set_num_threads(threads)
+        for i in range(0, len(asks), size):
+            part = asks[i:i + size]
+            for (label, _), c in zip(part, teacher.complete([r for _, r in part])):
                 out[label].append(clean(c.text, tok))
-            for label in models:
+            for label in adapters:
                 progress(label, sum(lb == label for lb, _ in part))
+    finally:
+        teacher.close()
     return out
 
 
-def answer_transformers(models: dict[str, str | Path | None], items: list[Item], cfg: StudentConfig,
-                        threads: int, progress) -> dict[str, list[str]]:
-    import torch
-
-    torch.set_num_threads(threads)
-    CALLS["transformers"] += len(models)
-    out = {}
-    for label, path in models.items():
-        model, tok = load_student(path, cfg.model, pick_device(cfg.device))
-        out[label] = generate_answers(model, tok, items, max_new_tokens=cfg.eval_max_new_tokens,
-                                      batch_size=cfg.eval_batch_size, on_batch=lambda n, lb=label: progress(lb, n))
-        del model
-    return out
+def _call_size(backend: str, models: int, batch_size: int) -> int:
+    if backend != "transformers":
+        return CALL_SIZE
+    per_model = max(batch_size, CALL_SIZE // models // batch_size * batch_size)
+    return per_model * models
 
 
-def generate_answers(model: Any, tok: Any, items: list[Item], *, max_new_tokens: int = 128,
-                     batch_size: int = 8, on_batch=None) -> list[str]:
-    """Greedy answers, batched with left padding (the answer must start right after the prompt)."""
-    import torch
+def _teacher_config(backend: str, base: str, adapters, cfg: StudentConfig):
+    from ..config import TeacherConfig
+    from ..teachers.vllm_engine import lora_rank
 
-    device = next(model.parameters()).device
-    tok.padding_side = "left"
-    answers: list[str] = []
-    for i in range(0, len(items), batch_size):
-        prompts = [format_prompt(tok, ins, inp) for ins, inp, _ in items[i:i + batch_size]]
-        enc = tok(prompts, return_tensors="pt", padding=True).to(device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        answers += [clean(tok.decode(row, skip_special_tokens=True), tok) for row in out[:, enc["input_ids"].shape[1]:]]
-        if on_batch:
-            on_batch(len(prompts))
-    return answers
+    tcfg = TeacherConfig(backend=backend, model=base, prompt_style="completion")
+    tcfg.vllm.max_lora_rank = max([lora_rank(a) for a in adapters if a] or [0])
+    tcfg.vllm.max_num_seqs, tcfg.vllm.kv_cache_space_gb = 64, 1
+    tcfg.transformers.batch_size, tcfg.transformers.device = cfg.eval_batch_size, cfg.device
+    return tcfg

@@ -1,7 +1,7 @@
 """`selfinstruct eval`: how much better each student answers held-out tasks than its base.
 
 Each model answers every held-out instance greedily in the student's own prompt format
-(answers.py: one vLLM engine for the base and every student's adapter, or transformers); the score
+(answers.py: through one teacher on the base, every student's adapter named per request); the score
 is ROUGE-L F (rouge-score, stemmed) of the answer against the reference, and each student's row
 adds the paired-bootstrap 95% CI of its difference to the base and its wins/ties/losses (paired.py).
 With --run, the held-out file defaults to the run's held-out seeds, every finished student is found
@@ -119,12 +119,11 @@ def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], c
     walls = {label: 0.0 for label in models}
     if todo:
         flat = [it for s in names for it in sets[s]]
-        backend = _backend(cfg)
+        backend = A.eval_backend(cfg)
         t0 = time.perf_counter()
         with Progress(transient=True) as bar:
             task = bar.add_task(f"eval: {len(todo)} model(s) x {len(flat)} items ({backend})", total=len(todo) * len(flat))
-            fn = A.answer_vllm if backend == "vllm" else A.answer_transformers
-            new = fn(todo, flat, cfg, threads, lambda label, n: bar.advance(task, n))
+            new = A.answer_models(todo, flat, cfg, threads, lambda label, n: bar.advance(task, n), backend)
         wall = round((time.perf_counter() - t0) / len(todo), 1)
         for label, a in new.items():
             walls[label], at = wall, 0
@@ -134,15 +133,6 @@ def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], c
                     A.store(keys[(s, label)], part)
                     got[(s, label)] = part
     return {s: {label: got[(s, label)] for label in models} for s in sets}, walls
-
-
-def _backend(cfg: StudentConfig) -> str:
-    if cfg.eval_backend == "vllm":
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            return "transformers"  # the documented fallback where vLLM is not installed
-    return cfg.eval_backend
 
 
 def _write_answers(path: Path, items: list[Item], preds: list[str], scores: list[float]) -> None:
