@@ -30,8 +30,10 @@ ECHO_ROUGE = 0.7  # Self-Instruct's near-duplicate line, here between a follow-u
 # A "user" message that is not the user's: the teacher talking about the message it was asked for, narrating
 # the user, or writing as the assistant (the default 0.5B teacher did all three: "Sure, what would you like to know
 # about Paris?", "The user asks for a change in ...", "Great! Please let me know if you'd like me to ...").
-_META = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b|^\W*(?:the user|one follow-?up)\b"
-                   r"|\b(?:what (?:else )?would you like|how (?:else )?can i (?:help|assist)|(?:would|do) you like me to"
+_META = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b"
+                   r"|^\W*(?:the (?:user|assistant)|one follow-?up)\b"
+                   r"|\b(?:what (?:else )?would you like|(?:how (?:else )?)?(?:can|may) i (?:help|assist)"
+                   r"|i can help|(?:would|do) you like me to"
                    r"|you'?d like me to|i(?:'d| would|'m| am) (?:be )?(?:happy|glad) to"
                    r"|(?:your|the user'?s?) next (?:message|follow-?up|request))\b", re.I)
 # A reply sentence that carries nothing but manners.
