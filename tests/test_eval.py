@@ -100,3 +100,30 @@ def test_answers_through_the_teacher_are_those_of_a_plain_generate_loop(tmp_path
 
     assert got == {"base": plain_loop(None), "student": plain_loop(adapter)}
     assert got["base"] != got["student"]
+
+
+def test_a_killed_eval_asks_only_what_it_had_not_stored(tmp_path, monkeypatch):
+    """Eval's requests go through run_step into a store, as generate's do: after a crash the chunks
+    already answered are read back, and an eval whose every answer is stored starts no teacher."""
+    from selfinstruct.teachers.instant import InstantTeacher
+
+    monkeypatch.setattr(A, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(A, "CALL_SIZE", 4)
+    items = [(f"Name a {w}.", "", w) for w in ("colour", "fruit", "planet", "river", "tree")]
+    cfg = StudentConfig(model="embedded:smollm2-135m")
+    asked, answer = [], InstantTeacher.complete
+
+    def crash_after_one_chunk(self, requests):
+        if asked:
+            raise KeyboardInterrupt  # the process is killed while the second chunk is out
+        asked.append(len(requests))
+        return answer(self, requests)
+
+    monkeypatch.setattr(InstantTeacher, "complete", crash_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        A.answer_models({"base": None}, items, cfg, 1, lambda label, n: None, "instant")
+    monkeypatch.setattr(InstantTeacher, "complete", lambda self, reqs: asked.append(len(reqs)) or answer(self, reqs))
+    got = A.answer_models({"base": None}, items, cfg, 1, lambda label, n: None, "instant")
+    assert asked == [4, 1] and len(got["base"]) == 5  # the stored chunk was not asked again
+    monkeypatch.setattr(InstantTeacher, "__init__", lambda *a, **k: pytest.fail("a teacher was started"))
+    assert A.answer_models({"base": None}, items, cfg, 1, lambda label, n: None, "instant") == got

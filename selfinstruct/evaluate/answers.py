@@ -11,6 +11,7 @@ Both send exactly `format_prompt` (distill/data.py) and clean the answer the sam
 Answers are cached in <cache>/eval/<key>.jsonl, the key a hash of the items, the model's identity
 (an adapter's weight bytes; a base model's resolved path, file sizes and times) and the settings
 that change an answer. A second eval of the same base on the same held-out file asks no model.
+The requests themselves go through run_step into <cache>/eval/requests/, durably chunk by chunk.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def answer_models(models: dict[str, str | Path | None], items: list[Item], cfg: 
     """{label: greedy answers}, every model through the teacher path: one teacher per base model, each
     student an adapter on it named per request (a merged student is a base of its own)."""
     backend = backend or eval_backend(cfg)
-    CALLS[backend] += len(models)
+    CALLS[backend] = CALLS.get(backend, 0) + len(models)
     groups: dict[str, dict[str, str | None]] = {}  # base model -> {label: adapter}
     for label, path in models.items():
         base = base_model_of(Path(path), cfg.model) if is_adapter(path) else str(path or cfg.model)
@@ -98,38 +99,60 @@ def answer_models(models: dict[str, str | Path | None], items: list[Item], cfg: 
 
 def _answer_on(base: str, adapters: dict[str, str | None], items: list[Item], cfg: StudentConfig, threads: int,
                progress, backend: str) -> dict[str, list[str]]:
-    """One teacher on `base`. Every model's requests go to it together, item by item, in calls: vLLM
+    """One teacher on `base`. Every model's requests go to it together, item by item, in chunks: vLLM
     batches across adapters, and a call ends only once, so few sequences run alone at its tail
     (measured on 96 items: one call 23 s against 32 s in chunks of 32 for the base; base and
     adapter mixed 52 s against 80 s one after the other: LoRA prefill is slow on CPU). The
-    transformers teacher answers a call adapter by adapter in batches of eval_batch_size, cut from
-    each model's items in order, so a call holds a multiple of that per model."""
+    transformers teacher answers a chunk adapter by adapter in batches of eval_batch_size, cut from
+    each model's items in order, so a chunk holds a multiple of that per model. Chunks go through
+    run_step into a store, as generate's steps do: a killed eval asks only what it had not stored."""
     from ..prompting import make_request
-    from ..teachers import make_teacher
+    from ..store import ChunkStore
+    from ..teachers import run_step
 
     tok = load_tokenizer(base)
     stop = [] if tok.chat_template else ["\n### "]
     # The student's own prompt format, already applied: sent as text to continue.
-    asks = [(label, make_request(format_prompt(tok, ins, inp), "completion", max_tokens=cfg.eval_max_new_tokens,
-                                 temperature=0.0, stop=stop, seed=0, adapter=adapter))
+    asks = [make_request(format_prompt(tok, ins, inp), "completion", max_tokens=cfg.eval_max_new_tokens,
+                         temperature=0.0, stop=stop, seed=0, adapter=adapter, meta={"model": label})
             for ins, inp, _ in items for label, adapter in adapters.items()]
-    size = _call_size(backend, len(adapters), cfg.eval_batch_size)
-    out: dict[str, list[str]] = {label: [] for label in adapters}
-    teacher = make_teacher(_teacher_config(backend, base, adapters.values(), cfg), seed=0)
-    try:
-        if backend == "transformers":
-            import torch
+    who = {label: model_identity(adapter or base, cfg) for label, adapter in adapters.items()}
+    key = hashlib.sha256(json.dumps([who, [r.id for r in asks]]).encode()).hexdigest()[:24]
+    if backend == "transformers":
+        import torch
 
-            torch.set_num_threads(threads)
-        for i in range(0, len(asks), size):
-            part = asks[i:i + size]
-            for (label, _), c in zip(part, teacher.complete([r for _, r in part])):
-                out[label].append(clean(c.text, tok))
-            for label in adapters:
-                progress(label, sum(lb == label for lb, _ in part))
+        torch.set_num_threads(threads)
+    teacher = _Lazy(_teacher_config(backend, base, adapters.values(), cfg))
+    try:
+        done = run_step(teacher, asks, ChunkStore(cache_dir() / "eval" / "requests" / f"{key}.jsonl"),
+                        _call_size(backend, len(adapters), cfg.eval_batch_size),
+                        on_chunk=lambda outs, wall: [progress(c.meta["model"], 1) for c in outs])
     finally:
         teacher.close()
+    out: dict[str, list[str]] = {label: [] for label in adapters}
+    for c in done:
+        out[c.meta["model"]].append(clean(c.text, tok))
     return out
+
+
+class _Lazy:
+    """The eval's teacher, started at the first chunk not yet stored: a resumed eval with every answer
+    stored starts no engine."""
+
+    def __init__(self, cfg):
+        from ..teachers.common import model_label
+
+        self.cfg, self.name, self._teacher = cfg, f"{cfg.backend}:{model_label(cfg.model)}", None
+
+    def complete(self, requests):
+        from ..teachers import make_teacher
+
+        self._teacher = self._teacher or make_teacher(self.cfg, seed=0)
+        return self._teacher.complete(requests)
+
+    def close(self) -> None:
+        if self._teacher is not None:
+            self._teacher.close()
 
 
 def _call_size(backend: str, models: int, batch_size: int) -> int:
