@@ -1,5 +1,5 @@
 """The report's eval section: following, not stopping. Length control, verifiable constraints and
-the position-fair judge from eval/eval.json, a table and a plot each, and the whole eval table."""
+the position-fair judge from the eval table (RunDir.eval), a table and a plot each, and the whole eval table."""
 
 from __future__ import annotations
 
