@@ -46,7 +46,7 @@ def test_a_new_check_is_one_class_and_one_config_line_and_the_round_counts_its_r
         "generate.strategy=self_instruct", "filter.verify.enabled=false", "generate.per_round=6",
         "generate.prompts_per_round=8", "generate.max_batches=2", "generate.heldout_share=0",
         # the one config line: the default list with the new check after the heuristics
-        "filter.checks=[quality, {off_topic: {words: [poem, limerick, story]}}, instances, verifiable, decontam, "
+        "filter.checks=[quality, {off_topic: {words: [poem, limerick, story]}}, instances, turns, verifiable, decontam, "
         + "novelty, ifd, judge, verify]"])
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     with RunDir(cfg) as run:
@@ -79,9 +79,11 @@ def test_the_default_list_runs_the_stack_each_stage_always_ran():
         return [c.name for c in filt.checks if c.on(batch)]
 
     assert running(Batch("instructions", [])) == ["quality", "verifiable", "decontam", "novelty"]
-    assert running(Batch("tasks", [], ctx)) == ["quality", "instances", "decontam", "novelty", "judge", "verify"]
+    assert running(Batch("tasks", [], ctx)) == ["quality", "instances", "turns", "decontam", "novelty", "judge",
+                                                "verify"]
     plain = Filter(load_config(None, ["filter.verify.enabled=false"]).filter)
-    assert [c.name for c in plain.checks if c.on(Batch("tasks", [], ctx))] == ["quality", "instances", "novelty"]
+    assert [c.name for c in plain.checks if c.on(Batch("tasks", [], ctx))] == ["quality", "instances", "turns",
+                                                                               "novelty"]
 
 
 def test_the_order_and_the_set_of_checks_are_the_configs(tmp_path):
