@@ -189,8 +189,8 @@ class TeacherConfig(Section):
         return self.step_styles.get(step, self.prompt_style)
 
 
-STRATEGIES = ("self_instruct", "evol", "magpie", "verified", "multi_turn")
 Strategy = Literal["self_instruct", "evol", "magpie", "verified", "multi_turn"]
+STRATEGIES: tuple[Strategy, ...] = ("self_instruct", "evol", "magpie", "verified", "multi_turn")
 
 
 class Budget(Section):
@@ -219,7 +219,8 @@ class GenerateConfig(Section):
     evol_temperature: NonNeg = 0.7
     magpie_temperature: NonNeg = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
     magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local
-    turns: int = Field(2, ge=2, le=8)  # multi_turn: user-assistant exchanges a conversation has, the first included
+    # multi_turn: user-assistant exchanges a conversation has, the first included
+    turns: int = Field(default=2, ge=2, le=8)
     prompts_per_round: PosInt = 24  # instruction-generation prompts per batch (sent to the teacher at once)
     max_batches: PosInt = 4  # batches a round may take to reach per_round accepted tasks
     in_context: PosInt = 8
@@ -352,17 +353,18 @@ class VerifyConfig(Section):
     # the second answer's model (verify/agree.py); None: generate.audit_judge's (the teacher's own sampled
     # second answer agreed as often on wrong outputs as on right ones: README "Verified data")
     agree_with: str | None = None
-    agree_min: float = Field(0.8, ge=0.0, le=1.0)  # MiniLM cosine of the two answers that counts as agreeing
-    max_tokens: int = Field(384, ge=16)  # of a test or program request
-    cpu_s: int = Field(5, ge=1)
-    wall_s: float = Field(10.0, gt=0)
-    memory_mb: int = Field(1024, ge=64)
-    workers: int = Field(2, ge=1)  # sandboxed runs at once
+    agree_min: float = Field(default=0.8, ge=0.0, le=1.0)  # MiniLM cosine of the two answers that counts as agreeing
+    max_tokens: int = Field(default=384, ge=16)  # of a test or program request
+    cpu_s: int = Field(default=5, ge=1)
+    wall_s: float = Field(default=10.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=64)
+    workers: int = Field(default=2, ge=1)  # sandboxed runs at once
 
 
 # The filter's checks in the order they run (filter/checks/): a check whose own settings leave it off
 # (ifd with no model, judge: false, decontam without held-out tasks, verify.enabled: false) passes everything.
-CHECKS = ["quality", "instances", "turns", "verifiable", "decontam", "novelty", "ifd", "judge", "verify"]
+CHECKS: list[str | dict[str, dict[str, Any]]] = ["quality", "instances", "turns", "verifiable", "decontam", "novelty",
+                                                  "ifd", "judge", "verify"]
 
 
 class FilterConfig(Section):

@@ -123,10 +123,14 @@ def _answer_on(base: str, adapters: dict[str, str | None], items: list[Item], cf
 
         torch.set_num_threads(threads)
     teacher = _Lazy(_teacher_config(backend, base, adapters.values(), cfg))
+
+    def tick(outs, wall: float) -> None:
+        for c in outs:
+            progress(c.meta["model"], 1)
+
     try:
         done = run_step(teacher, asks, ChunkStore(cache_dir() / "eval" / "requests" / f"{key}.jsonl"),
-                        _call_size(backend, len(adapters), cfg.eval_batch_size),
-                        on_chunk=lambda outs, wall: [progress(c.meta["model"], 1) for c in outs])
+                        _call_size(backend, len(adapters), cfg.eval_batch_size), on_chunk=tick)
     finally:
         teacher.close()
     out: dict[str, list[str]] = {label: [] for label in adapters}
@@ -138,6 +142,8 @@ def _answer_on(base: str, adapters: dict[str, str | None], items: list[Item], cf
 class _Lazy:
     """The eval's teacher, started at the first chunk not yet stored: a resumed eval with every answer
     stored starts no engine."""
+
+    adapters = True  # both eval backends answer with an adapter per request (_teacher_config turns it on)
 
     def __init__(self, cfg):
         from ..teachers.common import model_label

@@ -60,6 +60,7 @@ def models_to_eval(run: Path | None, adapters: list[Path], base: str | None = No
         label = a.parent.name if a.name == STUDENT else a.name
         models[label] = a
     for folder in list(models.values())[1:]:
+        assert folder is not None  # only the base has no folder, and it is first
         _check_base(Path(folder), base)
     return models
 
