@@ -43,8 +43,10 @@ def labelled_open(paths: list[Path]) -> list[dict]:
             if not r or r.get("output_ok") is None:
                 continue
             key = (r["instruction"], r.get("input", ""), r["output"])
-            if key in seen or kind_of(r["instruction"], r.get("input", ""), r["output"],
-                                      r.get("is_classification")) != "open":
+            if (
+                key in seen
+                or kind_of(r["instruction"], r.get("input", ""), r["output"], r.get("is_classification")) != "open"
+            ):
                 continue
             seen.add(key)
             r["key"] = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
@@ -111,21 +113,27 @@ def main() -> None:
     ok = np.array([bool(r["output_ok"]) for r in rows])
     valid = np.array([bool(r["instruction_ok"] and r["input_ok"] and r["output_ok"]) for r in rows])
     tune = np.array([r["half"] == "tune" for r in rows])
-    print(f"{len(rows)} open labelled tasks ({tune.sum()} tune, {(~tune).sum()} report); "
-          f"output right by hand {share(int(ok.sum()), len(ok))}; all valid {share(int(valid.sum()), len(valid))}")
+    print(
+        f"{len(rows)} open labelled tasks ({tune.sum()} tune, {(~tune).sum()} report); "
+        f"output right by hand {share(int(ok.sum()), len(ok))}; all valid {share(int(valid.sum()), len(valid))}"
+    )
     figures = {"open_n": len(rows), "output_ok_base": round(float(ok[~tune].mean()), 3) if (~tune).any() else 0}
     for name, v in scores(rows, second, args.config).items():
         t = pick_threshold(v[tune], ok[tune])
         keep = (v >= t) & ~tune
-        print(f"{name:<16} >= {t:.2f} (tune): report half keeps {keep.sum()} of {(~tune).sum()}; "
-              f"output right among kept {share(int(ok[keep].sum()), int(keep.sum()))}, among dropped "
-              f"{share(int(ok[~keep & ~tune].sum()), int((~keep & ~tune).sum()))}; recall "
-              f"{share(int(ok[keep].sum()), int(ok[~tune].sum()))}")
+        print(
+            f"{name:<16} >= {t:.2f} (tune): report half keeps {keep.sum()} of {(~tune).sum()}; "
+            f"output right among kept {share(int(ok[keep].sum()), int(keep.sum()))}, among dropped "
+            f"{share(int(ok[~keep & ~tune].sum()), int((~keep & ~tune).sum()))}; recall "
+            f"{share(int(ok[keep].sum()), int(ok[~tune].sum()))}"
+        )
         figures[f"{name}_precision"] = round(float(ok[keep].mean()), 3) if keep.any() else 0
         figures[f"{name}_kept"] = int(keep.sum())
     for r, s in list(zip(rows, second))[:12]:
-        print(f"  {'ok ' if r['output_ok'] else 'bad'} {r['instruction'][:60]!r}\n      A: {r['output'][:90]!r}\n"
-              f"      B: {s[:90]!r}")
+        print(
+            f"  {'ok ' if r['output_ok'] else 'bad'} {r['instruction'][:60]!r}\n      A: {r['output'][:90]!r}\n"
+            f"      B: {s[:90]!r}"
+        )
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 

@@ -36,8 +36,10 @@ def kappa(a: list[bool], b: list[bool]) -> float:
 
 def labelled_tasks(labels: list[Path]) -> tuple[list[Task], list[dict]]:
     rows = [json.loads(line) for f in labels for line in f.open() if line.strip()]
-    tasks = [Task(id=f"h{i}", instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])])
-             for i, r in enumerate(rows)]
+    tasks = [
+        Task(id=f"h{i}", instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])])
+        for i, r in enumerate(rows)
+    ]
     return tasks, rows
 
 
@@ -59,8 +61,10 @@ def compare(name: str, verdicts: list[dict], rows: list[dict], figures: dict) ->
         j = [v[f"{q}_valid"] is True for v in verdicts]
         h = [all(r[f"{k}_ok"] for k in QUESTIONS) if q == "all" else bool(r[f"{q}_ok"]) for r in rows]
         agree = sum(x == y for x, y in zip(j, h)) / len(rows)
-        print(f"  {q + ' valid':18s} judge {sum(j) / len(j):4.0%}  hand {sum(h) / len(h):4.0%}  "
-              f"agreement {agree:4.0%}  kappa {kappa(j, h):+.2f}")
+        print(
+            f"  {q + ' valid':18s} judge {sum(j) / len(j):4.0%}  hand {sum(h) / len(h):4.0%}  "
+            f"agreement {agree:4.0%}  kappa {kappa(j, h):+.2f}"
+        )
         figures[f"{name}_{q}_agreement"] = round(agree, 3)
         figures[f"{name}_{q}_kappa"] = round(kappa(j, h), 3)
     as_filter(name, verdicts, rows, figures)
@@ -74,8 +78,10 @@ def as_filter(name: str, verdicts: list[dict], rows: list[dict], figures: dict) 
     n_kept = sum(kept)
     share = sum(h for h, k in zip(valid, kept) if k) / n_kept if n_kept else 0.0
     dropped = sum(h and not k for h, k in zip(valid, kept))
-    print(f"  as a filter: keeps {n_kept} of {len(rows)}, all valid by hand {share:4.0%} of the kept "
-          f"(of all: {sum(valid) / len(rows):4.0%}); drops {dropped} of {sum(valid)} hand-valid")
+    print(
+        f"  as a filter: keeps {n_kept} of {len(rows)}, all valid by hand {share:4.0%} of the kept "
+        f"(of all: {sum(valid) / len(rows):4.0%}); drops {dropped} of {sum(valid)} hand-valid"
+    )
     figures[f"{name}_kept"] = n_kept
     figures[f"{name}_kept_all_valid"] = round(share, 3)
     figures[f"{name}_dropped_valid"] = dropped

@@ -56,16 +56,28 @@ def run_rounds(root: Path, per_round: int, rounds: int, chunk: int) -> list[dict
         s = out["rounds"][-1]
         teacher = s["teacher"].get("wall_s", 0.0)
         engine = s["wall_s"] - teacher
-        row = {"round": r, "accepted": s["accepted"], "pool": out["accepted"], "wall_s": s["wall_s"],
-               "teacher_s": round(teacher, 2), "call_s": round(call, 1), "engine_s": round(engine, 2),
-               "tasks_per_s": round(s["accepted"] / max(engine, 1e-9), 1), "peak_rss_mb": round(peak_rss_mb()),
-               "tokens_per_accepted": s.get("tokens_per_accepted"), "steps": s.get("step_s", {}),
-               "carried": s.get("carried", 0)}
+        row = {
+            "round": r,
+            "accepted": s["accepted"],
+            "pool": out["accepted"],
+            "wall_s": s["wall_s"],
+            "teacher_s": round(teacher, 2),
+            "call_s": round(call, 1),
+            "engine_s": round(engine, 2),
+            "tasks_per_s": round(s["accepted"] / max(engine, 1e-9), 1),
+            "peak_rss_mb": round(peak_rss_mb()),
+            "tokens_per_accepted": s.get("tokens_per_accepted"),
+            "steps": s.get("step_s", {}),
+            "carried": s.get("carried", 0),
+        }
         rows.append(row)
         steps = " ".join(f"{k} {row['steps'].get(k, 0):.1f}s" for k in STEPS)
-        print(f"round {r}: {row['accepted']:,} accepted (pool {row['pool']:,}) in {row['wall_s']:.1f} s "
-              f"(teacher {teacher:.1f} s, relaunch + round {call:.1f} s): {row['tasks_per_s']:.0f} tasks/s, "
-              f"peak RSS {row['peak_rss_mb']:,} MB | {steps} | carried {row['carried']:,}", flush=True)
+        print(
+            f"round {r}: {row['accepted']:,} accepted (pool {row['pool']:,}) in {row['wall_s']:.1f} s "
+            f"(teacher {teacher:.1f} s, relaunch + round {call:.1f} s): {row['tasks_per_s']:.0f} tasks/s, "
+            f"peak RSS {row['peak_rss_mb']:,} MB | {steps} | carried {row['carried']:,}",
+            flush=True,
+        )
     return rows
 
 
@@ -85,8 +97,14 @@ def kill_and_resume(root: Path, per_round: int, rounds: int, chunk: int, after: 
     t0 = time.perf_counter()
     done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     ids = accepted_ids(root / "scale")
-    return {"killed_at": killed_at, "relaunch_rc": done.returncode, "relaunch_s": round(time.perf_counter() - t0),
-            "final": len(ids), "distinct": len(set(ids)), "want": per_round * rounds}
+    return {
+        "killed_at": killed_at,
+        "relaunch_rc": done.returncode,
+        "relaunch_s": round(time.perf_counter() - t0),
+        "final": len(ids),
+        "distinct": len(set(ids)),
+        "want": per_round * rounds,
+    }
 
 
 def main() -> None:
@@ -101,8 +119,10 @@ def main() -> None:
     try:
         if args.kill:
             k = kill_and_resume(root, args.per_round, args.rounds, args.chunk, args.kill_after)
-            print(f"killed with {k['killed_at']:,} committed; relaunch rc {k['relaunch_rc']} in {k['relaunch_s']} s; "
-                  f"final pool {k['final']:,} tasks, {k['distinct']:,} distinct (want {k['want']:,})")
+            print(
+                f"killed with {k['killed_at']:,} committed; relaunch rc {k['relaunch_rc']} in {k['relaunch_s']} s; "
+                f"final pool {k['final']:,} tasks, {k['distinct']:,} distinct (want {k['want']:,})"
+            )
             print(" ".join(f"{key}={v}" for key, v in k.items()))
             return
         rows = run_rounds(root, args.per_round, args.rounds, args.chunk)
@@ -113,9 +133,12 @@ def main() -> None:
             "tasks_per_s": round(sum(r["accepted"] for r in rows) / engine, 1),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
             "last_vs_first": round((last["engine_s"] / last["accepted"]) / (first["engine_s"] / first["accepted"]), 2),
-            "engine_s": round(engine), "teacher_s": round(sum(r["teacher_s"] for r in rows), 1),
-            "tokens_per_accepted": round(sum((r["tokens_per_accepted"] or 0) * r["accepted"] for r in rows)
-                                         / max(sum(r["accepted"] for r in rows), 1)),
+            "engine_s": round(engine),
+            "teacher_s": round(sum(r["teacher_s"] for r in rows), 1),
+            "tokens_per_accepted": round(
+                sum((r["tokens_per_accepted"] or 0) * r["accepted"] for r in rows)
+                / max(sum(r["accepted"] for r in rows), 1)
+            ),
         }
         print(" ".join(f"{k}={v}" for k, v in figures.items()))
     finally:

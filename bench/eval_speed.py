@@ -94,26 +94,37 @@ def main() -> None:
     print(f"{len(its)} items x {list(models)} ({cfg.model} + {adapter}), max_new_tokens={cfg.eval_max_new_tokens}")
     new_s, new, new_scores = timed(functools.partial(A.answer_models, backend="vllm"), models, its, cfg)
     words = {m: sum(len(a.split()) for a in new[m]) / len(its) for m in models}
-    print(f"vllm path: {new_s:.0f} s for {len(its) * len(models)} answers (engine start included); "
-          f"words per answer: " + ", ".join(f"{m} {w:.1f}" for m, w in words.items()), flush=True)
+    print(
+        f"vllm path: {new_s:.0f} s for {len(its) * len(models)} answers (engine start included); "
+        f"words per answer: " + ", ".join(f"{m} {w:.1f}" for m, w in words.items()),
+        flush=True,
+    )
     k = args.tf_items or len(its)
     out = Path(tempfile.mkdtemp(prefix="bench-eval-tf-")) / "tf.json"
-    subprocess.run([sys.executable, __file__, "--tf-worker", str(out), "--tf-items", str(k), "--adapter", str(adapter)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--tf-worker", str(out), "--tf-items", str(k), "--adapter", str(adapter)], check=True
+    )
     side = json.loads(out.read_text())
     tf_s, old = side["wall"], side["answers"]
     refs = [r for _, _, r in its[:k]]
     old_scores = {m: rouge_l(old[m], refs) for m in models}
     scale = len(its) / k
-    print(f"transformers path: {tf_s:.0f} s for {k * len(models)} answers" + (f", x{scale:.2f} -> {tf_s * scale:.0f} s" if k < len(its) else ""))
+    print(
+        f"transformers path: {tf_s:.0f} s for {k * len(models)} answers"
+        + (f", x{scale:.2f} -> {tf_s * scale:.0f} s" if k < len(its) else "")
+    )
     same = [new[m][i].strip() == old[m][i].strip() for m in models for i in range(k)]
     diffs = [abs(new_scores[m][i] - old_scores[m][i]) for m in models for i in range(k)]
     for m in models:
-        print(f"{m}: ROUGE-L vllm {sum(new_scores[m][:k]) / k:.4f} "
-              f"vs transformers {sum(old_scores[m]) / k:.4f} on the same {k}")
-    print(f"new_s={new_s:.1f} transformers_s={tf_s * scale:.1f} speedup={tf_s * scale / new_s:.2f} "
-          f"agreement={sum(same) / len(same):.3f} mean_abs_rouge_diff={sum(diffs) / len(diffs):.4f} items={len(its)} "
-          f"tf_items={k}")
+        print(
+            f"{m}: ROUGE-L vllm {sum(new_scores[m][:k]) / k:.4f} "
+            f"vs transformers {sum(old_scores[m]) / k:.4f} on the same {k}"
+        )
+    print(
+        f"new_s={new_s:.1f} transformers_s={tf_s * scale:.1f} speedup={tf_s * scale / new_s:.2f} "
+        f"agreement={sum(same) / len(same):.3f} mean_abs_rouge_diff={sum(diffs) / len(diffs):.4f} items={len(its)} "
+        f"tf_items={k}"
+    )
 
 
 if __name__ == "__main__":

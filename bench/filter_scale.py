@@ -28,7 +28,6 @@ from selfinstruct.synth import synth_instructions  # noqa: E402
 from selfinstruct.testing import PUBLIC_SEEDS  # noqa: E402
 
 
-
 def _seed_pool() -> list[str]:
     return [json.loads(x)["instruction"] for x in PUBLIC_SEEDS.read_text().splitlines() if x.strip()]
 
@@ -49,11 +48,13 @@ def bench_52k(n: int, workers: int) -> dict:
     embedder = embedder_for(cfg)  # loading the model is counted; the workers start inside embed_tasks
     vecs = embed_tasks(tasks, cfg)
     t_embed = time.perf_counter() - t0
-    keep, _, _, kind = novelty_filter(vecs[len(pool):], vecs[:len(pool)], cfg)
+    keep, _, _, kind = novelty_filter(vecs[len(pool) :], vecs[: len(pool)], cfg)
     total = time.perf_counter() - t0
-    print(f"novelty {n:,} ({len(set(texts)):,} distinct) vs pool {len(pool)}: {total:.1f} s wall "
-          f"(embed {t_embed:.1f} s, search+dedupe {total - t_embed:.1f} s, index {kind}); kept {keep.sum():,} "
-          f"({keep.mean():.0%}); {embedder.workers} embedding process(es)")
+    print(
+        f"novelty {n:,} ({len(set(texts)):,} distinct) vs pool {len(pool)}: {total:.1f} s wall "
+        f"(embed {t_embed:.1f} s, search+dedupe {total - t_embed:.1f} s, index {kind}); kept {keep.sum():,} "
+        f"({keep.mean():.0%}); {embedder.workers} embedding process(es)"
+    )
     floor = _embed_floor(list(dict.fromkeys(texts)), embedder)
     return {"texts": texts, "pool": pool, "seconds": total, "kept": int(keep.sum()), "floor_s": floor}
 
@@ -64,7 +65,9 @@ def _embed_floor(texts: list[str], embedder) -> float:
     import torch
 
     tokens = sum(len(x) for x in embedder.model.tokenizer(texts)["input_ids"])
-    params = sum(p.numel() for name, p in embedder.model.named_parameters() if p.dim() == 2 and "embeddings" not in name)
+    params = sum(
+        p.numel() for name, p in embedder.model.named_parameters() if p.dim() == 2 and "embeddings" not in name
+    )
     a, b = torch.randn(1024, 384), torch.randn(384, 1536)
     a @ b
     t0 = time.perf_counter()
@@ -72,8 +75,10 @@ def _embed_floor(texts: list[str], embedder) -> float:
         a @ b
     peak = 2 * 1024 * 384 * 1536 * 50 / (time.perf_counter() - t0)
     floor = 2 * params * tokens / peak
-    print(f"floor: {tokens:,} tokens x {params / 1e6:.1f}M matmul weights at {peak / 1e9:.0f} GFLOP/s (fp32 peak "
-          f"here) = {floor:.0f} s of embedding at the very least")
+    print(
+        f"floor: {tokens:,} tokens x {params / 1e6:.1f}M matmul weights at {peak / 1e9:.0f} GFLOP/s (fp32 peak "
+        f"here) = {floor:.0f} s of embedding at the very least"
+    )
     return floor
 
 
@@ -100,16 +105,20 @@ def bench_rouge(texts: list[str], pool: list[str], sample: int, n: int) -> dict:
     t_ref = time.perf_counter() - t0
     same = bool((keep == ref_keep).all() and np.array_equal(best, ref_best))
     per_pair = t_ref / _comparisons(ref_keep, len(pool))
-    print(f"sample {sample:,} vs pool {len(pool)}: rouge-score {t_ref:.1f} s ({per_pair * 1e6:.1f} us a pair), "
-          f"paper mode {t_fast:.3f} s ({t_ref / t_fast:.0f}x), same decisions and scores: {same}; "
-          f"kept {ref_keep.mean():.0%}")
+    print(
+        f"sample {sample:,} vs pool {len(pool)}: rouge-score {t_ref:.1f} s ({per_pair * 1e6:.1f} us a pair), "
+        f"paper mode {t_fast:.3f} s ({t_ref / t_fast:.0f}x), same decisions and scores: {same}; "
+        f"kept {ref_keep.mean():.0%}"
+    )
     t0 = time.perf_counter()
     full_keep, _, _ = rouge_filter(texts, pool, 0.7)
     t_full = time.perf_counter() - t0
     pairs = _comparisons(full_keep, len(pool))
     est = pairs * per_pair / 2
-    print(f"paper mode on all {n:,}: {t_full:.1f} s, kept {full_keep.mean():.0%} -> rouge-score would score "
-          f"{pairs:.3g} pairs x {per_pair * 1e6:.1f} us / 2 processes = {est:.0f} s ({est / 3600:.1f} h)")
+    print(
+        f"paper mode on all {n:,}: {t_full:.1f} s, kept {full_keep.mean():.0%} -> rouge-score would score "
+        f"{pairs:.3g} pairs x {per_pair * 1e6:.1f} us / 2 processes = {est:.0f} s ({est / 3600:.1f} h)"
+    )
     return {"paper_speedup": t_ref / t_fast, "same": same, "baseline_s": est, "paper_full_s": t_full}
 
 
@@ -152,8 +161,17 @@ def bench_1m(n: int, nprobe: int | None = None) -> None:
     keep, _, _, kind = novelty_filter(cand, pool, cfg)
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "kind": kind, "kept": int(keep.sum()),
-                      "planted_caught": float((~keep[planted]).mean()), "peak_rss_mb": rss}))
+    print(
+        json.dumps(
+            {
+                "seconds": secs,
+                "kind": kind,
+                "kept": int(keep.sum()),
+                "planted_caught": float((~keep[planted]).mean()),
+                "peak_rss_mb": rss,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -174,22 +192,32 @@ def main() -> None:
     res = bench_52k(n, args.workers)
     rouge = bench_rouge(res["texts"], res["pool"], sample, n)
     speedup = rouge["baseline_s"] / res["seconds"]
-    print(f"=> novelty {n:,}: {res['seconds']:.0f} s "
-          f"vs rouge-score baseline ~{rouge['baseline_s']:.0f} s: {speedup:.0f}x "
-          f"(ceiling with the fp32 embedder at peak, no search: {rouge['baseline_s'] / res['floor_s']:.0f}x)")
+    print(
+        f"=> novelty {n:,}: {res['seconds']:.0f} s "
+        f"vs rouge-score baseline ~{rouge['baseline_s']:.0f} s: {speedup:.0f}x "
+        f"(ceiling with the fp32 embedder at peak, no search: {rouge['baseline_s'] / res['floor_s']:.0f}x)"
+    )
     # Own process: its peak memory is its own, not the embedder's.
-    out = subprocess.run([sys.executable, __file__, "--part", "pool1m", "--n1m", str(n1m)]
-                         + (["--nprobe", str(args.nprobe)] if args.nprobe else []),
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--part", "pool1m", "--n1m", str(n1m)]
+        + (["--nprobe", str(args.nprobe)] if args.nprobe else []),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     big = json.loads(out.strip().splitlines()[-1])
-    print(f"{n1m:,} candidates vs {n1m:,} pool ({big['kind']} index): {big['seconds']:.0f} s, peak RSS "
-          f"{big['peak_rss_mb']:.0f} MB, kept {big['kept']:,}, planted near duplicates caught "
-          f"{big['planted_caught']:.1%}")
+    print(
+        f"{n1m:,} candidates vs {n1m:,} pool ({big['kind']} index): {big['seconds']:.0f} s, peak RSS "
+        f"{big['peak_rss_mb']:.0f} MB, kept {big['kept']:,}, planted near duplicates caught "
+        f"{big['planted_caught']:.1%}"
+    )
     tag = "" if n == 52_000 else f"_n{n}"
-    print(f"novelty_52k_s{tag}={res['seconds']:.0f} speedup_vs_rouge={speedup:.0f} "
-          f"paper_mode_speedup={rouge['paper_speedup']:.0f} same_decisions={int(rouge['same'])} "
-          f"pool_1m_s={big['seconds']:.0f} peak_rss_mb={big['peak_rss_mb']:.0f}"
-          + ("" if n1m == 1_000_000 else f" pool_size={n1m}"))
+    print(
+        f"novelty_52k_s{tag}={res['seconds']:.0f} speedup_vs_rouge={speedup:.0f} "
+        f"paper_mode_speedup={rouge['paper_speedup']:.0f} same_decisions={int(rouge['same'])} "
+        f"pool_1m_s={big['seconds']:.0f} peak_rss_mb={big['peak_rss_mb']:.0f}"
+        + ("" if n1m == 1_000_000 else f" pool_size={n1m}")
+    )
 
 
 if __name__ == "__main__":

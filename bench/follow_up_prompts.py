@@ -38,8 +38,9 @@ def prompts(tok, model: str, tasks: list[Task], way: str) -> list[str]:
             out.append(user_turn_continuation(model, messages)[0])
         else:
             ask = render("prompts", "follow_up", "chat", messages=messages)
-            out.append(tok.apply_chat_template([{"role": "user", "content": ask}], tokenize=False,
-                                               add_generation_prompt=True))
+            out.append(
+                tok.apply_chat_template([{"role": "user", "content": ask}], tokenize=False, add_generation_prompt=True)
+            )
     return out
 
 
@@ -52,10 +53,16 @@ def generate(model, tok, texts: list[str], temperature: float, top_p: float, spe
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=special)
     torch.manual_seed(0)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=FOLLOW_UP_TOKENS, do_sample=temperature > 0,
-                             temperature=temperature, top_p=top_p, pad_token_id=tok.pad_token_id,
-                             eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")])
-    return [tok.decode(o[enc.input_ids.shape[1]:], skip_special_tokens=True) for o in out]
+        out = model.generate(
+            **enc,
+            max_new_tokens=FOLLOW_UP_TOKENS,
+            do_sample=temperature > 0,
+            temperature=temperature,
+            top_p=top_p,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")],
+        )
+    return [tok.decode(o[enc.input_ids.shape[1] :], skip_special_tokens=True) for o in out]
 
 
 def main() -> None:
@@ -76,15 +83,20 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     figures = {}
     for way in ("continue", "transcript"):
-        texts = generate(model, tok, prompts(tok, cfg.teacher.model, tasks, way), cfg.teacher.temperature,
-                         cfg.teacher.top_p, special=way == "continue")
+        texts = generate(
+            model,
+            tok,
+            prompts(tok, cfg.teacher.model, tasks, way),
+            cfg.teacher.temperature,
+            cfg.teacher.top_p,
+            special=way == "continue",
+        )
         passed = 0
         for t, text in zip(tasks, texts):
             talk = Task(t.instruction, t.instances, turns=[{"role": "user", "content": clean_follow_up(text)}])
             why = check_turn(talk, 2, cfg.filter.quality)
             passed += why is None
-            print(f"{way}: {t.instruction[:60]!r} -> {talk.turns[0]['content'][:160]!r}: {why or 'passes'}",
-                  flush=True)
+            print(f"{way}: {t.instruction[:60]!r} -> {talk.turns[0]['content'][:160]!r}: {why or 'passes'}", flush=True)
         figures[f"{way}_passed"] = f"{passed}/{len(tasks)}"
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 

@@ -27,8 +27,9 @@ def verdict(row: dict, cfg: QualityConfig) -> str | None:
     items = parse_instructions(row["instruction"])
     if not items:
         return "no_instruction"
-    task = Task(items[0], [Instance(row["input"], row["output"])],
-                is_classification=bool(row.get("is_classification", False)))
+    task = Task(
+        items[0], [Instance(row["input"], row["output"])], is_classification=bool(row.get("is_classification", False))
+    )
     why = check_instruction(task.instruction, cfg) or check_instances(task)[0]
     return str(why) if why else None
 
@@ -61,9 +62,11 @@ def main() -> None:
         for key, value in zip(("n", "valid", "kept", "valid_kept"), (n, valid, kept, valid_kept)):
             total[key] += value
     rejected = total["n"] - total["kept"]
-    print(f"tasks={total['n']} rejected={rejected} valid_rejected={total['valid_rejected']} "
-          f"all_valid_before={total['valid'] / total['n']:.3f} "
-          f"all_valid_kept={total['valid_kept'] / max(total['kept'], 1):.3f}")
+    print(
+        f"tasks={total['n']} rejected={rejected} valid_rejected={total['valid_rejected']} "
+        f"all_valid_before={total['valid'] / total['n']:.3f} "
+        f"all_valid_kept={total['valid_kept'] / max(total['kept'], 1):.3f}"
+    )
 
 
 if __name__ == "__main__":

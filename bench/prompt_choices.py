@@ -54,8 +54,12 @@ def bench_classify(cfg, teacher, seeds: list[Task], shots: int, tmp: Path, neigh
             right += truth == said
             tp, fp, fn = tp + (truth and said), fp + (said and not truth), fn + (truth and not said)
     tokens, requests = _tokens(store) if store.path.exists() else (0, 1)
-    return {"accuracy": round(right / len(seeds), 3), "recall": round(tp / max(tp + fn, 1), 3),
-            "precision": round(tp / max(tp + fp, 1), 3), "tokens_per_request": round(tokens / requests)}
+    return {
+        "accuracy": round(right / len(seeds), 3),
+        "recall": round(tp / max(tp + fn, 1), 3),
+        "precision": round(tp / max(tp + fp, 1), 3),
+        "tokens_per_request": round(tokens / requests),
+    }
 
 
 def bench_propose(cfg, teacher, seeds: list[Task], n_new: int, tmp: Path) -> dict:

@@ -38,8 +38,9 @@ def main() -> None:
     ap.add_argument("--ifd-max", type=float, default=1.0)
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.labels.open() if line.strip()]
-    tasks = [Task(instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])])
-             for r in rows]
+    tasks = [
+        Task(instruction=r["instruction"], instances=[Instance(input=r["input"], output=r["output"])]) for r in rows
+    ]
     out_ok = [bool(r["output_ok"]) for r in rows]
     all_ok = [bool(r["instruction_ok"] and r["input_ok"] and r["output_ok"]) for r in rows]
     figures = {}
@@ -51,9 +52,14 @@ def main() -> None:
         valid_kept = sum(k and a for k, a in zip(kept, all_ok)) / max(sum(kept), 1)
         agree = sum(k == o for k, o in zip(kept, out_ok)) / len(rows)
         tag = name.split(":")[-1].replace(".", "_").replace("-", "_")
-        r = {"auc_output": round(auc(scores, out_ok), 3), "auc_all": round(auc(scores, all_ok), 3),
-             "kept": round(sum(kept) / len(rows), 3), "all_valid_kept": round(valid_kept, 3),
-             "output_agreement": round(agree, 3), "s": round(wall, 1)}
+        r = {
+            "auc_output": round(auc(scores, out_ok), 3),
+            "auc_all": round(auc(scores, all_ok), 3),
+            "kept": round(sum(kept) / len(rows), 3),
+            "all_valid_kept": round(valid_kept, 3),
+            "output_agreement": round(agree, 3),
+            "s": round(wall, 1),
+        }
         print(f"{name}: {json.dumps(r)}  (all valid by hand: {sum(all_ok) / len(rows):.0%})", flush=True)
         figures |= {f"{tag}_{k}": v for k, v in r.items()}
     print(" ".join(f"{k}={v}" for k, v in figures.items()))

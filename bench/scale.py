@@ -24,8 +24,10 @@ MODEL = "embedded:smollm2-135m"
 
 
 def _requests(n: int, max_tokens: int) -> list[Request]:
-    return [Request(prompt=f"Idea {i}: a short task about", max_tokens=max_tokens, temperature=0.0, seed=i)
-            for i in range(n)]
+    return [
+        Request(prompt=f"Idea {i}: a short task about", max_tokens=max_tokens, temperature=0.0, seed=i)
+        for i in range(n)
+    ]
 
 
 def _rate(teacher, reqs) -> float:
@@ -58,8 +60,12 @@ def bench_endpoints(reqs) -> tuple[float, float]:
 def bench_ray(reqs) -> tuple[float, float]:
     rates = []
     for n in (1, 2):
-        cfg = TeacherConfig(backend="ray", model=MODEL, temperature=0.0,
-                            ray={"inner": "transformers", "replicas": n, "batch_size": max(1, len(reqs) // 2)})
+        cfg = TeacherConfig(
+            backend="ray",
+            model=MODEL,
+            temperature=0.0,
+            ray={"inner": "transformers", "replicas": n, "batch_size": max(1, len(reqs) // 2)},
+        )
         with make_teacher(cfg) as teacher:
             t0 = time.perf_counter()
             teacher.complete(reqs)  # replicas start inside each call: timed as a user sees it
@@ -77,8 +83,11 @@ def main() -> None:
     figures = {}
     if "endpoints" not in args.skip:
         one, two = bench_endpoints(reqs)
-        figures |= {"endpoints1_req_per_h": round(one), "endpoints2_req_per_h": round(two),
-                    "endpoints_ratio": round(two / one, 2)}
+        figures |= {
+            "endpoints1_req_per_h": round(one),
+            "endpoints2_req_per_h": round(two),
+            "endpoints_ratio": round(two / one, 2),
+        }
     if "ray" not in args.skip:
         one, two = bench_ray(reqs)
         figures |= {"ray1_req_per_h": round(one), "ray2_req_per_h": round(two), "ray_ratio": round(two / one, 2)}

@@ -34,9 +34,14 @@ STRATEGIES = ("self_instruct", "evol", "magpie")
 
 def generate(root: Path, strategy: str, tokens: int) -> tuple[Path, float]:
     """One run of one strategy until the budget is spent (per_round high enough never to stop it first)."""
-    sets = [f"run.root={root}", f"generate.strategy={strategy}", f"generate.max_teacher_tokens={tokens}",
-            "generate.per_round=200", "generate.max_batches=20",
-            "generate.prompts_per_round=8"]  # small batches: a budget overshoots by one batch at most
+    sets = [
+        f"run.root={root}",
+        f"generate.strategy={strategy}",
+        f"generate.max_teacher_tokens={tokens}",
+        "generate.per_round=200",
+        "generate.max_batches=20",
+        "generate.prompts_per_round=8",
+    ]  # small batches: a budget overshoots by one batch at most
     cmd = [sys.executable, "-m", "selfinstruct.cli", "generate", "--rounds", "1", "--name", strategy]
     for s in sets:
         cmd += ["--set", s]
@@ -50,8 +55,14 @@ def run_figures(run: Path) -> dict:
 
     rnd = RunDir.reader(run).round(1)
     stats = rnd.stats()
-    return {"accepted": stats.accepted, "tokens": stats.tokens, "tokens_per_accepted": stats.tokens_per_accepted,
-            "acceptance": stats.acceptance_rate, "rejected": stats.rejected, "tasks": rnd.tasks("accepted")}
+    return {
+        "accepted": stats.accepted,
+        "tokens": stats.tokens,
+        "tokens_per_accepted": stats.tokens_per_accepted,
+        "acceptance": stats.acceptance_rate,
+        "rejected": stats.rejected,
+        "tasks": rnd.tasks("accepted"),
+    }
 
 
 def evaluate(runs: dict[str, Path], out: Path) -> dict[str, dict]:
@@ -79,8 +90,10 @@ def versus(scores: dict[str, list[float]]) -> list[str]:
     out = []
     for s in STRATEGIES[1:]:
         d = paired_bootstrap(scores[s], scores["self_instruct"])
-        print(f"{s} vs self_instruct: {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
-              f"{d['wins']}/{d['ties']}/{d['losses']}")
+        print(
+            f"{s} vs self_instruct: {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
+            f"{d['wins']}/{d['ties']}/{d['losses']}"
+        )
         out += [f"{s}_vs_self_instruct={d['diff']}", f"{s}_vs_self_instruct_ci_low={d['ci_low']}"]
     return out
 
@@ -117,19 +130,53 @@ def main() -> None:
     scores, per_item = evaluate(runs, args.root / "eval")
     audits = {} if args.no_audit else audit(runs, {s: f["tasks"] for s, f in figs.items()}, args.root / "audit")
     print(f"\nsame teacher and student, budget {args.tokens:,} teacher tokens per strategy, one round each\n")
-    head = ("strategy", "accepted", "teacher tokens", "tokens/accepted", "acceptance", "audit all valid",
-            "ROUGE-L", "gain", "95% CI", "W/T/L", "generate s")
+    head = (
+        "strategy",
+        "accepted",
+        "teacher tokens",
+        "tokens/accepted",
+        "acceptance",
+        "audit all valid",
+        "ROUGE-L",
+        "gain",
+        "95% CI",
+        "W/T/L",
+        "generate s",
+    )
     print(" | ".join(head))
     figures = []
     for s in STRATEGIES:
         f, e, a = figs[s], scores[s], audits.get(s)
-        valid = f"{a['all_valid']['share']:.0%} [{a['all_valid']['ci95'][0]:.0%}, {a['all_valid']['ci95'][1]:.0%}]" if a else "-"
-        print(" | ".join(str(x) for x in (
-            s, f["accepted"], f"{f['tokens']:,.0f}", f["tokens_per_accepted"], f"{f['acceptance']:.0%}", valid,
-            e["rouge_l"], f"{e['diff']:+.4f}", f"[{e['ci_low']:+.4f}, {e['ci_high']:+.4f}]",
-            f"{e['wins']}/{e['ties']}/{e['losses']}", f"{walls[s]:.0f}")))
-        figures += [f"{s}_accepted={f['accepted']}", f"{s}_tokens={f['tokens']:.0f}", f"{s}_gain={e['diff']}",
-                    f"{s}_ci_low={e['ci_low']}", f"{s}_ci_high={e['ci_high']}"]
+        valid = (
+            f"{a['all_valid']['share']:.0%} [{a['all_valid']['ci95'][0]:.0%}, {a['all_valid']['ci95'][1]:.0%}]"
+            if a
+            else "-"
+        )
+        print(
+            " | ".join(
+                str(x)
+                for x in (
+                    s,
+                    f["accepted"],
+                    f"{f['tokens']:,.0f}",
+                    f["tokens_per_accepted"],
+                    f"{f['acceptance']:.0%}",
+                    valid,
+                    e["rouge_l"],
+                    f"{e['diff']:+.4f}",
+                    f"[{e['ci_low']:+.4f}, {e['ci_high']:+.4f}]",
+                    f"{e['wins']}/{e['ties']}/{e['losses']}",
+                    f"{walls[s]:.0f}",
+                )
+            )
+        )
+        figures += [
+            f"{s}_accepted={f['accepted']}",
+            f"{s}_tokens={f['tokens']:.0f}",
+            f"{s}_gain={e['diff']}",
+            f"{s}_ci_low={e['ci_low']}",
+            f"{s}_ci_high={e['ci_high']}",
+        ]
         if a:
             figures.append(f"{s}_all_valid={a['all_valid']['share']}")
     print(f"base ROUGE-L {scores['base']['rouge_l']} on {scores['base']['n']} items")

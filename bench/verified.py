@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from heuristics_vs_labels import share  # one formatting of a share with its interval, for every label bench
+
 from selfinstruct.config import load_config
 from selfinstruct.generate.steps import StepContext
 from selfinstruct.records import Instance, Task
@@ -33,16 +34,19 @@ from selfinstruct.testing import PUBLIC_SEEDS as SEEDS
 
 def labelled(path: Path) -> list[tuple[Task, dict]]:
     rows = [json.loads(line) for line in path.open() if line.strip()]
-    return [(Task(r["instruction"], [Instance(r["input"], r["output"])], is_classification=r.get("is_classification")),
-             r) for r in rows]
+    return [
+        (Task(r["instruction"], [Instance(r["input"], r["output"])], is_classification=r.get("is_classification")), r)
+        for r in rows
+    ]
 
 
 def valid(row: dict) -> bool:
     return bool(row["instruction_ok"] and row["input_ok"] and row["output_ok"])
 
 
-def verified_stack(pairs: list[tuple[Task, dict]], repaired_labels: dict[str, bool], out: Path,
-                   config: Path | None) -> tuple[list[tuple[Task, bool]], float]:
+def verified_stack(
+    pairs: list[tuple[Task, dict]], repaired_labels: dict[str, bool], out: Path, config: Path | None
+) -> tuple[list[tuple[Task, bool]], float]:
     """-> ([(kept task, valid by hand)], the verify step's teacher tokens)."""
     from selfinstruct.teachers import make_teacher
     from selfinstruct.verify.step import verify_tasks
@@ -51,8 +55,9 @@ def verified_stack(pairs: list[tuple[Task, dict]], repaired_labels: dict[str, bo
     by_text = {(t.instruction, t.instances[0].input): (t, r) for t, r in pairs}
     teacher = make_teacher(cfg.teacher, cfg.run.seed)
     try:
-        kept, _ = verify_tasks(StepContext(cfg, teacher, 1, [], []), [t for t, _ in pairs],
-                               ChunkStore(out / "verify.jsonl"))
+        kept, _ = verify_tasks(
+            StepContext(cfg, teacher, 1, [], []), [t for t, _ in pairs], ChunkStore(out / "verify.jsonl")
+        )
     finally:
         teacher.close()
     result = []
@@ -83,8 +88,9 @@ def train_and_score(sets: dict[str, list[Task]], heldout: list[Task], out: Path,
     models: dict = {"base": None}
     for name, tasks in sets.items():
         print(f"training on {name}: {len(tasks)} tasks", flush=True)
-        train_student(tasks, out / f"student-{name}", cfg.student, seed=cfg.run.seed, threads=cfg.run.threads,
-                      resolved_config=cfg)
+        train_student(
+            tasks, out / f"student-{name}", cfg.student, seed=cfg.run.seed, threads=cfg.run.threads, resolved_config=cfg
+        )
         models[name] = out / f"student-{name}"
     rows, _ = evaluate_models(heldout_items(heldout), models, cfg.student, threads=cfg.run.threads, out=EvalDir(out))
     return rows
@@ -94,11 +100,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--labels", type=Path, required=True)
     ap.add_argument("--repaired", type=Path, default=None, help="hand labels of the repaired outputs (id, output_ok)")
-    ap.add_argument("--tokens-per-task", type=float, default=464.0,
-                    help="teacher tokens per accepted task of the labelled run (its stats; 464 for the README's)")
+    ap.add_argument(
+        "--tokens-per-task",
+        type=float,
+        default=464.0,
+        help="teacher tokens per accepted task of the labelled run (its stats; 464 for the README's)",
+    )
     ap.add_argument("--after", type=Path, default=None, help="a run made with the verified default")
-    ap.add_argument("--after-labels", type=Path, default=None,
-                    help="hand labels of the --after run's tasks (its accepted ones marked accepted: true)")
+    ap.add_argument(
+        "--after-labels",
+        type=Path,
+        default=None,
+        help="hand labels of the --after run's tasks (its accepted ones marked accepted: true)",
+    )
     ap.add_argument("--train", action="store_true")
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("bench/out/verified"))
@@ -107,7 +121,11 @@ def main() -> None:
     pairs = labelled(args.labels)
     rep = {}
     if args.repaired and args.repaired.exists():
-        rep = {r["id"]: bool(r["output_ok"]) for r in map(json.loads, args.repaired.open()) if r.get("output_ok") is not None}
+        rep = {
+            r["id"]: bool(r["output_ok"])
+            for r in map(json.loads, args.repaired.open())
+            if r.get("output_ok") is not None
+        }
     before = heuristics(pairs)
     v_before = sum(valid(r) for _, r in before)
     after, verify_tokens = verified_stack(before, rep, args.out, args.config)
@@ -116,13 +134,18 @@ def main() -> None:
     all_valid = share(sum(valid(r) for _, r in pairs), len(pairs))
     print(f"labelled tasks: {len(pairs)} ({args.labels}); all valid by hand {all_valid}")
     print(f"today's stack keeps {len(before)}: all valid {share(v_before, len(before))}")
-    print(f"verified stack keeps {len(after)}: all valid {share(v_after, len(after))} "
-          f"({sum('teacher_output' in t.checks for t, _ in after)} repaired; verify step {verify_tokens:,.0f} tokens)")
-    figures = {"valid_share_before": round(v_before / max(len(before), 1), 3),
-               "valid_share_after": round(v_after / max(len(after), 1), 3),
-               "tokens_per_valid_before": round(gen / max(v_before, 1)),
-               "tokens_per_valid_after": round((gen + verify_tokens) / max(v_after, 1)),
-               "kept_before": len(before), "kept_after": len(after)}
+    print(
+        f"verified stack keeps {len(after)}: all valid {share(v_after, len(after))} "
+        f"({sum('teacher_output' in t.checks for t, _ in after)} repaired; verify step {verify_tokens:,.0f} tokens)"
+    )
+    figures = {
+        "valid_share_before": round(v_before / max(len(before), 1), 3),
+        "valid_share_after": round(v_after / max(len(after), 1), 3),
+        "tokens_per_valid_before": round(gen / max(v_before, 1)),
+        "tokens_per_valid_after": round((gen + verify_tokens) / max(v_after, 1)),
+        "kept_before": len(before),
+        "kept_after": len(after),
+    }
     if args.after is not None and args.after_labels is not None:
         figures.update(_after_run(args.after, args.after_labels))
     if args.train:
@@ -142,11 +165,16 @@ def _after_run(run: Path, labels: Path) -> dict:
     for rnd in reader.rounds():
         tokens += sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in rnd.usage().values())
     ok = sum(valid(r) for r in rows)
-    print(f"{run}: {len(accepted)} accepted, {len(rows)} labelled, all valid {share(ok, len(rows))}; "
-          f"{tokens:,.0f} teacher tokens, {tokens / max(len(accepted), 1):,.0f} per accepted task")
-    return {"run_accepted": len(accepted), "run_valid_share": round(ok / max(len(rows), 1), 3),
-            "run_tokens_per_accepted": round(tokens / max(len(accepted), 1)),
-            "run_tokens_per_valid": round(tokens / max(ok * len(accepted) / max(len(rows), 1), 1))}
+    print(
+        f"{run}: {len(accepted)} accepted, {len(rows)} labelled, all valid {share(ok, len(rows))}; "
+        f"{tokens:,.0f} teacher tokens, {tokens / max(len(accepted), 1):,.0f} per accepted task"
+    )
+    return {
+        "run_accepted": len(accepted),
+        "run_valid_share": round(ok / max(len(rows), 1), 3),
+        "run_tokens_per_accepted": round(tokens / max(len(accepted), 1)),
+        "run_tokens_per_valid": round(tokens / max(ok * len(accepted) / max(len(rows), 1), 1)),
+    }
 
 
 def _train_part(args, before: list[Task]) -> dict:
@@ -159,16 +187,24 @@ def _train_part(args, before: list[Task]) -> dict:
     heldout = read_tasks(reader.heldout_path)
     held = {" ".join(t.instruction.lower().split()) for t in heldout}
     seeds = [t for t in read_tasks(SEEDS) if " ".join(t.instruction.lower().split()) not in held]
-    rows = train_and_score({"seeds": seeds, "before": before, "after": reader.accepted_tasks()}, heldout,
-                           args.out, args.config)
-    print(f"{'model':<8} {'n':>3} {'ROUGE-L':>8} {'vs base [95% CI]':>26} {'cut base':>9} {'vs cut [95% CI]':>26} words")
+    rows = train_and_score(
+        {"seeds": seeds, "before": before, "after": reader.accepted_tasks()}, heldout, args.out, args.config
+    )
+    print(
+        f"{'model':<8} {'n':>3} {'ROUGE-L':>8} {'vs base [95% CI]':>26} {'cut base':>9} {'vs cut [95% CI]':>26} words"
+    )
     out = {}
     for r in rows:
         vs = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "diff" in r else "-"
-        cut = (f"{r['vs_cut_base']:+.3f} [{r['vs_cut_ci_low']:+.3f}, {r['vs_cut_ci_high']:+.3f}]"
-               if "vs_cut_base" in r else "-")
-        print(f"{r['model']:<8} {r['n']:>3} {r['rouge_l']:>8.4f} {vs:>26} {r.get('cut_base_rouge_l', '-'):>9} {cut:>26} "
-              f"{r['answer_words']}")
+        cut = (
+            f"{r['vs_cut_base']:+.3f} [{r['vs_cut_ci_low']:+.3f}, {r['vs_cut_ci_high']:+.3f}]"
+            if "vs_cut_base" in r
+            else "-"
+        )
+        print(
+            f"{r['model']:<8} {r['n']:>3} {r['rouge_l']:>8.4f} {vs:>26} {r.get('cut_base_rouge_l', '-'):>9} {cut:>26} "
+            f"{r['answer_words']}"
+        )
         if "diff" in r:
             out[f"gain_{r['model']}"] = r["diff"]
             out[f"gain_over_cut_{r['model']}"] = r["vs_cut_base"]

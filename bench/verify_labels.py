@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from heuristics_vs_labels import share  # one formatting of a share with its interval, for every label bench
+
 from selfinstruct.config import load_config
 from selfinstruct.generate.steps import StepContext
 from selfinstruct.records import Instance, Task
@@ -42,15 +43,20 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(args.config, ["filter.verify.enabled=true", "filter.verify.unverified=keep"])
     rows = [json.loads(line) for path in args.labels for line in path.open() if line.strip()]
-    tasks = [Task(r["instruction"], [Instance(r["input"], r["output"])], is_classification=r.get("is_classification"))
-             for r in rows]
+    tasks = [
+        Task(r["instruction"], [Instance(r["input"], r["output"])], is_classification=r.get("is_classification"))
+        for r in rows
+    ]
     valid = {t.id: bool(r["instruction_ok"] and r["input_ok"] and r["output_ok"]) for t, r in zip(tasks, rows)}
     args.out.mkdir(parents=True, exist_ok=True)
     teacher = make_teacher(cfg.teacher, cfg.run.seed)
     try:
         ctx = StepContext(cfg, teacher, 1, [], [])
-        kept, rejected = verify_tasks(ctx, [Task(t.instruction, list(t.instances), t.is_classification, id=t.id)
-                                            for t in tasks], ChunkStore(args.out / "verify.jsonl"))
+        kept, rejected = verify_tasks(
+            ctx,
+            [Task(t.instruction, list(t.instances), t.is_classification, id=t.id) for t in tasks],
+            ChunkStore(args.out / "verify.jsonl"),
+        )
     finally:
         teacher.close()
     by = defaultdict(Counter)
@@ -63,11 +69,21 @@ def main() -> None:
         by[key]["valid"] += valid[src_id]
         if "repaired" in task.checks.get("computation", ""):
             o = original[src_id]
-            repaired.append({"id": src_id, "instruction": task.instruction, "input": task.instances[0].input,
-                             "output": task.instances[0].output, "teacher_output": o.instances[0].output,
-                             "valid_before": valid[src_id], "output_ok": None})
-        print(f"{key:<28} hand: {'valid  ' if valid[src_id] else 'invalid'} {task.instruction[:60]!r} "
-              f"{json.dumps(task.checks)[:160]}")
+            repaired.append(
+                {
+                    "id": src_id,
+                    "instruction": task.instruction,
+                    "input": task.instances[0].input,
+                    "output": task.instances[0].output,
+                    "teacher_output": o.instances[0].output,
+                    "valid_before": valid[src_id],
+                    "output_ok": None,
+                }
+            )
+        print(
+            f"{key:<28} hand: {'valid  ' if valid[src_id] else 'invalid'} {task.instruction[:60]!r} "
+            f"{json.dumps(task.checks)[:160]}"
+        )
     (args.out / "repaired.jsonl").write_text("".join(json.dumps(r) + "\n" for r in repaired))
     print("\noutcome                      all valid by hand")
     for key, c in sorted(by.items()):
@@ -76,8 +92,10 @@ def main() -> None:
     n_ver, v_ver = sum(by[k]["n"] for k in ver), sum(by[k]["valid"] for k in ver)
     fail = [k for k in by if k.split(": ")[1] in ("failed", "wrong")]
     n_fail, v_fail = sum(by[k]["n"] for k in fail), sum(by[k]["valid"] for k in fail)
-    print(f"verified_n={n_ver} verified_valid={v_ver} failed_n={n_fail} failed_valid={v_fail} "
-          f"repaired_n={len(repaired)} tasks={len(tasks)} valid={sum(valid.values())}")
+    print(
+        f"verified_n={n_ver} verified_valid={v_ver} failed_n={n_fail} failed_valid={v_fail} "
+        f"repaired_n={len(repaired)} tasks={len(tasks)} valid={sum(valid.values())}"
+    )
 
 
 def _source(task: Task, original: dict[str, Task]) -> str:

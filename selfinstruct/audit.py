@@ -42,10 +42,27 @@ def audit_requests(tasks: list[Task], cfg: Config) -> list:
     for t in tasks:
         inst = t.instances[0] if t.instances else Instance()
         for q in QUESTIONS:
-            text = render(cfg.generate.templates, "audit", style, question=q, instruction=t.instruction,
-                          input=inst.input, output=inst.output)
-            reqs.append(make_request(text, style, max_tokens=48, temperature=0.0, top_p=1.0, stop=["\n\n"],
-                                     seed=0, meta={"task": t.id, "question": q}))
+            text = render(
+                cfg.generate.templates,
+                "audit",
+                style,
+                question=q,
+                instruction=t.instruction,
+                input=inst.input,
+                output=inst.output,
+            )
+            reqs.append(
+                make_request(
+                    text,
+                    style,
+                    max_tokens=48,
+                    temperature=0.0,
+                    top_p=1.0,
+                    stop=["\n\n"],
+                    seed=0,
+                    meta={"task": t.id, "question": q},
+                )
+            )
     return reqs
 
 
@@ -54,7 +71,7 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
     m = _VERDICT.match(text or "")
     if not m:
         return None, (text or "").strip()
-    return m.group(1).lower() == "yes", text[m.end():].strip(" .,:;-*\n")
+    return m.group(1).lower() == "yes", text[m.end() :].strip(" .,:;-*\n")
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -110,14 +127,14 @@ def print_audit(summary: dict[str, Any], where: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"validity audit of {summary['tasks']} tasks by {escape(str(summary['judge']))} -> "
-                  f"{escape(str(where))}")
+    table = Table(
+        title=f"validity audit of {summary['tasks']} tasks by {escape(str(summary['judge']))} -> {escape(str(where))}"
+    )
     for col in ("valid", "tasks", "share", "95% CI"):
         table.add_column(col, justify="left" if col == "valid" else "right")
     for key in (*QUESTIONS, "all"):
         s = summary[f"{key}_valid"]
-        table.add_row(f"{key} valid", str(s["valid"]), f"{s['share']:.0%}",
-                      f"{s['ci95'][0]:.0%}-{s['ci95'][1]:.0%}")
+        table.add_row(f"{key} valid", str(s["valid"]), f"{s['share']:.0%}", f"{s['ci95'][0]:.0%}-{s['ci95'][1]:.0%}")
     Console(stderr=True).print(table)
 
 

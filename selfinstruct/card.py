@@ -41,18 +41,27 @@ LICENCES = [
 ]
 UNKNOWN_LICENCE = "see the model's card"
 # The upstream model each embedded one is a quantized copy of (models.py ships them).
-UPSTREAM = {"qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
-            "qwen2.5-coder-1.5b": "Qwen/Qwen2.5-Coder-1.5B-Instruct",
-            "gemma3-270m": "google/gemma-3-270m", "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
-            "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
-FIELDS = {"id": "the task's id", "instance": "the instance's index within its task (one row per instance)",
-          "instruction": "the task", "input": "its input, empty when the instruction stands alone",
-          "output": "the answer", "round": "the round that accepted it", "parents": "ids of the tasks shown "
-          "to the teacher when it proposed this one", "teacher": "the teacher that wrote it",
-          "strategy": "how it was made", "evolution": "Evol-Instruct's operation, if any",
-          "is_classification": "whether the task is classification (output written first)",
-          "scores": "the filters' scores, a JSON string (nn_sim: nearest pool cosine, heldout_sim: nearest "
-          "held-out cosine)"}
+UPSTREAM = {
+    "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    "qwen2.5-coder-1.5b": "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    "gemma3-270m": "google/gemma-3-270m",
+    "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+}
+FIELDS = {
+    "id": "the task's id",
+    "instance": "the instance's index within its task (one row per instance)",
+    "instruction": "the task",
+    "input": "its input, empty when the instruction stands alone",
+    "output": "the answer",
+    "round": "the round that accepted it",
+    "parents": "ids of the tasks shown to the teacher when it proposed this one",
+    "teacher": "the teacher that wrote it",
+    "strategy": "how it was made",
+    "evolution": "Evol-Instruct's operation, if any",
+    "is_classification": "whether the task is classification (output written first)",
+    "scores": "the filters' scores, a JSON string (nn_sim: nearest pool cosine, heldout_sim: nearest held-out cosine)",
+}
 CITATION = """@inproceedings{wang-etal-2023-self-instruct,
   title = {Self-Instruct: Aligning Language Models with Self-Generated Instructions},
   author = {Wang, Yizhong and Kordi, Yeganeh and Mishra, Swaroop and Liu, Alisa and Smith, Noah A. and
@@ -113,12 +122,16 @@ def front_matter(run: RunData, rows: list[dict[str, Any]], data_files: str) -> d
     if not hub_id and link:
         meta.update(license_name=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"), license_link=link)
     strategies = sorted({r["strategy"] or "self_instruct" for r in rows})
-    meta.update({
-        "language": ["en"],  # the prompts and the filters' word lists are English
-        "task_categories": ["text-generation"], "size_categories": [size_category(len(rows))],
-        "pretty_name": " ".join(f"selfinstruct run {run.name}".split()),
-        "tags": ["synthetic", "self-instruct", "selfinstruct", *(s.replace("_", "-") for s in strategies)],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}]})
+    meta.update(
+        {
+            "language": ["en"],  # the prompts and the filters' word lists are English
+            "task_categories": ["text-generation"],
+            "size_categories": [size_category(len(rows))],
+            "pretty_name": " ".join(f"selfinstruct run {run.name}".split()),
+            "tags": ["synthetic", "self-instruct", "selfinstruct", *(s.replace("_", "-") for s in strategies)],
+            "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
+        }
+    )
     return meta
 
 
@@ -132,18 +145,22 @@ def size_category(n: int) -> str:
 def _intro(run: RunData, rows: list[dict[str, Any]], load_as: str) -> str:
     tasks = len({r["id"] for r in rows})
     code = f"from datasets import load_dataset\n\nds = load_dataset({json.dumps(load_as)})"
-    return (f"# {md(' '.join(f'selfinstruct run {run.name}'.split()))}\n\n"
-            f"Synthetic instruction data made with selfinstruct, a Self-Instruct-style engine: {tasks} accepted "
-            f"tasks, {len(rows)} rows (one per instance), from {len(run.rounds)} round(s). Written by a "
-            "small model and filtered by programs; read the sections below before training on it.\n\n"
-            + fenced(code, "python"))
+    return (
+        f"# {md(' '.join(f'selfinstruct run {run.name}'.split()))}\n\n"
+        f"Synthetic instruction data made with selfinstruct, a Self-Instruct-style engine: {tasks} accepted "
+        f"tasks, {len(rows)} rows (one per instance), from {len(run.rounds)} round(s). Written by a "
+        "small model and filtered by programs; read the sections below before training on it.\n\n"
+        + fenced(code, "python")
+    )
 
 
 def _seeds(run: RunData) -> str:
     sha = run.manifest.get("seeds_sha256")
-    return (f"- seed file: {md(_get(run.config, 'seeds', '?'))} ({md(run.seeds_note)})\n"
-            f"- seed file sha256: {md(sha) if sha else 'not recorded'}\n"
-            f"- seed tasks in the pool (round 0): {len(run.seeds) if run.seeds else 'unknown'}")
+    return (
+        f"- seed file: {md(_get(run.config, 'seeds', '?'))} ({md(run.seeds_note)})\n"
+        f"- seed file sha256: {md(sha) if sha else 'not recorded'}\n"
+        f"- seed tasks in the pool (round 0): {len(run.seeds) if run.seeds else 'unknown'}"
+    )
 
 
 def _models(run: RunData, rows_out: list[dict[str, Any]]) -> str:
@@ -153,23 +170,31 @@ def _models(run: RunData, rows_out: list[dict[str, Any]]) -> str:
         lic, _, link = licence(name)
         rows.append([role, md(name), md(model_id), md(weights), f"[{md(lic)}]({link})" if link else md(lic)])
     seen = sorted({r["teacher"] for r in rows_out})
-    return (table(["role", "config name", "model id", "weights", "licence"], rows)
-            + f"\n\nTeachers recorded on the exported tasks: {md(', '.join(seen)) or 'none'}. The quality "
-            "filter's judge (when on) and eval's pairwise judge are the teacher. The dataset's `license` "
-            "field is the teacher's licence: check it fits your use.")
+    return (
+        table(["role", "config name", "model id", "weights", "licence"], rows)
+        + f"\n\nTeachers recorded on the exported tasks: {md(', '.join(seen)) or 'none'}. The quality "
+        "filter's judge (when on) and eval's pairwise judge are the teacher. The dataset's `license` "
+        "field is the teacher's licence: check it fits your use."
+    )
 
 
 def _strategies(run: RunData, rows: list[dict[str, Any]]) -> str:
     made = Counter(r["strategy"] or "self_instruct" for r in rows if r["instance"] == 0)
     configured = json.dumps(_get(run.config, "generate.strategy", "self_instruct"))
-    return (f"- configured (`generate.strategy`): {md(configured)}\n"
-            f"- accepted tasks per strategy: {md(', '.join(f'{k} {v}' for k, v in sorted(made.items())))}")
+    return (
+        f"- configured (`generate.strategy`): {md(configured)}\n"
+        f"- accepted tasks per strategy: {md(', '.join(f'{k} {v}' for k, v in sorted(made.items())))}"
+    )
 
 
 def _filters(cfg: dict[str, Any]) -> str:
     """Every filter setting the run had; the novelty index's speed knobs change no decision and are left out."""
-    keep = {"filter.novelty": ("method", "embedder", "embed_input", "threshold", "rouge_threshold"),
-            "filter.quality": None, "filter.verify": None, "generate": ("min_acceptance", "heldout_share")}
+    keep = {
+        "filter.novelty": ("method", "embedder", "embed_input", "threshold", "rouge_threshold"),
+        "filter.quality": None,
+        "filter.verify": None,
+        "generate": ("min_acceptance", "heldout_share"),
+    }
     rows = []
     for section, keys in keep.items():
         values = _get(cfg, section, {})
@@ -189,20 +214,30 @@ def _data(rows: list[dict[str, Any]]) -> str:
 def body(run: RunData, rows: list[dict[str, Any]], load_as: str) -> str:
     config = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
     sections = [
-        ("Data", _data(rows)), ("Seeds", _seeds(run)), ("Models", _models(run, rows)),
-        ("Strategies", _strategies(run, rows)), ("Filters and thresholds", _filters(run.config)),
-        ("Funnel per round", S.funnel(run)), ("Rejects by reason", S.rejects(run)),
-        ("Contamination check", S.contamination(run, run.config)), ("Verification", S.verification(run)),
-        ("Validity audit", S.audit(run)), ("Evaluation", S.evaluation(run)),
-        ("Config", f"The run's `{RunDir.reader(run.path).config_path.name}` (credentials redacted, paths outside "
-                   "the run shortened):\n\n"
-         + fenced(config, "yaml")),
-        ("Citation", fenced(CITATION, "bibtex"))]
+        ("Data", _data(rows)),
+        ("Seeds", _seeds(run)),
+        ("Models", _models(run, rows)),
+        ("Strategies", _strategies(run, rows)),
+        ("Filters and thresholds", _filters(run.config)),
+        ("Funnel per round", S.funnel(run)),
+        ("Rejects by reason", S.rejects(run)),
+        ("Contamination check", S.contamination(run, run.config)),
+        ("Verification", S.verification(run)),
+        ("Validity audit", S.audit(run)),
+        ("Evaluation", S.evaluation(run)),
+        (
+            "Config",
+            f"The run's `{RunDir.reader(run.path).config_path.name}` (credentials redacted, paths outside "
+            "the run shortened):\n\n" + fenced(config, "yaml"),
+        ),
+        ("Citation", fenced(CITATION, "bibtex")),
+    ]
     return _intro(run, rows, load_as) + "".join(f"\n\n## {title}\n\n{text}" for title, text in sections) + "\n"
 
 
-def dataset_card(run: RunData, rows: list[dict[str, Any]], data_files: str = LOCAL_FILES,
-                 load_as: str = "path/to/this/folder") -> str:
+def dataset_card(
+    run: RunData, rows: list[dict[str, Any]], data_files: str = LOCAL_FILES, load_as: str = "path/to/this/folder"
+) -> str:
     """The whole README.md: front matter, then the body."""
     meta = yaml.safe_dump(front_matter(run, rows, data_files), sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{meta}---\n\n{body(run, rows, load_as)}"

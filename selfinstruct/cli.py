@@ -8,7 +8,6 @@ as one red line naming the file and line, not a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -16,8 +15,13 @@ from rich.markup import escape
 
 from .config import Config, ConfigError, load_config
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
-                  help="Turn a few hundred seed tasks into a filtered instruction dataset, and train a student on it.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    help="Turn a few hundred seed tasks into a filtered instruction dataset, and train a student on it.",
+)
 console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config (default: configs/default.yaml).")
@@ -25,7 +29,7 @@ SetOpt = typer.Option([], "--set", help="Override a config key, e.g. --set teach
 NameOpt = typer.Option(None, "--name", help="Run name: output goes to runs/NAME/.")
 
 
-def _config(config: Optional[Path], sets: List[str], **cli: object) -> Config:
+def _config(config: Path | None, sets: list[str], **cli: object) -> Config:
     overrides = list(sets) + [f"{k}={v}" for k, v in cli.items() if v is not None]
     return load_config(config, overrides)
 
@@ -52,17 +56,26 @@ def _run(fn, *args, **kwargs):
 
 @app.command()
 def generate(
-    config: Optional[Path] = ConfigOpt,
-    rounds: Optional[int] = typer.Option(None, "--rounds", help="Rounds of bootstrapping."),
-    per_round: Optional[int] = typer.Option(None, "--per-round", help="Target accepted tasks per round."),
-    seeds: Optional[Path] = typer.Option(None, "--seeds", help="Seed tasks (Self-Instruct JSONL, Alpaca JSON, chat JSONL)."),
-    name: Optional[str] = NameOpt,
-    force_new: bool = typer.Option(False, "--force-new", help="Move an existing run of this name aside and start afresh."),
-    estimate: bool = typer.Option(False, "--estimate", help="Only project teacher tokens, time and cost, from one "
-                                  "calibration batch in a scratch folder (the run is not touched)."),
-    estimate_from: Optional[Path] = typer.Option(None, "--estimate-from", help="Only project, from a previous run's "
-                                                 "stats (no calibration)."),
-    sets: List[str] = SetOpt,
+    config: Path | None = ConfigOpt,
+    rounds: int | None = typer.Option(None, "--rounds", help="Rounds of bootstrapping."),
+    per_round: int | None = typer.Option(None, "--per-round", help="Target accepted tasks per round."),
+    seeds: Path | None = typer.Option(
+        None, "--seeds", help="Seed tasks (Self-Instruct JSONL, Alpaca JSON, chat JSONL)."
+    ),
+    name: str | None = NameOpt,
+    force_new: bool = typer.Option(
+        False, "--force-new", help="Move an existing run of this name aside and start afresh."
+    ),
+    estimate: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Only project teacher tokens, time and cost, from one "
+        "calibration batch in a scratch folder (the run is not touched).",
+    ),
+    estimate_from: Path | None = typer.Option(
+        None, "--estimate-from", help="Only project, from a previous run's stats (no calibration)."
+    ),
+    sets: list[str] = SetOpt,
 ) -> None:
     """Expand seed tasks into new tasks with a teacher LLM, round after round (Self-Instruct).
 
@@ -77,8 +90,12 @@ def generate(
     from .generate.budget import BUDGET_EXIT
     from .generate.loop import run_generate
 
-    cfg = _run(_config, config, sets, **{"generate.rounds": rounds, "generate.per_round": per_round,
-                                         "seeds": seeds, "run.name": name})
+    cfg = _run(
+        _config,
+        config,
+        sets,
+        **{"generate.rounds": rounds, "generate.per_round": per_round, "seeds": seeds, "run.name": name},
+    )
     if estimate or estimate_from:
         from .generate.estimate import run_estimate
 
@@ -91,12 +108,16 @@ def generate(
 @app.command("filter")
 def filter_cmd(
     input: Path = typer.Option(..., "--input", "-i", help="Candidate tasks (any supported format)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Accepted tasks (JSONL); rejected go to OUTPUT.rejected.jsonl."),
-    pool: Optional[Path] = typer.Option(None, "--pool", help="Existing pool to test novelty against (default: none)."),
-    config: Optional[Path] = ConfigOpt,
-    method: Optional[str] = typer.Option(None, "--method", help="Novelty method: embedding or rouge (paper mode)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine similarity that counts as a near duplicate."),
-    sets: List[str] = SetOpt,
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Accepted tasks (JSONL); rejected go to OUTPUT.rejected.jsonl."
+    ),
+    pool: Path | None = typer.Option(None, "--pool", help="Existing pool to test novelty against (default: none)."),
+    config: Path | None = ConfigOpt,
+    method: str | None = typer.Option(None, "--method", help="Novelty method: embedding or rouge (paper mode)."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Cosine similarity that counts as a near duplicate."
+    ),
+    sets: list[str] = SetOpt,
 ) -> None:
     """Keep what is novel and good: embedding novelty (faiss), ROUGE-L paper mode, quality checks.
 
@@ -111,10 +132,10 @@ def filter_cmd(
 @app.command()
 def distill(
     data: Path = typer.Option(..., "--data", "-d", help="A run directory (runs/NAME) or a task file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where the adapter goes (default: RUN/student/)."),
-    config: Optional[Path] = ConfigOpt,
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
-    sets: List[str] = SetOpt,
+    out: Path | None = typer.Option(None, "--out", help="Where the adapter goes (default: RUN/student/)."),
+    config: Path | None = ConfigOpt,
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    sets: list[str] = SetOpt,
 ) -> None:
     """LoRA SFT of the student on accepted tasks (peft + trl), loss on response tokens only.
 
@@ -131,12 +152,18 @@ def distill(
 
 @app.command("eval")
 def eval_cmd(
-    heldout: Optional[Path] = typer.Option(None, "--heldout", help="Held-out tasks with reference outputs (default: the run's held-out seeds)."),
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory: evaluates the base student and every round's adapter."),
-    adapter: List[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
-    config: Optional[Path] = ConfigOpt,
-    judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the teacher for a position-fair pairwise win rate vs the base model."),
-    sets: List[str] = SetOpt,
+    heldout: Path | None = typer.Option(
+        None, "--heldout", help="Held-out tasks with reference outputs (default: the run's held-out seeds)."
+    ),
+    run: Path | None = typer.Option(
+        None, "--run", help="Run directory: evaluates the base student and every round's adapter."
+    ),
+    adapter: list[Path] = typer.Option([], "--adapter", help="An adapter folder to evaluate (repeatable)."),
+    config: Path | None = ConfigOpt,
+    judge: bool = typer.Option(
+        True, "--judge/--no-judge", help="Ask the teacher for a position-fair pairwise win rate vs the base model."
+    ),
+    sets: list[str] = SetOpt,
 ) -> None:
     """Score the base student and every student of a run on held-out tasks: ROUGE-L to the references,
     each student's difference to the base with its paired-bootstrap 95% CI and win/tie/loss counts;
@@ -156,8 +183,8 @@ def eval_cmd(
 @app.command()
 def audit(
     run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
-    config: Optional[Path] = ConfigOpt,
-    sets: List[str] = SetOpt,
+    config: Path | None = ConfigOpt,
+    sets: list[str] = SetOpt,
 ) -> None:
     """Self-Instruct's validity audit of a run's accepted tasks: valid instruction, input, output.
 
@@ -174,8 +201,12 @@ def audit(
 def review(
     run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one; the URL is printed)."),
-    annotator: Optional[str] = typer.Option(None, "--annotator", help="Name saved with each label (default: your user name)."),
-    rejected: int = typer.Option(10, "--rejected", help="Also show this many rejected tasks per round (a fixed sample)."),
+    annotator: str | None = typer.Option(
+        None, "--annotator", help="Name saved with each label (default: your user name)."
+    ),
+    rejected: int = typer.Option(
+        10, "--rejected", help="Also show this many rejected tasks per round (a fixed sample)."
+    ),
 ) -> None:
     """Label a run's tasks by hand in a local page (127.0.0.1 only): each accepted task and a sample
     of rejected ones, with its verifier checks, scores and reject reason.
@@ -192,7 +223,7 @@ def review(
     _run(serve_review, run, port=port, annotator=annotator or "", rejected=rejected)
 
 
-def _run_config(run: Path) -> Optional[Path]:
+def _run_config(run: Path) -> Path | None:
     from .rundir import RunDir
 
     p = RunDir.reader(run).config_path
@@ -212,9 +243,13 @@ def report(run: Path = typer.Argument(..., help="Run directory, e.g. runs/defaul
 def export(
     run: Path = typer.Argument(..., help="Run directory, e.g. runs/default."),
     format: str = typer.Option("hf", "--format", "-f", help="hf | parquet | alpaca | sharegpt | openai-chat"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output path (default: RUN/export/FORMAT)."),
-    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Push the HF dataset to this repo (needs HF_TOKEN)."),
-    partial: bool = typer.Option(False, "--partial", help="Export a run that generate is still working on (finished rounds only)."),
+    out: Path | None = typer.Option(None, "--out", help="Output path (default: RUN/export/FORMAT)."),
+    push_to_hub: str | None = typer.Option(
+        None, "--push-to-hub", help="Push the HF dataset to this repo (needs HF_TOKEN)."
+    ),
+    partial: bool = typer.Option(
+        False, "--partial", help="Export a run that generate is still working on (finished rounds only)."
+    ),
 ) -> None:
     """Export the accepted tasks for the tools people use, provenance columns kept.
 

@@ -47,8 +47,9 @@ class RunConfig(Section):
     def _plain_name(cls, name: str) -> str:
         """The run goes to root/NAME, and nowhere else: `../x` or `a/b` wrote outside run.root."""
         if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
-            raise ValueError(f"{name!r} is not a plain folder name (no '/', not '.' or '..'); the run goes "
-                             "to run.root/NAME")
+            raise ValueError(
+                f"{name!r} is not a plain folder name (no '/', not '.' or '..'); the run goes to run.root/NAME"
+            )
         return name
 
 
@@ -62,7 +63,9 @@ class VllmOptions(Section):
     max_model_len: PosInt = 2048
     dtype: str = "auto"  # auto: float32 on CPU (bfloat16 is ~5x slower there), bfloat16 on GPU
     kv_cache_space_gb: PosInt = 2  # VLLM_CPU_KVCACHE_SPACE on CPU
-    max_lora_rank: Count = 0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
+    max_lora_rank: Count = (
+        0  # > 0: LoRA enabled, so requests can name their own adapter (eval: all students, one engine)
+    )
     extra: dict[str, Any] = Field(default_factory=dict)  # passed to vllm.LLM as is
 
 
@@ -110,6 +113,7 @@ def _backend(name: str, but: str | None = None) -> str:
 class RayOptions(Section):
     """backend: ray -- each run_step chunk becomes a Ray Dataset, answered by `replicas` actors,
     each holding its own `inner` teacher (the same teacher section, with backend `inner`)."""
+
     inner: str = "transformers"  # any other backend
     address: str | None = None  # a cluster ("ray://head:10001", "auto"); None: a local instance
     replicas: PosInt = 2  # actors, each with its own inner teacher
@@ -127,6 +131,7 @@ class RayOptions(Section):
 
 class Price(Section):
     """What the teacher's tokens cost, per million (any currency): estimates show a cost, budgets may cap it."""
+
     prompt_per_m: NonNeg = 0.0
     completion_per_m: NonNeg = 0.0
 
@@ -196,6 +201,7 @@ STRATEGIES: tuple[Strategy, ...] = ("self_instruct", "evol", "magpie", "verified
 class Budget(Section):
     """The whole run's teacher spending (generate/budget.py): generate stops at the first batch boundary
     past it, and resumes when it is raised. 0: no limit. Not part of the run's identity."""
+
     tokens: Count = 0  # prompt + completion, every step of every round
     cost: NonNeg = 0.0  # at teacher.price, which it needs
 
@@ -315,10 +321,28 @@ class NoveltyConfig(Section):
 class QualityConfig(Section):
     min_words: Count = 4  # Self-Instruct drops instructions of 3 words or fewer
     max_words: PosInt = 150
-    blacklist: list[str] = Field(default_factory=lambda: [
-        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-        "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
-    ])
+    blacklist: list[str] = Field(
+        default_factory=lambda: [
+            "image",
+            "images",
+            "graph",
+            "graphs",
+            "picture",
+            "pictures",
+            "file",
+            "files",
+            "map",
+            "maps",
+            "draw",
+            "plot",
+            "go to",
+            "video",
+            "audio",
+            "music",
+            "flowchart",
+            "diagram",
+        ]
+    )
     sentence_end: bool = True  # an instruction must end as a sentence does (rejects "unfinished")
     judge: bool = False  # AlpaGasus-style: the teacher rates (instruction, input, output) 1-5
     judge_threshold: float = 3
@@ -346,6 +370,7 @@ class QualityConfig(Section):
 class VerifyConfig(Section):
     """Proving outputs right where a program can (verify/): code runs against tests the teacher
     writes, computable answers against a program it writes, both in the sandbox."""
+
     enabled: bool = False
     repair: bool = False  # a computed value replaces a wrong output (the teacher's own kept in checks): 2 of 10 right
     # tasks no program could check (open writing, advice): kept, rejected, or kept where a second answer agrees
@@ -363,8 +388,17 @@ class VerifyConfig(Section):
 
 # The filter's checks in the order they run (filter/checks/): a check whose own settings leave it off
 # (ifd with no model, judge: false, decontam without held-out tasks, verify.enabled: false) passes everything.
-CHECKS: list[str | dict[str, dict[str, Any]]] = ["quality", "instances", "turns", "verifiable", "decontam", "novelty",
-                                                  "ifd", "judge", "verify"]
+CHECKS: list[str | dict[str, dict[str, Any]]] = [
+    "quality",
+    "instances",
+    "turns",
+    "verifiable",
+    "decontam",
+    "novelty",
+    "ifd",
+    "judge",
+    "verify",
+]
 
 
 class FilterConfig(Section):
@@ -447,9 +481,18 @@ class Config(Section):
 
 # Speed knobs, where the run lives (a run copied to another disk or renamed computes the same
 # thing) and what it may spend (a raised budget resumes the run): the same run, whatever they are set to.
-RESUME_SAFE = ["run.root", "run.name", "run.threads", "generate.rounds", "generate.budget", "teacher.price",
-               "filter.novelty.batch_size", "filter.novelty.embed_workers", "filter.novelty.embed_parallel_above",
-               "filter.novelty.embed_backend"]
+RESUME_SAFE = [
+    "run.root",
+    "run.name",
+    "run.threads",
+    "generate.rounds",
+    "generate.budget",
+    "teacher.price",
+    "filter.novelty.batch_size",
+    "filter.novelty.embed_workers",
+    "filter.novelty.embed_parallel_above",
+    "filter.novelty.embed_backend",
+]
 
 
 def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
@@ -479,6 +522,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(validation_message(e, Config, str(path), keys)) from None
     if cfg.generate.budget.cost and cfg.teacher.price is None:
         lead = "" if any(k.startswith("generate.budget") for k in keys) else f"{path}: "
-        raise ConfigError(f"{lead}generate.budget.cost: {cfg.generate.budget.cost} needs teacher.price (per million "
-                          "tokens) to count spending in money; set it, or budget tokens (generate.budget.tokens)")
+        raise ConfigError(
+            f"{lead}generate.budget.cost: {cfg.generate.budget.cost} needs teacher.price (per million "
+            "tokens) to count spending in money; set it, or budget tokens (generate.budget.tokens)"
+        )
     return cfg

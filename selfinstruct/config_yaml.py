@@ -30,8 +30,11 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1}; YAML would keep only the last)",
-                key_node.start_mark)
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {seen[key] + 1}; YAML would keep only the last)",
+                key_node.start_mark,
+            )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
@@ -61,8 +64,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({getattr(e, 'strerror', None) or e})") from None
     data = parse_yaml(text, str(path))
     if data is None:
-        raise ConfigError(f"{path}: empty config file; give the sections you mean (configs/default.yaml has "
-                          "them all), or leave out --config for the default")
+        raise ConfigError(
+            f"{path}: empty config file; give the sections you mean (configs/default.yaml has "
+            "them all), or leave out --config for the default"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top")
     return data
@@ -94,8 +99,9 @@ def _allowed(model: type[BaseModel], loc: list[str]) -> str | None:
             return None
         info = fields[part]
         # An optional section (`Price | None`) holds its fields in the model of its union.
-        model = next((a for a in get_args(info.annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
-                     info.annotation)
+        model = next(
+            (a for a in get_args(info.annotation) if isinstance(a, type) and issubclass(a, BaseModel)), info.annotation
+        )
     if info is None:
         return None
     lo = hi = None

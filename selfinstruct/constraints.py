@@ -18,22 +18,45 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 POOLS = ("eval", "train")
 _REL = ("less than", "at least")
 # Words an answer to nearly any task can use; keywords are drawn from them.
-WORDS = ("example", "simple", "important", "clear", "today", "people", "world", "idea", "result",
-         "reason", "detail", "question", "point", "future", "careful", "common", "useful", "history")
-_STOP = frozenset("about above after again also among because been before being below between both "
-                  "could does doing down during each from further have having here into itself just "
-                  "more most other over same should some such than that their them then there these "
-                  "they this those through under until very what when where which while will with "
-                  "would your write given following using short sentence sentences word words".split())
+WORDS = (
+    "example",
+    "simple",
+    "important",
+    "clear",
+    "today",
+    "people",
+    "world",
+    "idea",
+    "result",
+    "reason",
+    "detail",
+    "question",
+    "point",
+    "future",
+    "careful",
+    "common",
+    "useful",
+    "history",
+)
+_STOP = frozenset(
+    "about above after again also among because been before being below between both "
+    "could does doing down during each from further have having here into itself just "
+    "more most other over same should some such than that their them then there these "
+    "they this those through under until very what when where which while will with "
+    "would your write given following using short sentence sentences word words".split()
+)
 # Ending phrases by pool, so a training answer never ends the way an eval answer is asked to.
-_ENDINGS = {"eval": ("Any other questions?", "Is there anything else I can help with?"),
-            "train": ("Let me know if that helps.", "That is all for now.", "Hope this is useful.")}
+_ENDINGS = {
+    "eval": ("Any other questions?", "Is there anything else I can help with?"),
+    "train": ("Let me know if that helps.", "That is all for now.", "Hope this is useful."),
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +81,10 @@ def _sentences(rng, ins, pool):
 
 def _words(rng, ins, pool):
     rel = rng.choice(_REL)
-    return {"relation": rel, "num_words": rng.choice((15, 20, 30, 40)) if rel == "less than" else rng.choice((20, 30, 40))}
+    return {
+        "relation": rel,
+        "num_words": rng.choice((15, 20, 30, 40)) if rel == "less than" else rng.choice((20, 30, 40)),
+    }
 
 
 def _keywords(rng, ins, pool):
@@ -92,88 +118,184 @@ def _postscript(rng, ins, pool):
 
 
 TYPES: tuple[Constraint, ...] = (
-    Constraint("length_constraints:number_sentences", "length", _sentences,
-               ("Your response should contain {relation} {num_sentences} sentences.",
-                "Answer in {relation} {num_sentences} sentences."),
-               ("Use {relation} {num_sentences} sentences in your reply.",
-                "Keep the number of sentences {relation} {num_sentences}.")),
-    Constraint("length_constraints:number_words", "length", _words,
-               ("Answer with {relation} {num_words} words.",
-                "Your entire response should have {relation} {num_words} words."),
-               ("The reply must use {relation} {num_words} words.",
-                "Write {relation} {num_words} words in total.")),
-    Constraint("detectable_format:number_bullet_lists", "format", _bullets,
-               ("Your answer must contain exactly {num_bullets} bullet points. Use the markdown bullet "
-                "points such as:\n* This is point 1.\n* This is point 2",
-                "Format your answer as exactly {num_bullets} markdown bullet points (lines starting with *)."),
-               ("Give exactly {num_bullets} bullet points, each on its own line starting with '* '.",
-                "Structure the reply as a markdown list of exactly {num_bullets} items.")),
-    Constraint("detectable_format:number_highlighted_sections", "format", _highlights,
-               ("Highlight at least {num_highlights} sections in your answer with markdown, i.e. "
-                "*highlighted section*.",
-                "Mark at least {num_highlights} parts of your answer as *highlighted* with markdown."),
-               ("Emphasize {num_highlights} or more phrases by wrapping them in single asterisks, like *this*.",
-                "Use markdown italics (*text*) for at least {num_highlights} key phrases.")),
-    Constraint("detectable_format:title", "format", _none,
-               ("Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
-                "Give your answer a title in double angular brackets, like <<my title>>."),
-               ("Start with a title enclosed in << and >>, for example <<A Short Note>>.",
-                "Include a heading written between double angle brackets, e.g. <<Summary>>.")),
-    Constraint("startend:quotation", "format", _none,
-               ("Wrap your entire response with double quotation marks.",
-                "Put your whole answer inside double quotation marks."),
-               ("Enclose the complete reply in double quotes.",
-                "The reply should begin and end with a double quote character.")),
-    Constraint("detectable_format:json_format", "format", _none,
-               ("Entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
-                "Give your entire answer as valid JSON."),
-               ("Return the reply as one JSON object and nothing else.",
-                "Respond only with well-formed JSON (a code fence is fine)."),
-               excludes=("length", "case", "punctuation", "ending")),
-    Constraint("change_case:english_lowercase", "case", _none,
-               ("Your entire response should be in English, and in all lowercase letters. "
-                "No capital letters are allowed.",
-                "Write your whole answer in English using only lowercase letters."),
-               ("Reply in English with no uppercase letters at all.",
-                "Use lowercase English only; do not capitalize anything.")),
-    Constraint("change_case:english_capital", "case", _none,
-               ("Your entire response should be in English, and in all capital letters.",
-                "Write your whole answer in English in capital letters only."),
-               ("Reply in English using uppercase letters throughout.",
-                "Every letter of the reply must be an English capital letter.")),
-    Constraint("punctuation:no_comma", "punctuation", _none,
-               ("In your entire response, refrain from the use of any commas.",
-                "Do not use any commas in your answer."),
-               ("Avoid commas completely in the reply.",
-                "The reply must contain no comma characters.")),
-    Constraint("keywords:existence", "keywords", _keywords,
-               ("Include keywords {keywords} in the response.",
-                "Make sure your answer uses the words {keywords}."),
-               ("Mention the words {keywords} somewhere in the reply.",
-                "The reply has to contain {keywords}.")),
-    Constraint("keywords:forbidden_words", "keywords", _forbidden,
-               ("Do not include keywords {forbidden_words} in the response.",
-                "Do not use the word {forbidden_words} anywhere in your answer."),
-               ("Avoid the word {forbidden_words} in the reply.",
-                "Never write {forbidden_words} in the reply.")),
-    Constraint("keywords:frequency", "keywords", _frequency,
-               ("In your response, the word {keyword} should appear {relation} {frequency} times.",
-                "Use the word {keyword} {relation} {frequency} times in your answer."),
-               ("Repeat the word {keyword} {relation} {frequency} times in the reply.",
-                "The reply should mention {keyword} {relation} {frequency} times.")),
-    Constraint("startend:end_checker", "ending", _ending,
-               ("Finish your response with this exact phrase {end_phrase}. No other words should follow "
-                "this phrase.",
-                "End your answer with the exact phrase \"{end_phrase}\" and nothing after it."),
-               ("Close the reply with the words \"{end_phrase}\" as its very last text.",
-                "The final words of the reply must be: {end_phrase}"),
-               excludes=("case",)),  # "Any other questions?" written as asked is not all lowercase
-    Constraint("detectable_content:postscript", "ending", _postscript,
-               ("At the end of your response, please explicitly add a postscript starting with {postscript_marker}",
-                "Add a postscript at the end of your answer, starting with {postscript_marker}"),
-               ("Finish the reply with a short note that begins with {postscript_marker}",
-                "After the main reply, add one line beginning with {postscript_marker}"),
-               excludes=("case",)),
+    Constraint(
+        "length_constraints:number_sentences",
+        "length",
+        _sentences,
+        (
+            "Your response should contain {relation} {num_sentences} sentences.",
+            "Answer in {relation} {num_sentences} sentences.",
+        ),
+        (
+            "Use {relation} {num_sentences} sentences in your reply.",
+            "Keep the number of sentences {relation} {num_sentences}.",
+        ),
+    ),
+    Constraint(
+        "length_constraints:number_words",
+        "length",
+        _words,
+        ("Answer with {relation} {num_words} words.", "Your entire response should have {relation} {num_words} words."),
+        ("The reply must use {relation} {num_words} words.", "Write {relation} {num_words} words in total."),
+    ),
+    Constraint(
+        "detectable_format:number_bullet_lists",
+        "format",
+        _bullets,
+        (
+            "Your answer must contain exactly {num_bullets} bullet points. Use the markdown bullet "
+            "points such as:\n* This is point 1.\n* This is point 2",
+            "Format your answer as exactly {num_bullets} markdown bullet points (lines starting with *).",
+        ),
+        (
+            "Give exactly {num_bullets} bullet points, each on its own line starting with '* '.",
+            "Structure the reply as a markdown list of exactly {num_bullets} items.",
+        ),
+    ),
+    Constraint(
+        "detectable_format:number_highlighted_sections",
+        "format",
+        _highlights,
+        (
+            "Highlight at least {num_highlights} sections in your answer with markdown, i.e. *highlighted section*.",
+            "Mark at least {num_highlights} parts of your answer as *highlighted* with markdown.",
+        ),
+        (
+            "Emphasize {num_highlights} or more phrases by wrapping them in single asterisks, like *this*.",
+            "Use markdown italics (*text*) for at least {num_highlights} key phrases.",
+        ),
+    ),
+    Constraint(
+        "detectable_format:title",
+        "format",
+        _none,
+        (
+            "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
+            "Give your answer a title in double angular brackets, like <<my title>>.",
+        ),
+        (
+            "Start with a title enclosed in << and >>, for example <<A Short Note>>.",
+            "Include a heading written between double angle brackets, e.g. <<Summary>>.",
+        ),
+    ),
+    Constraint(
+        "startend:quotation",
+        "format",
+        _none,
+        (
+            "Wrap your entire response with double quotation marks.",
+            "Put your whole answer inside double quotation marks.",
+        ),
+        (
+            "Enclose the complete reply in double quotes.",
+            "The reply should begin and end with a double quote character.",
+        ),
+    ),
+    Constraint(
+        "detectable_format:json_format",
+        "format",
+        _none,
+        (
+            "Entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
+            "Give your entire answer as valid JSON.",
+        ),
+        (
+            "Return the reply as one JSON object and nothing else.",
+            "Respond only with well-formed JSON (a code fence is fine).",
+        ),
+        excludes=("length", "case", "punctuation", "ending"),
+    ),
+    Constraint(
+        "change_case:english_lowercase",
+        "case",
+        _none,
+        (
+            "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed.",
+            "Write your whole answer in English using only lowercase letters.",
+        ),
+        (
+            "Reply in English with no uppercase letters at all.",
+            "Use lowercase English only; do not capitalize anything.",
+        ),
+    ),
+    Constraint(
+        "change_case:english_capital",
+        "case",
+        _none,
+        (
+            "Your entire response should be in English, and in all capital letters.",
+            "Write your whole answer in English in capital letters only.",
+        ),
+        (
+            "Reply in English using uppercase letters throughout.",
+            "Every letter of the reply must be an English capital letter.",
+        ),
+    ),
+    Constraint(
+        "punctuation:no_comma",
+        "punctuation",
+        _none,
+        ("In your entire response, refrain from the use of any commas.", "Do not use any commas in your answer."),
+        ("Avoid commas completely in the reply.", "The reply must contain no comma characters."),
+    ),
+    Constraint(
+        "keywords:existence",
+        "keywords",
+        _keywords,
+        ("Include keywords {keywords} in the response.", "Make sure your answer uses the words {keywords}."),
+        ("Mention the words {keywords} somewhere in the reply.", "The reply has to contain {keywords}."),
+    ),
+    Constraint(
+        "keywords:forbidden_words",
+        "keywords",
+        _forbidden,
+        (
+            "Do not include keywords {forbidden_words} in the response.",
+            "Do not use the word {forbidden_words} anywhere in your answer.",
+        ),
+        ("Avoid the word {forbidden_words} in the reply.", "Never write {forbidden_words} in the reply."),
+    ),
+    Constraint(
+        "keywords:frequency",
+        "keywords",
+        _frequency,
+        (
+            "In your response, the word {keyword} should appear {relation} {frequency} times.",
+            "Use the word {keyword} {relation} {frequency} times in your answer.",
+        ),
+        (
+            "Repeat the word {keyword} {relation} {frequency} times in the reply.",
+            "The reply should mention {keyword} {relation} {frequency} times.",
+        ),
+    ),
+    Constraint(
+        "startend:end_checker",
+        "ending",
+        _ending,
+        (
+            "Finish your response with this exact phrase {end_phrase}. No other words should follow this phrase.",
+            'End your answer with the exact phrase "{end_phrase}" and nothing after it.',
+        ),
+        (
+            'Close the reply with the words "{end_phrase}" as its very last text.',
+            "The final words of the reply must be: {end_phrase}",
+        ),
+        excludes=("case",),
+    ),  # "Any other questions?" written as asked is not all lowercase
+    Constraint(
+        "detectable_content:postscript",
+        "ending",
+        _postscript,
+        (
+            "At the end of your response, please explicitly add a postscript starting with {postscript_marker}",
+            "Add a postscript at the end of your answer, starting with {postscript_marker}",
+        ),
+        (
+            "Finish the reply with a short note that begins with {postscript_marker}",
+            "After the main reply, add one line beginning with {postscript_marker}",
+        ),
+        excludes=("case",),
+    ),
 )
 BY_ID = {c.id: c for c in TYPES}
 assert not {p for c in TYPES for p in c.eval} & {p for c in TYPES for p in c.train}, "pools must be disjoint"

@@ -39,8 +39,7 @@ from .rundir import EXPORT_FILES, RunDir, RunError, print_damaged
 from .store import write_atomic
 
 FORMATS = tuple(EXPORT_FILES)  # each format's default file in the run is the run folder's to name
-PROVENANCE = ("id", "instance", "round", "parents", "teacher", "strategy", "evolution", "is_classification",
-              "scores")
+PROVENANCE = ("id", "instance", "round", "parents", "teacher", "strategy", "evolution", "is_classification", "scores")
 console = Console(stderr=True)
 
 
@@ -52,25 +51,46 @@ def rows(run: RunData) -> list[dict[str, Any]]:
     out = []
     for t in run.accepted:
         for k, inst in enumerate(t.instances):
-            out.append({"id": t.id, "instance": k, "instruction": t.instruction, "input": inst.input,
-                        "output": inst.output, "round": t.round, "parents": [str(p) for p in t.parents],
-                        "teacher": safe_text(t.teacher, run.path), "strategy": t.strategy,
-                        "evolution": t.evolution, "is_classification": t.is_classification,
-                        "scores": json.dumps(t.scores, sort_keys=True),
-                        "turns": [dict(m) for m in t.turns] if k == 0 else []})
+            out.append(
+                {
+                    "id": t.id,
+                    "instance": k,
+                    "instruction": t.instruction,
+                    "input": inst.input,
+                    "output": inst.output,
+                    "round": t.round,
+                    "parents": [str(p) for p in t.parents],
+                    "teacher": safe_text(t.teacher, run.path),
+                    "strategy": t.strategy,
+                    "evolution": t.evolution,
+                    "is_classification": t.is_classification,
+                    "scores": json.dumps(t.scores, sort_keys=True),
+                    "turns": [dict(m) for m in t.turns] if k == 0 else [],
+                }
+            )
     return out
 
 
 def features():
     import datasets as ds
 
-    return ds.Features({
-        "id": ds.Value("string"), "instance": ds.Value("int32"), "instruction": ds.Value("string"),
-        "input": ds.Value("string"), "output": ds.Value("string"), "round": ds.Value("int32"),
-        "parents": ds.List(ds.Value("string")), "teacher": ds.Value("string"),
-        "strategy": ds.Value("string"), "evolution": ds.Value("string"),
-        "is_classification": ds.Value("bool"), "scores": ds.Value("string"),
-        "turns": ds.List({"role": ds.Value("string"), "content": ds.Value("string")})})
+    return ds.Features(
+        {
+            "id": ds.Value("string"),
+            "instance": ds.Value("int32"),
+            "instruction": ds.Value("string"),
+            "input": ds.Value("string"),
+            "output": ds.Value("string"),
+            "round": ds.Value("int32"),
+            "parents": ds.List(ds.Value("string")),
+            "teacher": ds.Value("string"),
+            "strategy": ds.Value("string"),
+            "evolution": ds.Value("string"),
+            "is_classification": ds.Value("bool"),
+            "scores": ds.Value("string"),
+            "turns": ds.List({"role": ds.Value("string"), "content": ds.Value("string")}),
+        }
+    )
 
 
 def to_dataset(data: list[dict[str, Any]]):
@@ -96,8 +116,10 @@ SHAREGPT_FROM = {"user": "human", "assistant": "gpt"}
 
 
 def sharegpt(r: dict[str, Any]) -> dict[str, Any]:
-    return {"conversations": [{"from": SHAREGPT_FROM[m["role"]], "value": m["content"]} for m in _conversation(r)],
-            **_provenance(r)}
+    return {
+        "conversations": [{"from": SHAREGPT_FROM[m["role"]], "value": m["content"]} for m in _conversation(r)],
+        **_provenance(r),
+    }
 
 
 def openai_chat(r: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +130,11 @@ def _save_hf(data: list[dict[str, Any]], path: Path, card: str) -> None:
     """Saved beside, then swapped in, so a failed export never leaves half a dataset. A DatasetDict
     with one split, not a bare Dataset: load_dataset refuses a folder with state.json at its top,
     and the card's configs point it at train/. dataset_info.json on top is an older export."""
-    if path.exists() and any(path.iterdir()) and not any((path / f).exists() for f in ("dataset_dict.json",
-                                                                                      "dataset_info.json")):
+    if (
+        path.exists()
+        and any(path.iterdir())
+        and not any((path / f).exists() for f in ("dataset_dict.json", "dataset_info.json"))
+    ):
         raise ExportError(f"{path}: exists and is not a saved dataset; refusing to overwrite it")
 
     def save(tmp: Path) -> None:
@@ -158,15 +183,18 @@ def push(data: list[dict[str, Any]], repo: str, token: str, card: str) -> None:
         raise ExportError(f"--push-to-hub {repo} failed: {str(e).replace(token, '[token]')}") from None
 
 
-def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: str | None = None,
-               partial: bool = False) -> Path:
+def export_run(
+    run: str | Path, fmt: str, out: Path | None = None, push_to_hub: str | None = None, partial: bool = False
+) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     token = hub_token(push_to_hub) if push_to_hub else ""
     live = RunDir.reader(run).live_writer()
     if live and not partial:
-        raise ExportError(f"{run}: generate is still working on this run (pid {live}); export it when it "
-                          "finishes, or pass --partial to export the rounds finished so far")
+        raise ExportError(
+            f"{run}: generate is still working on this run (pid {live}); export it when it "
+            "finishes, or pass --partial to export the rounds finished so far"
+        )
     data_run = load_run(run)
     print_damaged(data_run.damaged)
     data = rows(data_run)
@@ -179,8 +207,11 @@ def export_run(run: str | Path, fmt: str, out: Path | None = None, push_to_hub: 
     summary(data_run, data, fmt, path, push_to_hub)
     if live:
         done = [r.n for r in data_run.rounds if r.done]
-        console.print(f"[yellow]partial export:[/] generate is still working on this run (pid {live}); "
-                      f"exported the rounds finished so far ({', '.join(map(str, done)) or 'none'})", highlight=False)
+        console.print(
+            f"[yellow]partial export:[/] generate is still working on this run (pid {live}); "
+            f"exported the rounds finished so far ({', '.join(map(str, done)) or 'none'})",
+            highlight=False,
+        )
     return path
 
 
@@ -197,5 +228,7 @@ def summary(run: RunData, data: list[dict[str, Any]], fmt: str, path: Path, repo
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     full, root = path.resolve(), run.path.resolve()
     where = full.relative_to(root) if full.is_relative_to(root) else path
-    console.print(f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""),
-                  markup=False)
+    console.print(
+        f"wrote {len(data)} rows ({size / 1e6:.2f} MB) to {where}" + (f"; pushed to {repo}" if repo else ""),
+        markup=False,
+    )

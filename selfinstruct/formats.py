@@ -11,8 +11,9 @@ Every error is one line naming the file and line, so a user can open the file at
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .records import InputError, Instance, Task
 from .store import write_atomic
@@ -108,9 +109,11 @@ def _text_only(row: dict) -> None:
     try:
         json.dumps(row, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as e:
-        half = e.object[e.start:e.end].encode("unicode_escape").decode()
-        raise ValueError(f"holds a lone surrogate ({half}: half of a UTF-16 pair), which is not text; "
-                         "remove it or give the whole character") from None
+        half = e.object[e.start : e.end].encode("unicode_escape").decode()
+        raise ValueError(
+            f"holds a lone surrogate ({half}: half of a UTF-16 pair), which is not text; "
+            "remove it or give the whole character"
+        ) from None
 
 
 def _from_chat(messages: Any) -> Task:
@@ -121,11 +124,12 @@ def _from_chat(messages: Any) -> Task:
     if user is None or not isinstance(user.get("content"), str):
         raise ValueError("'messages' has no user message with string content")
     output = reply.get("content", "") if reply else ""
-    later = messages[messages.index(reply) + 1:] if reply else []
+    later = messages[messages.index(reply) + 1 :] if reply else []
     turns = [{"role": m.get("role"), "content": m.get("content")} for m in later if isinstance(m, dict)]
     try:
-        return Task.from_dict({"instruction": user["content"], "instances": [{"input": "", "output": output or ""}],
-                               "turns": turns})
+        return Task.from_dict(
+            {"instruction": user["content"], "instances": [{"input": "", "output": output or ""}], "turns": turns}
+        )
     except ValueError as e:
         raise ValueError(f"'messages' after the first reply must alternate user and assistant ({e})") from None
 

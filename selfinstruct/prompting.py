@@ -23,8 +23,9 @@ from .teachers.base import Request
 def _env(folder: str) -> jinja2.Environment:
     paths = [folder] if Path(folder).is_absolute() else [folder, str(PROJECT_ROOT / folder)]
     paths.append(str(PROJECT_ROOT / "prompts"))
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(paths), undefined=jinja2.StrictUndefined,
-                              autoescape=False, trim_blocks=False)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths), undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=False
+    )
 
 
 def template(name: str, folder: str = "prompts") -> jinja2.Template:
@@ -38,13 +39,23 @@ def render(folder: str, step: str, style: str, **ctx: Any) -> str:
     return template(f"{step}.jinja" if style == "completion" else f"{step}_chat.jinja", folder).render(**ctx)
 
 
-def make_request(text: str, style: str, *, max_tokens: int, temperature: float, top_p: float = 1.0,
-                 stop: list[str] | None = None, seed: int | None = None, meta: dict[str, Any] | None = None,
-                 adapter: str | None = None) -> Request:
+def make_request(
+    text: str,
+    style: str,
+    *,
+    max_tokens: int,
+    temperature: float,
+    top_p: float = 1.0,
+    stop: list[str] | None = None,
+    seed: int | None = None,
+    meta: dict[str, Any] | None = None,
+    adapter: str | None = None,
+) -> Request:
     """A completion request (stop strings apply) or a chat request of one user turn (the chat
     template ends the turn, so no stop strings). adapter: a LoRA folder to answer with (eval)."""
-    common: dict[str, Any] = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, meta=dict(meta or {}),
-                  adapter=adapter)
+    common: dict[str, Any] = dict(
+        max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, meta=dict(meta or {}), adapter=adapter
+    )
     if style == "completion":
         return Request(prompt=text, stop=list(stop or []), **common)
     return Request(messages=[{"role": "user", "content": text}], stop=[], **common)

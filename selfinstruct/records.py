@@ -36,7 +36,7 @@ class Reject:
         return f"{self.kind}({self.detail})" if self.detail else self.kind
 
     @classmethod
-    def from_record(cls, text: str | None, kind: str | None = None) -> "Reject | None":
+    def from_record(cls, text: str | None, kind: str | None = None) -> Reject | None:
         """From a stored record: its kind is stored beside the text; records written before the kind
         was stored give it as the text's leading name."""
         if not text:
@@ -44,7 +44,7 @@ class Reject:
         if not kind:
             lead = _KIND.match(text)
             kind = lead.group(0) if lead else text
-        detail = text[len(kind) + 1:-1] if text.startswith(kind + "(") and text.endswith(")") else ""
+        detail = text[len(kind) + 1 : -1] if text.startswith(kind + "(") and text.endswith(")") else ""
         return cls(kind, detail)
 
 
@@ -105,19 +105,24 @@ class Task:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Task":
+    def from_dict(cls, d: dict[str, Any]) -> Task:
         """Builds a task from a stored record; raises ValueError with a field name on bad types."""
         instances = [Instance(**_instance(i, n)) for n, i in enumerate(d.get("instances") or [])]
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("instances", "reject", "turns")}
         reason = d.get("reject_reason")
         if reason is not None and not isinstance(reason, str):
             raise ValueError(f"reject_reason must be a string, got {type(reason).__name__}")
-        return cls(instances=instances, reject=Reject.from_record(reason, d.get("reject_kind")),
-                   turns=_turns(d.get("turns") or []), **known)
+        return cls(
+            instances=instances,
+            reject=Reject.from_record(reason, d.get("reject_kind")),
+            turns=_turns(d.get("turns") or []),
+            **known,
+        )
 
 
-def content_key(instruction: str, pairs: list[tuple[str, str]] | None = None,
-                turns: list[dict[str, str]] | None = None) -> str:
+def content_key(
+    instruction: str, pairs: list[tuple[str, str]] | None = None, turns: list[dict[str, str]] | None = None
+) -> str:
     norm = " ".join(instruction.split()).lower()
     body: list[Any] = [norm, [[" ".join(a.split()), " ".join(b.split())] for a, b in pairs or []]]
     if turns:  # only then: a one-turn task keeps the key it always had

@@ -74,7 +74,7 @@ class RoundStats:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RoundStats":
+    def from_dict(cls, d: dict[str, Any]) -> RoundStats:
         """Keys this version does not know are left out; "generated" is the old name of proposed."""
         d = dict(d)
         if "generated" in d:

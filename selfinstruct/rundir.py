@@ -29,9 +29,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -40,10 +41,14 @@ from .records import InputError, Task
 from .round_dir import STUDENT, Round, student_done
 from .store import damaged_stores, write_atomic
 
-
 VERIFIABLE = "heldout-verifiable.jsonl"
-EXPORT_FILES = {"hf": "hf", "parquet": "data.parquet", "alpaca": "alpaca.json", "sharegpt": "sharegpt.json",
-                "openai-chat": "openai-chat.jsonl"}
+EXPORT_FILES = {
+    "hf": "hf",
+    "parquet": "data.parquet",
+    "alpaca": "alpaca.json",
+    "sharegpt": "sharegpt.json",
+    "openai-chat": "openai-chat.jsonl",
+}
 
 
 class EvalDir:
@@ -55,7 +60,7 @@ class EvalDir:
         self.verifiable_set = self.path / VERIFIABLE  # of a held-out file given alone (a run keeps its own)
 
     @classmethod
-    def beside(cls, heldout: str | Path) -> "EvalDir":
+    def beside(cls, heldout: str | Path) -> EvalDir:
         return cls(Path(heldout).with_name(Path(heldout).stem + ".eval"))
 
     def answers(self, model: str) -> Path:
@@ -96,8 +101,9 @@ class RunDir:
     """A run folder. RunDir(config) is the writer (generate): it takes the lock and records the
     command; RunDir.reader(path) only reads (report, export, eval, distill, audit)."""
 
-    def __init__(self, config: Config, force_new: bool = False, command: str = "",
-                 seeds: tuple[Path, str] | None = None):
+    def __init__(
+        self, config: Config, force_new: bool = False, command: str = "", seeds: tuple[Path, str] | None = None
+    ):
         """seeds: (the seed file, the sha256 of its bytes), part of the run's identity beside the config."""
         self.config: Config | None = config  # None in a reader
         self.path = Path(config.run.root) / config.run.name
@@ -108,7 +114,7 @@ class RunDir:
         self._lock_fd: int | None = None
 
     @classmethod
-    def reader(cls, path: str | Path) -> "RunDir":
+    def reader(cls, path: str | Path) -> RunDir:
         run = cls.__new__(cls)
         run.config, run.path, run.force_new, run.command, run.seeds = None, Path(path), False, "", None
         run.readonly, run._lock_fd = True, None
@@ -167,8 +173,11 @@ class RunDir:
 
     def rounds(self) -> list[Round]:
         """The rounds that have a folder, in order."""
-        found = [(int(m.group(1)), p) for p in self.path.glob("round-*")
-                 if (m := re.fullmatch(r"round-(\d+)", p.name)) and p.is_dir()]
+        found = [
+            (int(m.group(1)), p)
+            for p in self.path.glob("round-*")
+            if (m := re.fullmatch(r"round-(\d+)", p.name)) and p.is_dir()
+        ]
         return [Round(p, n, readonly=self.readonly) for n, p in sorted(found)]
 
     def accepted_tasks(self, rounds: list[int] | None = None) -> list[Task]:
@@ -194,7 +203,7 @@ class RunDir:
     def other_damaged(self) -> list[str]:
         return damaged_stores(self.audit.path) + damaged_stores(self.eval.path)
 
-    def __enter__(self) -> "RunDir":
+    def __enter__(self) -> RunDir:
         self.open()
         return self
 
@@ -223,11 +232,16 @@ class RunDir:
                 raise RunError(
                     f"{self.path}: this run was started with a different config ({'; '.join(changed[:4])}"
                     f"{'; ...' if len(changed) > 4 else ''}). Use the same config to resume, another --name, "
-                    "or --force-new to move the old run aside.")
+                    "or --force-new to move the old run aside."
+                )
             manifest["fingerprint"] = fp  # only keys a newer version added, or where the run lives
         self._check_seeds(manifest)
-        manifest = manifest or {"name": self.config.run.name, "fingerprint": fp,
-                                "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds_done": 0}
+        manifest = manifest or {
+            "name": self.config.run.name,
+            "fingerprint": fp,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "rounds_done": 0,
+        }
         manifest["name"] = self.config.run.name  # a run may have been moved under another name
         if self.seeds:
             manifest["seeds_sha256"] = self.seeds[1]
@@ -242,9 +256,11 @@ class RunDir:
         A run recorded before seeds were hashed takes the hash it is given now."""
         old = manifest.get("seeds_sha256")
         if self.seeds and old and old != self.seeds[1]:
-            raise RunError(f"{self.seeds[0]}: the seed file is not the one this run was started with (sha256 "
-                           f"{old[:12]}... then, {self.seeds[1][:12]}... now); use the same seeds to resume, "
-                           f"another --name, or --force-new to move the old run aside")
+            raise RunError(
+                f"{self.seeds[0]}: the seed file is not the one this run was started with (sha256 "
+                f"{old[:12]}... then, {self.seeds[1][:12]}... now); use the same seeds to resume, "
+                f"another --name, or --force-new to move the old run aside"
+            )
 
     def check_heldout(self, manifest: dict[str, Any] | None = None) -> str | None:
         """The held-out file's hash, checked against the one recorded when it was written: the run's
@@ -254,9 +270,11 @@ class RunDir:
         got = sha256_file(self.heldout_path)
         want = (self.manifest() if manifest is None else manifest).get("heldout_sha256")
         if want and want != got:
-            raise RunError(f"{self.heldout_path}: changed since the run wrote it (sha256 {want[:12]}... then, "
-                           f"{got[:12]}... now); the run was decontaminated against the original: restore "
-                           "it, or start a new run")
+            raise RunError(
+                f"{self.heldout_path}: changed since the run wrote it (sha256 {want[:12]}... then, "
+                f"{got[:12]}... now); the run was decontaminated against the original: restore "
+                "it, or start a new run"
+            )
         return got
 
     def _changed_keys(self) -> list[str]:
@@ -270,23 +288,31 @@ class RunDir:
         assert self.config is not None  # a reader's is set by its caller first (estimate.py)
         new = _flatten(self.config.model_dump())
         safe = tuple(RESUME_SAFE)  # a section among them (generate.budget) covers every key under it
-        return [f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}" for k in sorted(old)
-                if not any(k == s or k.startswith(s + ".") for s in safe) and old[k] != new.get(k, object())
-                and not (old[k] is None and k not in new)]
+        return [
+            f"{k}: {old[k]!r} -> {new.get(k, '(removed)')!r}"
+            for k in sorted(old)
+            if not any(k == s or k.startswith(s + ".") for s in safe)
+            and old[k] != new.get(k, object())
+            and not (old[k] is None and k not in new)
+        ]
 
     def _lock(self, what: str = "") -> None:
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise RunError(f"{self.lock_path}: cannot take the run's lock ({e.strerror or e}); is the run "
-                           "folder read-only? Copy it somewhere writable to work on it") from None
+            raise RunError(
+                f"{self.lock_path}: cannot take the run's lock ({e.strerror or e}); is the run "
+                "folder read-only? Copy it somewhere writable to work on it"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunError(f"{self.path}: another process (pid {holder}) is working on this run (a generate "
-                           f"or an audit); wait for it or stop it first{f', then {what} it' if what else ''}") from None
+            raise RunError(
+                f"{self.path}: another process (pid {holder}) is working on this run (a generate "
+                f"or an audit); wait for it or stop it first{f', then {what} it' if what else ''}"
+            ) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
@@ -295,7 +321,7 @@ class RunDir:
         self._lock_fd = fd  # the kernel drops the lock when this process dies, even on SIGKILL
 
     @contextmanager
-    def exclusive(self, what: str) -> Iterator["RunDir"]:
+    def exclusive(self, what: str) -> Iterator[RunDir]:
         """Holds the run's lock as generate does, for a command that writes into the run (audit): two
         at once asked every request twice and left both request stores out of step with their logs."""
         if not self.path.is_dir():
@@ -342,8 +368,10 @@ class RunDir:
         a student is never trained on a run that is still growing."""
         with self._shared() as holder:
             if holder:
-                raise RunError(f"{self.path}: generate (or an audit) is working on this run (pid {holder}); "
-                               f"{what} it when it finishes")
+                raise RunError(
+                    f"{self.path}: generate (or an audit) is working on this run (pid {holder}); "
+                    f"{what} it when it finishes"
+                )
             yield
 
     @contextmanager

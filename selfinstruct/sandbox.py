@@ -60,7 +60,7 @@ class Result:
         if "unshare: sigprocmask unblock failed" in self.stderr:  # unshare relaying its child's fatal signal
             return "killed by a signal (CPU time limit)"
         lines = [ln for ln in self.stderr.strip().splitlines() if ln.strip()]
-        return (lines[-1][:160] if lines else f"exit {self.returncode}")
+        return lines[-1][:160] if lines else f"exit {self.returncode}"
 
 
 def run_python(code: str, *, stdin: str = "", limits: Limits = Limits(), files: dict[str, str] | None = None) -> Result:
@@ -90,12 +90,26 @@ def _command(layers: tuple[str, ...], argv: list[str]) -> list[str]:
 
 
 def _run(argv: list[str], work: str, stdin: str, limits: Limits, layers: tuple[str, ...]) -> Result:
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": work,
+        "TMPDIR": work,
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+    }
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=lambda: _confine(work, limits, layers))
+    proc = subprocess.Popen(
+        argv,
+        cwd=work,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: _confine(work, limits, layers),
+    )
     timed_out = False
     try:
         out, err = proc.communicate(stdin.encode("utf-8", "surrogatepass"), timeout=limits.wall_s)
@@ -106,8 +120,14 @@ def _run(argv: list[str], work: str, stdin: str, limits: Limits, layers: tuple[s
     finally:
         _kill_group(proc.pid)  # whatever it started in its session goes too (the namespace already did)
     cut = limits.output_chars
-    return Result(None if timed_out else proc.returncode, out.decode("utf-8", "replace")[:cut],
-                  err.decode("utf-8", "replace")[-cut:], time.monotonic() - t0, timed_out, list(layers))
+    return Result(
+        None if timed_out else proc.returncode,
+        out.decode("utf-8", "replace")[:cut],
+        err.decode("utf-8", "replace")[-cut:],
+        time.monotonic() - t0,
+        timed_out,
+        list(layers),
+    )
 
 
 def _kill_group(pid: int) -> None:
@@ -120,8 +140,13 @@ def _kill_group(pid: int) -> None:
 def _confine(work: str, limits: Limits, layers: tuple[str, ...]) -> None:
     """In the child, before exec: limits first, then Landlock (inherited by everything it starts)."""
     mb = 1024 * 1024
-    rules = [(resource.RLIMIT_CPU, limits.cpu_s), (resource.RLIMIT_AS, limits.memory_mb * mb),
-             (resource.RLIMIT_FSIZE, limits.file_mb * mb), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0)]
+    rules = [
+        (resource.RLIMIT_CPU, limits.cpu_s),
+        (resource.RLIMIT_AS, limits.memory_mb * mb),
+        (resource.RLIMIT_FSIZE, limits.file_mb * mb),
+        (resource.RLIMIT_NOFILE, 64),
+        (resource.RLIMIT_CORE, 0),
+    ]
     if "nobody" in layers:  # counted per user: only nobody's own processes are ours alone
         rules.append((resource.RLIMIT_NPROC, limits.processes))
     for res, value in rules:
@@ -173,8 +198,13 @@ def probe() -> tuple[str, ...]:
     work = tempfile.mkdtemp(prefix="selfinstruct-probe-")
     os.chmod(work, 0o777)
     try:
-        for layers in (("namespaces", "nobody", "landlock"), ("namespaces", "landlock"), ("landlock",),
-                       ("namespaces",), ()):
+        for layers in (
+            ("namespaces", "nobody", "landlock"),
+            ("namespaces", "landlock"),
+            ("landlock",),
+            ("namespaces",),
+            (),
+        ):
             if "namespaces" in layers and not shutil.which("unshare"):
                 continue
             if "nobody" in layers and (os.geteuid() != 0 or not shutil.which("setpriv")):

@@ -15,8 +15,9 @@ import errno
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .records import InputError
 
@@ -32,8 +33,9 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 def write_error(path: Path, e: OSError, after: str = "") -> StoreError:
     """The one-line error for a failed write: full disk or not, it names the file."""
     if e.errno in NO_SPACE:
-        return StoreError(f"{path}: disk full while writing it ({os.strerror(e.errno)}){after}. "
-                          "Free space and relaunch.")
+        return StoreError(
+            f"{path}: disk full while writing it ({os.strerror(e.errno)}){after}. Free space and relaunch."
+        )
     return StoreError(f"{path}: write failed ({e.strerror or e}){after}")
 
 
@@ -116,8 +118,10 @@ class ChunkStore:
                 os.truncate(self.log, good_log_bytes)
         size = self.path.stat().st_size if self.path.exists() else 0
         if size < self.end:
-            raise StoreError(f"{self.path}: data file is shorter ({size} bytes) than its commit log says "
-                             f"({self.end}); it was changed by hand or truncated")
+            raise StoreError(
+                f"{self.path}: data file is shorter ({size} bytes) than its commit log says "
+                f"({self.end}); it was changed by hand or truncated"
+            )
         if size > self.end and not self.readonly:
             os.truncate(self.path, self.end)  # uncommitted tail from a crash
 
@@ -148,8 +152,9 @@ class ChunkStore:
                 os.fsync(f.fileno())
         except OSError as e:
             self._rollback()
-            raise write_error(self.path, e, "; the chunk was rolled back and everything committed "
-                              "before it is intact") from None
+            raise write_error(
+                self.path, e, "; the chunk was rolled back and everything committed before it is intact"
+            ) from None
         if new_file:
             fsync_dir(self.path.parent)
         self.chunks[key] = payload.count(b"\n")
@@ -171,8 +176,10 @@ class ChunkStore:
             part = data[start:end]
             if end < start or (part and not part.endswith(b"\n")) or part.count(b"\n") != n:
                 line = data[:start].count(b"\n") + 1
-                return (f"{self.path}:{line}: does not match its commit log (chunk {i} of {len(self.ends)} "
-                        f"should be {n} records ending at byte {end}); it was changed after it was written")
+                return (
+                    f"{self.path}:{line}: does not match its commit log (chunk {i} of {len(self.ends)} "
+                    f"should be {n} records ending at byte {end}); it was changed after it was written"
+                )
             start = end
         return None
 
@@ -216,7 +223,9 @@ def usage_store(store: ChunkStore) -> ChunkStore:
 
 def usage_stores(directory: Path, readonly: bool = False) -> list[tuple[str, ChunkStore]]:
     """(step, usage store) of every step under `directory` that has one, by step name."""
-    return [(p.name[: -len(USAGE)], ChunkStore(p, readonly=readonly)) for p in sorted(Path(directory).glob("*" + USAGE))]
+    return [
+        (p.name[: -len(USAGE)], ChunkStore(p, readonly=readonly)) for p in sorted(Path(directory).glob("*" + USAGE))
+    ]
 
 
 def damaged_stores(directory: Path) -> list[str]:

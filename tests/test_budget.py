@@ -21,17 +21,40 @@ from selfinstruct.store import ChunkStore
 
 
 def _generate(root: Path, name: str, *more: str):
-    args = ["generate", "--set", f"run.root={root}", "--name", name, "--set", "teacher.backend=instant",
-            "--set", "student.enabled=false", "--set", "generate.strategy=self_instruct",
-            "--set", "filter.verify.enabled=false", "--rounds", "3", "--per-round", "8",
-            # two prompts a batch: a round needs more than one batch, so a budget can stop one midway
-            "--set", "generate.prompts_per_round=2", "--set", "generate.max_batches=4", *more]
+    args = [
+        "generate",
+        "--set",
+        f"run.root={root}",
+        "--name",
+        name,
+        "--set",
+        "teacher.backend=instant",
+        "--set",
+        "student.enabled=false",
+        "--set",
+        "generate.strategy=self_instruct",
+        "--set",
+        "filter.verify.enabled=false",
+        "--rounds",
+        "3",
+        "--per-round",
+        "8",
+        # two prompts a batch: a round needs more than one batch, so a budget can stop one midway
+        "--set",
+        "generate.prompts_per_round=2",
+        "--set",
+        "generate.max_batches=4",
+        *more,
+    ]
     return CliRunner().invoke(app, args)
 
 
 def _accepted(run: Path) -> dict[int, list[str]]:
-    return {int(rd.name.split("-")[1]): [r["id"] for r in ChunkStore(rd / "accepted.jsonl")]
-            for rd in sorted(run.glob("round-*")) if (rd / "accepted.jsonl.done").exists()}
+    return {
+        int(rd.name.split("-")[1]): [r["id"] for r in ChunkStore(rd / "accepted.jsonl")]
+        for rd in sorted(run.glob("round-*"))
+        if (rd / "accepted.jsonl.done").exists()
+    }
 
 
 def _asked(run: Path) -> list[str]:
@@ -87,19 +110,25 @@ def test_a_money_budget_stops_at_the_price_it_is_given(tmp_path):
     assert "--set generate.budget.cost=N" in line and line.endswith("without asking the teacher again.")
 
 
-@pytest.mark.parametrize("setting, says", [
-    ("generate.budget.tokens=-1", "generate.budget.tokens: -1 is out of range; allowed: tokens >= 0"),
-    ("generate.budget=-5", "generate.budget.tokens: -5 is out of range; allowed: tokens >= 0"),
-    ("generate.budget.tokens=2.5", "generate.budget.tokens: Input should be a valid integer"),
-    ("generate.budget.cost=-0.5", "generate.budget.cost: -0.5 is out of range; allowed: cost >= 0, finite"),
-    ("generate.budget.cost=.inf", "generate.budget.cost: inf is out of range; allowed: cost >= 0, finite"),
-    ("generate.budget.cost=2", "generate.budget.cost: 2.0 needs teacher.price"),
-    ("generate.budget.dollars=2", "generate.budget.dollars: Extra inputs are not permitted"),
-    ("teacher.price=-1", "teacher.price: -1 is out of range; allowed: price >= 0 per million tokens, finite"),
-    ("teacher.price=.nan", "teacher.price: nan is out of range"),
-    ("teacher.price={prompt_per_m: -1}", "teacher.price.prompt_per_m: -1 is out of range; allowed: prompt_per_m >= 0"),
-    ("teacher.price={prompt: 1}", "teacher.price.prompt: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "setting, says",
+    [
+        ("generate.budget.tokens=-1", "generate.budget.tokens: -1 is out of range; allowed: tokens >= 0"),
+        ("generate.budget=-5", "generate.budget.tokens: -5 is out of range; allowed: tokens >= 0"),
+        ("generate.budget.tokens=2.5", "generate.budget.tokens: Input should be a valid integer"),
+        ("generate.budget.cost=-0.5", "generate.budget.cost: -0.5 is out of range; allowed: cost >= 0, finite"),
+        ("generate.budget.cost=.inf", "generate.budget.cost: inf is out of range; allowed: cost >= 0, finite"),
+        ("generate.budget.cost=2", "generate.budget.cost: 2.0 needs teacher.price"),
+        ("generate.budget.dollars=2", "generate.budget.dollars: Extra inputs are not permitted"),
+        ("teacher.price=-1", "teacher.price: -1 is out of range; allowed: price >= 0 per million tokens, finite"),
+        ("teacher.price=.nan", "teacher.price: nan is out of range"),
+        (
+            "teacher.price={prompt_per_m: -1}",
+            "teacher.price.prompt_per_m: -1 is out of range; allowed: prompt_per_m >= 0",
+        ),
+        ("teacher.price={prompt: 1}", "teacher.price.prompt: Extra inputs are not permitted"),
+    ],
+)
 def test_a_bad_budget_or_price_is_one_line_naming_the_key(tmp_path, setting, says):
     res = _generate(tmp_path, "bad", "--set", setting)
     assert res.exit_code == 2, res.output

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runfixture import FAKE_SECRET, URL_PASSWORD, XSS_INSTRUCTION, cached_run
-from test_export import check_flat, expected
 from selfinstruct.card import HUB_FILES, LOCAL_FILES, dataset_card
 from selfinstruct.export import export_run, rows
 from selfinstruct.report.load import load_run
+
+from runfixture import FAKE_SECRET, URL_PASSWORD, XSS_INSTRUCTION, cached_run
+from test_export import check_flat, expected
 
 HOSTILE = "---\nlicense: mit\n# Owned\n| a | b |\n```\n<script>alert(1)</script> *x* [l](javascript:1)"
 

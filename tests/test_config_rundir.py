@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -79,11 +78,14 @@ def test_keys_added_by_a_newer_version_do_not_block_resume(tmp_path):
 
 
 def test_second_process_is_refused_and_lock_dies_with_its_holder(tmp_path):
-    code = ("import time, sys; from selfinstruct.config import load_config; from selfinstruct.rundir import RunDir;"
-            f"r = RunDir(load_config(None, ['run.root={tmp_path}', 'run.name=r'])); r.open();"
-            "print('locked', flush=True); time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import time, sys; from selfinstruct.config import load_config; from selfinstruct.rundir import RunDir;"
+        f"r = RunDir(load_config(None, ['run.root={tmp_path}', 'run.name=r'])); r.open();"
+        "print('locked', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunError, match=f"pid {holder.pid}"):

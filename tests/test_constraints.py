@@ -12,29 +12,52 @@ from selfinstruct import constraints as C
 
 # One passing and one failing answer per constraint type, written by hand.
 EXAMPLES = {
-    "length_constraints:number_sentences": ({"relation": "less than", "num_sentences": 3},
-                                            "Dr. Smith arrived at 3 p.m. on Monday. He left early.",
-                                            "It rained. Then it stopped. The sun came out. Birds sang."),
-    "length_constraints:number_words": ({"relation": "at least", "num_words": 5},
-                                        "This answer has six words exactly.", "Too short."),
-    "detectable_format:number_bullet_lists": ({"num_bullets": 2}, "* first point\n* second point",
-                                              "* one\n* two\n* three"),
-    "detectable_format:number_highlighted_sections": ({"num_highlights": 2}, "A *bold* and *brave* move.",
-                                                      "Only *one* highlight."),
+    "length_constraints:number_sentences": (
+        {"relation": "less than", "num_sentences": 3},
+        "Dr. Smith arrived at 3 p.m. on Monday. He left early.",
+        "It rained. Then it stopped. The sun came out. Birds sang.",
+    ),
+    "length_constraints:number_words": (
+        {"relation": "at least", "num_words": 5},
+        "This answer has six words exactly.",
+        "Too short.",
+    ),
+    "detectable_format:number_bullet_lists": (
+        {"num_bullets": 2},
+        "* first point\n* second point",
+        "* one\n* two\n* three",
+    ),
+    "detectable_format:number_highlighted_sections": (
+        {"num_highlights": 2},
+        "A *bold* and *brave* move.",
+        "Only *one* highlight.",
+    ),
     "detectable_format:title": ({}, "<<Frost>>\nSilver on the grass.", "Frost\nSilver on the grass."),
     "startend:quotation": ({}, '"All of it quoted."', 'Half "quoted".'),
     "detectable_format:json_format": ({}, '```json\n{"answer": 4}\n```', "The answer is 4."),
-    "change_case:english_lowercase": ({}, "the quick brown fox jumps over the lazy dog near the river bank",
-                                      "The quick brown fox jumps over the lazy dog near the river bank"),
-    "change_case:english_capital": ({}, "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG NEAR THE RIVER BANK",
-                                    "THE QUICK BROWN FOX jumps OVER THE LAZY DOG NEAR THE RIVER BANK"),
+    "change_case:english_lowercase": (
+        {},
+        "the quick brown fox jumps over the lazy dog near the river bank",
+        "The quick brown fox jumps over the lazy dog near the river bank",
+    ),
+    "change_case:english_capital": (
+        {},
+        "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG NEAR THE RIVER BANK",
+        "THE QUICK BROWN FOX jumps OVER THE LAZY DOG NEAR THE RIVER BANK",
+    ),
     "punctuation:no_comma": ({}, "No commas here at all.", "One comma, right here."),
     "keywords:existence": ({"keywords": ["idea", "world"]}, "A big idea for the world.", "A big idea."),
     "keywords:forbidden_words": ({"forbidden_words": ["frost"]}, "Cold grass at dawn.", "Frost on the grass."),
-    "keywords:frequency": ({"keyword": "point", "frequency": 2, "relation": "at least"},
-                           "One point, then another point.", "Just one point."),
-    "startend:end_checker": ({"end_phrase": "Any other questions?"}, "Done. Any other questions?",
-                             "Any other questions? Done."),
+    "keywords:frequency": (
+        {"keyword": "point", "frequency": 2, "relation": "at least"},
+        "One point, then another point.",
+        "Just one point.",
+    ),
+    "startend:end_checker": (
+        {"end_phrase": "Any other questions?"},
+        "Done. Any other questions?",
+        "Any other questions? Done.",
+    ),
     "detectable_content:postscript": ({"postscript_marker": "P.S."}, "Hello.\nP.S. See you soon.", "Hello."),
 }
 
@@ -90,7 +113,10 @@ def _fits(text, template):
 
 
 def test_phrasings_find_an_eval_phrase_in_generated_text():
-    rows = [{"specs": [{"text": "Answer with less than 20 words."}]}, {"specs": [{"text": "Answer with less than 20 words."}]}]
+    rows = [
+        {"specs": [{"text": "Answer with less than 20 words."}]},
+        {"specs": [{"text": "Answer with less than 20 words."}]},
+    ]
     used = C.phrasings(rows)
     assert used == ["Answer with less than 20 words."]
     assert C.find_phrasings("Name a fruit.  answer with LESS than 20\nwords.", used) == used
@@ -120,11 +146,16 @@ print(json.dumps(out))
 
 def test_every_checker_runs_with_the_network_blocked_and_no_nltk_data(tmp_path):
     """A fresh process with every socket refused and no nltk data folder anywhere it looks."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NLTK_DATA": str(tmp_path / "none"),
-           "PYTHONNOUSERSITE": "1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NLTK_DATA": str(tmp_path / "none"), "PYTHONNOUSERSITE": "1"}
     root = Path(__file__).parents[1]  # `-c` imports selfinstruct from the working directory: this checkout
-    done = subprocess.run([sys.executable, "-c", OFFLINE, json.dumps(EXAMPLES)], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=root)
+    done = subprocess.run(
+        [sys.executable, "-c", OFFLINE, json.dumps(EXAMPLES)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out.pop("blocked") is True
@@ -145,8 +176,11 @@ def test_the_sentence_splitter_is_nltks_english_punkt():
 def test_sentences_whose_words_the_punkt_tables_never_saw_are_counted():
     # The first default-run eval died here: an answer starting a sentence with "Pour" (not in the
     # English tables' orthographic context) raised KeyError until that context defaulted to 0.
-    spec = {"id": "length_constraints:number_sentences", "kwargs": {"relation": "less than", "num_sentences": 5},
-            "text": "x"}
+    spec = {
+        "id": "length_constraints:number_sentences",
+        "kwargs": {"relation": "less than", "num_sentences": 5},
+        "text": "x",
+    }
     steps = "Follow these steps:\n\n1. Pour the hot water over the tea bag.\n2. Stir it well."
     assert C.check(steps, [spec]) == [True]
     assert C.check(steps + " Zebrafish swim. Qwertyuiop ends.", [spec]) == [False]

@@ -1,23 +1,35 @@
 """Decontamination against held-out tasks, and the validity audit's parsing and intervals."""
 
 from selfinstruct.audit import parse_verdict, summarize, verdicts, wilson
-from selfinstruct.config import NoveltyConfig
+from selfinstruct.config import FilterConfig, NoveltyConfig
 from selfinstruct.filter.decontam import Decontaminator
 from selfinstruct.filter.pipeline import filter_tasks
-from selfinstruct.config import FilterConfig
 from selfinstruct.records import Instance, Reject, Task
 from selfinstruct.teachers.base import Completion
 
-HELD = Task("Write a four-sentence story about a lighthouse keeper who finds a message in a bottle.",
-            [Instance("", "Every evening for thirty years, Tomas climbed the lighthouse stairs and lit the lamp "
-                          "for ships that rarely came by any more.")])
+HELD = Task(
+    "Write a four-sentence story about a lighthouse keeper who finds a message in a bottle.",
+    [
+        Instance(
+            "",
+            "Every evening for thirty years, Tomas climbed the lighthouse stairs and lit the lamp "
+            "for ships that rarely came by any more.",
+        )
+    ],
+)
 
 
 def test_a_paraphrase_or_a_shared_13_gram_of_a_heldout_task_is_rejected_with_its_id():
     d = Decontaminator([HELD], NoveltyConfig())
     para = Task("Write a four sentence story about a lighthouse keeper finding a message in a bottle.")
-    copied = Task("Continue this text.", [Instance("Every evening for thirty years, Tomas climbed the "
-                                                    "lighthouse stairs and lit the lamp for ships", "ok")])
+    copied = Task(
+        "Continue this text.",
+        [
+            Instance(
+                "Every evening for thirty years, Tomas climbed the lighthouse stairs and lit the lamp for ships", "ok"
+            )
+        ],
+    )
     other = Task("Convert 30 degrees Celsius to Fahrenheit.", [Instance("", "86 degrees Fahrenheit.")])
     reasons = d.check([para, copied, other])
     assert reasons[0].kind == "contaminated" and str(reasons[0]).startswith("contaminated(0.")
@@ -39,9 +51,11 @@ def test_verdicts_parse_yes_no_with_reasons_and_all_valid_needs_three_yes():
     assert parse_verdict("**No** - the output is wrong") == (False, "the output is wrong")
     assert parse_verdict("Maybe")[0] is None
     t1, t2 = Task("a task one"), Task("a task two")
-    comps = [Completion("r", txt, "stop", meta={"task": t.id, "question": q})
-             for t, answers in ((t1, ("Yes", "Yes", "Yes, right")), (t2, ("Yes", "No, empty", "Yes")))
-             for q, txt in zip(("instruction", "input", "output"), answers)]
+    comps = [
+        Completion("r", txt, "stop", meta={"task": t.id, "question": q})
+        for t, answers in ((t1, ("Yes", "Yes", "Yes, right")), (t2, ("Yes", "No, empty", "Yes")))
+        for q, txt in zip(("instruction", "input", "output"), answers)
+    ]
     rows = verdicts([t1, t2], comps)
     assert [r["all_valid"] for r in rows] == [True, False] and rows[1]["input_why"] == "empty"
     assert rows[0]["task"] == "a task one" and rows[1]["input_valid"] is False

@@ -17,11 +17,12 @@ import sys
 
 import pytest
 
-from conftest import PUBLIC_SEEDS, ROOT
 from selfinstruct.config import StudentConfig
 from selfinstruct.distill.hard_examples import task_losses
 from selfinstruct.formats import read_tasks, write_tasks
 from selfinstruct.testing import free_port
+
+from conftest import PUBLIC_SEEDS, ROOT
 
 pytestmark = pytest.mark.slow
 N_TASKS, BATCH, EPOCHS = 8, 2, 2  # must match tests/helpers/ddp_distill.py
@@ -32,9 +33,25 @@ def test_two_processes_train_the_student_and_the_loss_falls(tmp_path):
     tasks_path, out = tmp_path / "tasks.jsonl", tmp_path / "student"
     write_tasks(tasks_path, tasks)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-           str(ROOT / "tests" / "helpers" / "ddp_distill.py"), str(tasks_path), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(ROOT / "tests" / "helpers" / "ddp_distill.py"),
+        str(tasks_path),
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

@@ -54,8 +54,14 @@ def test_training_lowers_loss_on_training_examples(trained, seeds):
 
 def test_output_folder_is_complete_and_a_relaunch_does_not_retrain(trained, seeds):
     out, metrics, _, _ = trained
-    for name in ("adapter_config.json", "adapter_model.safetensors", "config.yaml", "metrics.json", ".done",
-                 "tokenizer.json"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "config.yaml",
+        "metrics.json",
+        ".done",
+        "tokenizer.json",
+    ):
         assert (out / name).exists(), name
     assert not out.with_name("student.tmp").exists()
     assert json.loads((out / "adapter_config.json").read_text())["r"] == CFG.lora.r

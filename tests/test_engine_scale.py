@@ -67,6 +67,9 @@ def test_sigkill_at_a_random_point_and_a_relaunch_keep_each_task_once(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     ids = accepted_ids(run)
     assert len(ids) == len(set(ids)) == per_round * rounds
-    texts = [json.loads(line)["instruction"] for f in sorted(run.glob("round-*/accepted.jsonl"))
-             for line in f.read_text().splitlines()]
+    texts = [
+        json.loads(line)["instruction"]
+        for f in sorted(run.glob("round-*/accepted.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
     assert len(set(texts)) == len(texts)  # no task twice, even under another id

@@ -15,9 +15,22 @@ from selfinstruct.generate.estimate import measure_run, simulate
 
 
 def _args(root: Path, *more: str) -> list[str]:
-    return ["generate", "--set", f"run.root={root}", "--set", "teacher.backend=instant",
-            "--set", "generate.strategy=self_instruct", "--set", "filter.verify.enabled=false",
-            "--rounds", "3", "--per-round", "10", *more]
+    return [
+        "generate",
+        "--set",
+        f"run.root={root}",
+        "--set",
+        "teacher.backend=instant",
+        "--set",
+        "generate.strategy=self_instruct",
+        "--set",
+        "filter.verify.enabled=false",
+        "--rounds",
+        "3",
+        "--per-round",
+        "10",
+        *more,
+    ]
 
 
 def _figures(output: str) -> dict[str, float]:
@@ -27,14 +40,20 @@ def _figures(output: str) -> dict[str, float]:
 
 
 def _measured_tokens(run: Path) -> float:
-    return sum(json.loads(p.read_text())["teacher"]["prompt_tokens"] + json.loads(p.read_text())["teacher"]
-               ["completion_tokens"] for p in run.glob("round-*/stats.json"))
+    return sum(
+        json.loads(p.read_text())["teacher"]["prompt_tokens"]
+        + json.loads(p.read_text())["teacher"]["completion_tokens"]
+        for p in run.glob("round-*/stats.json")
+    )
 
 
-@pytest.mark.parametrize("acceptance, want", [
-    (1.0, (20, 18)),  # ceil(6 x 1.3) = 8 tried, 6 taken, 2 carried: the next rounds try 6 each
-    (0.0, (72, 0)),  # nothing passes: every batch of every round tries its 8
-])
+@pytest.mark.parametrize(
+    "acceptance, want",
+    [
+        (1.0, (20, 18)),  # ceil(6 x 1.3) = 8 tried, 6 taken, 2 carried: the next rounds try 6 each
+        (0.0, (72, 0)),  # nothing passes: every batch of every round tries its 8
+    ],
+)
 def test_simulate_follows_the_rounds_batching(acceptance, want):
     assert simulate(3, 6, 3, acceptance) == want
 

@@ -39,10 +39,16 @@ def test_the_base_is_answered_once_then_read_from_the_cache(tmp_path):
 
     nonce = uuid.uuid4().hex[:8]  # the answer cache outlives test runs: new items, so a cold cache here
     heldout = tmp_path / "heldout.jsonl"
-    heldout.write_text("".join(json.dumps({"instruction": f"Say the word {w}. ({nonce})",
-                                           "instances": [{"input": "", "output": w}]}) + "\n" for w in ("yes", "no")))
-    cfg = Config(student=StudentConfig(model="embedded:smollm2-135m", eval_backend="transformers",
-                                       eval_max_new_tokens=6))
+    heldout.write_text(
+        "".join(
+            json.dumps({"instruction": f"Say the word {w}. ({nonce})", "instances": [{"input": "", "output": w}]})
+            + "\n"
+            for w in ("yes", "no")
+        )
+    )
+    cfg = Config(
+        student=StudentConfig(model="embedded:smollm2-135m", eval_backend="transformers", eval_max_new_tokens=6)
+    )
     before = dict(A.CALLS)
     first = eval_command(heldout, cfg)
     assert A.CALLS["transformers"] == before["transformers"] + 1
@@ -90,12 +96,18 @@ def test_answers_through_the_teacher_are_those_of_a_plain_generate_loop(tmp_path
         model, tok = load_student(path, base)
         tok.padding_side, out = "left", []
         for i in range(0, len(items), 2):
-            enc = tok([format_prompt(tok, ins, inp) for ins, inp, _ in items[i:i + 2]], return_tensors="pt",
-                      padding=True)
+            enc = tok(
+                [format_prompt(tok, ins, inp) for ins, inp, _ in items[i : i + 2]], return_tensors="pt", padding=True
+            )
             with torch.no_grad():
-                ids = model.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id,
-                                     eos_token_id=tok.eos_token_id)
-            out += [A.clean(tok.decode(r, skip_special_tokens=True), tok) for r in ids[:, enc["input_ids"].shape[1]:]]
+                ids = model.generate(
+                    **enc,
+                    max_new_tokens=10,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )
+            out += [A.clean(tok.decode(r, skip_special_tokens=True), tok) for r in ids[:, enc["input_ids"].shape[1] :]]
         return out
 
     assert got == {"base": plain_loop(None), "student": plain_loop(adapter)}

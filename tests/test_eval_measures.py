@@ -53,13 +53,24 @@ def test_the_verifiable_set_built_twice_is_identical_in_any_order(tmp_path):
 
 
 def test_verifiable_accuracies_on_hand_made_answers():
-    rows = [{"id": "a", "instruction": "x", "input": "", "specs": [
+    rows = [
+        {
+            "id": "a",
+            "instruction": "x",
+            "input": "",
+            "specs": [
                 {"id": "punctuation:no_comma", "kwargs": {}, "text": ""},
-                {"id": "keywords:existence", "kwargs": {"keywords": ["idea"]}, "text": ""}]},
-            {"id": "b", "instruction": "y", "input": "", "specs": [
-                {"id": "detectable_format:title", "kwargs": {}, "text": ""}]}]
-    answers = {"base": ["An idea, sadly.", "No title here."],
-               "round-1": ["An idea and no comma.", "<<Title>> here."]}
+                {"id": "keywords:existence", "kwargs": {"keywords": ["idea"]}, "text": ""},
+            ],
+        },
+        {
+            "id": "b",
+            "instruction": "y",
+            "input": "",
+            "specs": [{"id": "detectable_format:title", "kwargs": {}, "text": ""}],
+        },
+    ]
+    answers = {"base": ["An idea, sadly.", "No title here."], "round-1": ["An idea and no comma.", "<<Title>> here."]}
     fields, found = V.score(rows, answers)
     assert found == {"base": [[False, True], [False]], "round-1": [[True, True], [True]]}
     assert fields["base"] == {"if_n": 2, "if_prompt": 0.0, "if_instr": round(1 / 3, 4)}
@@ -110,21 +121,29 @@ def test_eval_writes_all_three_measures_from_cached_answers(tmp_path):
     a model), the judge is the instant teacher."""
     nonce = uuid.uuid4().hex[:8]
     run = tmp_path / "run"
-    tasks = [Task(id=f"h{i}", instruction=f"Name a colour, please ({nonce} {i}).",
-                  instances=[Instance(input="", output=w)]) for i, w in enumerate(("red", "blue", "green"))]
+    tasks = [
+        Task(id=f"h{i}", instruction=f"Name a colour, please ({nonce} {i}).", instances=[Instance(input="", output=w)])
+        for i, w in enumerate(("red", "blue", "green"))
+    ]
     run.mkdir()
     (run / "heldout.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tasks))
     adapter = run / "round-1" / "student"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"nonce": nonce}))
     (adapter / ".done").write_text("")
-    cfg = Config(student=StudentConfig(model="embedded:smollm2-135m", eval_backend="transformers"),
-                 teacher=TeacherConfig(backend="instant"))
+    cfg = Config(
+        student=StudentConfig(model="embedded:smollm2-135m", eval_backend="transformers"),
+        teacher=TeacherConfig(backend="instant"),
+    )
     items = [(t.instruction, "", t.instances[0].output) for t in tasks]
     vrows = V.build_set(tasks)
-    said = {"heldout": {"base": ["It is red, a warm colour of fire", "Blue like the sky above us", "green"],
-                        "round-1": ["red", "blue", "grass green"]},
-            "verifiable": {"base": ["An idea, sadly."] * 3, "round-1": ["no comma here"] * 3}}
+    said = {
+        "heldout": {
+            "base": ["It is red, a warm colour of fire", "Blue like the sky above us", "green"],
+            "round-1": ["red", "blue", "grass green"],
+        },
+        "verifiable": {"base": ["An idea, sadly."] * 3, "round-1": ["no comma here"] * 3},
+    }
     for label, path in (("base", None), ("round-1", adapter)):
         ident = A.model_identity(path, cfg.student)
         A.store(A.cache_key(items, ident, cfg.student), said["heldout"][label])
@@ -135,8 +154,16 @@ def test_eval_writes_all_three_measures_from_cached_answers(tmp_path):
     doc = json.loads((run / "eval" / "eval.json").read_text())
     assert doc["rows"] == rows and (run / "heldout-verifiable.jsonl").exists()
     student = rows[1]
-    for key in ("cut_base_rouge_l", "vs_cut_ci_low", "if_prompt", "if_prompt_ci_high", "if_instr_ci_low",
-                "judge_win_rate", "judge_ci_low", "judge_consistency"):
+    for key in (
+        "cut_base_rouge_l",
+        "vs_cut_ci_low",
+        "if_prompt",
+        "if_prompt_ci_high",
+        "if_instr_ci_low",
+        "judge_win_rate",
+        "judge_ci_low",
+        "judge_consistency",
+    ):
         assert key in student, key
     assert doc["verifiable"]["n"] == 3 and doc["answer_max_new_tokens"] == cfg.student.eval_max_new_tokens
     assert doc["verifiable"]["training_tasks_with_eval_phrasings"] == []
@@ -145,7 +172,7 @@ def test_eval_writes_all_three_measures_from_cached_answers(tmp_path):
     from selfinstruct.report import build_report
 
     page = build_report(run).read_text()
-    section = page[page.index("Eval: following, not stopping"):]
+    section = page[page.index("Eval: following, not stopping") :]
     for text in ("of the gain is length", "prompt level", "consistency", "by constraint type"):
         assert text in section, text
     for png in ("eval_length.png", "eval_verifiable.png", "eval_judge.png"):

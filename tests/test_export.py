@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runfixture import FAKE_SECRET, URL_PASSWORD, cached_run
 from selfinstruct.cli import app
+from selfinstruct.export import ExportError, export_run
 from selfinstruct.formats import chat_messages
 from selfinstruct.records import Task
 from selfinstruct.rundir import RunError
 from selfinstruct.store import ChunkStore
-from selfinstruct.export import ExportError, export_run
+
+from runfixture import FAKE_SECRET, URL_PASSWORD, cached_run
 
 
 @pytest.fixture
@@ -28,9 +29,21 @@ def expected(run: Path) -> list[dict]:
     for d in sorted(run.glob("round-*"), key=lambda p: int(p.name.split("-")[1])):
         for rec in ChunkStore(d / "accepted.jsonl"):
             t = Task.from_dict(rec)
-            out += [{"id": t.id, "instance": k, "instruction": t.instruction, "input": i.input, "output": i.output,
-                     "round": t.round, "parents": t.parents, "scores": t.scores, "teacher": t.teacher,
-                     "is_classification": t.is_classification} for k, i in enumerate(t.instances)]
+            out += [
+                {
+                    "id": t.id,
+                    "instance": k,
+                    "instruction": t.instruction,
+                    "input": i.input,
+                    "output": i.output,
+                    "round": t.round,
+                    "parents": t.parents,
+                    "scores": t.scores,
+                    "teacher": t.teacher,
+                    "is_classification": t.is_classification,
+                }
+                for k, i in enumerate(t.instances)
+            ]
     assert len(out) > 40
     return out
 
@@ -78,8 +91,10 @@ def test_sharegpt_round_trip(run, tmp_path):
     assert len(ds) == len(want)
     for g, w in zip(ds, want):
         user, reply = chat_messages(w["instruction"], _inst(w))
-        assert g["conversations"] == [{"from": "human", "value": user["content"]},
-                                      {"from": "gpt", "value": reply["content"]}]
+        assert g["conversations"] == [
+            {"from": "human", "value": user["content"]},
+            {"from": "gpt", "value": reply["content"]},
+        ]
         assert (g["id"], g["instance"], g["round"], g["parents"]) == (w["id"], w["instance"], w["round"], w["parents"])
 
 

@@ -41,13 +41,24 @@ class OffTopic(TaskCheck):
 
 
 def test_a_new_check_is_one_class_and_one_config_line_and_the_round_counts_its_rejects(tmp_path):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", [
-        f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
-        "generate.strategy=self_instruct", "filter.verify.enabled=false", "generate.per_round=6",
-        "generate.prompts_per_round=8", "generate.max_batches=2", "generate.heldout_share=0",
-        # the one config line: the default list with the new check after the heuristics
-        "filter.checks=[quality, {off_topic: {words: [poem, limerick, story]}}, instances, turns, verifiable, decontam, "
-        + "novelty, ifd, judge, verify]"])
+    cfg = load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "teacher.backend=instant",
+            "student.enabled=false",
+            "generate.strategy=self_instruct",
+            "filter.verify.enabled=false",
+            "generate.per_round=6",
+            "generate.prompts_per_round=8",
+            "generate.max_batches=2",
+            "generate.heldout_share=0",
+            # the one config line: the default list with the new check after the heuristics
+            "filter.checks=[quality, {off_topic: {words: [poem, limerick, story]}}, instances, turns, verifiable, "
+            + "decontam, novelty, ifd, judge, verify]",
+        ],
+    )
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     with RunDir(cfg) as run:
         stats, accepted, _ = run_round(cfg, run, 1, seeds, [], InstantTeacher(cfg.teacher, 0, 0.0, 0.0))
@@ -79,11 +90,22 @@ def test_the_default_list_runs_the_stack_each_stage_always_ran():
         return [c.name for c in filt.checks if c.on(batch)]
 
     assert running(Batch("instructions", [])) == ["quality", "verifiable", "decontam", "novelty"]
-    assert running(Batch("tasks", [], ctx)) == ["quality", "instances", "turns", "decontam", "novelty", "judge",
-                                                "verify"]
+    assert running(Batch("tasks", [], ctx)) == [
+        "quality",
+        "instances",
+        "turns",
+        "decontam",
+        "novelty",
+        "judge",
+        "verify",
+    ]
     plain = Filter(load_config(None, ["filter.verify.enabled=false"]).filter)
-    assert [c.name for c in plain.checks if c.on(Batch("tasks", [], ctx))] == ["quality", "instances", "turns",
-                                                                               "novelty"]
+    assert [c.name for c in plain.checks if c.on(Batch("tasks", [], ctx))] == [
+        "quality",
+        "instances",
+        "turns",
+        "novelty",
+    ]
 
 
 def test_the_order_and_the_set_of_checks_are_the_configs(tmp_path):
@@ -128,26 +150,43 @@ class Programs:
         self.programs = programs
 
     def complete(self, requests):
-        return [Completion(r.id, next(p for k, p in self.programs.items() if k in r.messages[0]["content"]),
-                           "stop", 10, 10) for r in requests]
+        return [
+            Completion(r.id, next(p for k, p in self.programs.items() if k in r.messages[0]["content"]), "stop", 10, 10)
+            for r in requests
+        ]
 
     def close(self):
         pass
 
 
 def test_verify_is_the_last_check_and_a_repaired_record_takes_its_tasks_place(tmp_path):
-    cfg = load_config(None, ["filter.verify.repair=true", "filter.verify.unverified=keep",
-                             "filter.novelty.threshold=0.999"])
+    cfg = load_config(
+        None, ["filter.verify.repair=true", "filter.verify.unverified=keep", "filter.novelty.threshold=0.999"]
+    )
     wrong = Task("What is the sum of the even numbers from 1 to 100?", [Instance("", "The sum is 5050.")])
     long = Task("Describe the sea in no more than 3 words.", [Instance("", "The sea is vast and deep.")])
     right = Task("How many words are in the sentence?", [Instance("The quick brown fox.", "4")])
     short = Task("Hi", [Instance("", "Hello.")])  # rejected by the heuristics: never verified
-    ctx = StepContext(cfg, Programs({"even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```",
-                                     "How many words": "```python\nprint(len(data.split()))\n```"}), 1, [], [])
+    ctx = StepContext(
+        cfg,
+        Programs(
+            {
+                "even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```",
+                "How many words": "```python\nprint(len(data.split()))\n```",
+            }
+        ),
+        1,
+        [],
+        [],
+    )
     started = []
     accepted, rejected, stats = Filter(cfg.filter).tasks(
-        [wrong, long, short, right], [], ctx, lambda step: ChunkStore(tmp_path / f"{step}.jsonl"),
-        lambda step, n: started.append((step, n)))
+        [wrong, long, short, right],
+        [],
+        ctx,
+        lambda step: ChunkStore(tmp_path / f"{step}.jsonl"),
+        lambda step, n: started.append((step, n)),
+    )
     assert started == [("verify", 3)]
     assert [t.instruction for t in accepted] == [wrong.instruction, right.instruction]
     assert accepted[0].instances[0].output == "The sum is 2550." and accepted[0].id != wrong.id

@@ -37,12 +37,17 @@ def test_paraphrases_of_the_pool_are_caught_different_tasks_kept():
     assert kind == "flat"
     assert keep.tolist() == [False] * len(PARAPHRASES) + [True] * len(DIFFERENT)
     assert of[: len(PARAPHRASES)].tolist() == list(range(len(PARAPHRASES)))  # each caught by its own twin
-    assert (best[: len(PARAPHRASES)] >= cfg.threshold).all() and (best[len(PARAPHRASES):] < 0.6).all()
+    assert (best[: len(PARAPHRASES)] >= cfg.threshold).all() and (best[len(PARAPHRASES) :] < 0.6).all()
 
 
 def test_within_batch_the_first_of_a_group_wins():
-    cands = ["Compose a poem about the sea.", "Explain how a car engine works.",
-             "Write a poem about the ocean.", "Write a poem about the sea.", "Suggest a name for a bakery."]
+    cands = [
+        "Compose a poem about the sea.",
+        "Explain how a car engine works.",
+        "Write a poem about the ocean.",
+        "Write a poem about the sea.",
+        "Suggest a name for a bakery.",
+    ]
     keep, best, of, _ = novelty_filter(_vecs(cands), np.zeros((0, 384), np.float32), NoveltyConfig())
     assert keep.tolist() == [True, True, False, False, True]
     assert of[2] == 0 and of[3] == 0

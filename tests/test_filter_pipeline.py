@@ -20,12 +20,12 @@ def _t(instruction: str, output: str = "An answer.", inp: str = "") -> Task:
 def _batch() -> tuple[list[Task], list[Task]]:
     pool = [_t("Write a poem about the ocean."), _t("Explain how a car engine works.")]
     cands = [
-        _t("Compose a poem about the sea."),               # near duplicate of the pool
+        _t("Compose a poem about the sea."),  # near duplicate of the pool
         _t("List five countries in South America."),
-        _t("Describe the picture in one sentence."),       # blacklist
-        _t("Name five countries in South America."),       # near duplicate of an earlier candidate
+        _t("Describe the picture in one sentence."),  # blacklist
+        _t("Name five countries in South America."),  # near duplicate of an earlier candidate
         _t("Suggest a name for a new bakery.", output=""),  # empty output
-        _t("Hello there"),                                  # too short
+        _t("Hello there"),  # too short
         _t("Convert 100 degrees Fahrenheit to Celsius."),
     ]
     return cands, pool
@@ -62,8 +62,13 @@ def test_paper_mode_and_instruction_only(tmp_path):
 def test_filter_command_writes_outputs(tmp_path, public_seeds):
     src = tmp_path / "in.jsonl"
     rows = [{"instruction": t.instruction, "input": "", "output": t.instances[0].output} for t in _batch()[0]]
-    rows.append({"instruction": "Is there anything I can eat for a breakfast that doesn't include eggs?",
-                 "input": "", "output": "Oatmeal."})  # close to seed_task_0
+    rows.append(
+        {
+            "instruction": "Is there anything I can eat for a breakfast that doesn't include eggs?",
+            "input": "",
+            "output": "Oatmeal.",
+        }
+    )  # close to seed_task_0
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out" / "kept.jsonl"
     res = CliRunner().invoke(app, ["filter", "-i", str(src), "-o", str(out), "--pool", str(public_seeds)])

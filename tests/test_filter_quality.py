@@ -11,20 +11,23 @@ from selfinstruct.records import Instance, Reject, Task
 CFG = QualityConfig()
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("Write a haiku about autumn leaves.", None),
-    ("Say hi", "too_short(2 words)"),
-    ("word " * 151, "too_long(151 words)"),
-    ("Describe the image below in detail.", "blacklist(image)"),
-    ("Please GO TO the store and buy milk.", "blacklist(go to)"),
-    ("Draw a diagram of the water cycle.", "blacklist(draw)"),
-    ("Explain why drawing helps children learn.", None),  # word boundary: "drawing" is not "draw"
-    ("Summarize the profile of this user.", None),  # "file" inside "profile" is not a hit
-    ("- List three fruits that are red.", "bad_start(punctuation)"),
-    ("¿Cómo se dice hello en inglés?", "non_ascii_start"),
-    ("25% off the jacket", "unfinished(no closing punctuation)"),  # a fragment, not a task
-    ('Translate this sentence into French: "Good night"', None),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("Write a haiku about autumn leaves.", None),
+        ("Say hi", "too_short(2 words)"),
+        ("word " * 151, "too_long(151 words)"),
+        ("Describe the image below in detail.", "blacklist(image)"),
+        ("Please GO TO the store and buy milk.", "blacklist(go to)"),
+        ("Draw a diagram of the water cycle.", "blacklist(draw)"),
+        ("Explain why drawing helps children learn.", None),  # word boundary: "drawing" is not "draw"
+        ("Summarize the profile of this user.", None),  # "file" inside "profile" is not a hit
+        ("- List three fruits that are red.", "bad_start(punctuation)"),
+        ("¿Cómo se dice hello en inglés?", "non_ascii_start"),
+        ("25% off the jacket", "unfinished(no closing punctuation)"),  # a fragment, not a task
+        ('Translate this sentence into French: "Good night"', None),
+    ],
+)
 def test_instruction_heuristics(text, reason):
     why = check_instruction(text, CFG)
     assert (str(why) if why else None) == reason
@@ -44,50 +47,90 @@ def test_instance_checks():
     assert check_instances(Task("List them.", [Instance("", "Here are the items:")]))[0] == Reject("truncated_instance")
 
 
-@pytest.mark.parametrize("instruction,inp,out,classification,leak", [
-    # from hand-labelled runs: the input gives the answer away, or the output restates the input
-    ("How many legs does an octopus have?", "An octopus has 8 legs.", "8", False, True),
-    ('Translate "Hello, World!" into Spanish.', "Hola, mundo!", "¡Hola, Mundo!", False, True),
-    ("What is the significance of the sun?", "The sun keeps the Earth warm and gives it light.",
-     "The significance of the sun is that it keeps the Earth warm and gives it light.", False, True),
-    # extracting from given material is the task; a label is one of the listed options
-    ("What is the profession of the person in the text?", "A carpenter works with wood.", "Carpenter", False, False),
-    ("Which one is a fruit?", "apple, car, chair", "apple", True, False),
-    ("Add the two numbers.", "2, 3", "5", False, False),
-    ("Convert the temperature to Fahrenheit.", "25 C", "77 F", False, False),
-    # a seed: the output transforms its input, as long as it or longer (not a question)
-    ("Rank these countries by their population.", "Brazil, China, US, Japan, Canada, Australia",
-     "China, US, Brazil, Japan, Canada, Australia", False, False),
-])
+@pytest.mark.parametrize(
+    "instruction,inp,out,classification,leak",
+    [
+        # from hand-labelled runs: the input gives the answer away, or the output restates the input
+        ("How many legs does an octopus have?", "An octopus has 8 legs.", "8", False, True),
+        ('Translate "Hello, World!" into Spanish.', "Hola, mundo!", "¡Hola, Mundo!", False, True),
+        (
+            "What is the significance of the sun?",
+            "The sun keeps the Earth warm and gives it light.",
+            "The significance of the sun is that it keeps the Earth warm and gives it light.",
+            False,
+            True,
+        ),
+        # extracting from given material is the task; a label is one of the listed options
+        (
+            "What is the profession of the person in the text?",
+            "A carpenter works with wood.",
+            "Carpenter",
+            False,
+            False,
+        ),
+        ("Which one is a fruit?", "apple, car, chair", "apple", True, False),
+        ("Add the two numbers.", "2, 3", "5", False, False),
+        ("Convert the temperature to Fahrenheit.", "25 C", "77 F", False, False),
+        # a seed: the output transforms its input, as long as it or longer (not a question)
+        (
+            "Rank these countries by their population.",
+            "Brazil, China, US, Japan, Canada, Australia",
+            "China, US, Brazil, Japan, Canada, Australia",
+            False,
+            False,
+        ),
+    ],
+)
 def test_an_answer_given_away_by_the_input_is_rejected(instruction, inp, out, classification, leak):
     task = Task(instruction, [Instance(inp, out)], is_classification=classification)
     assert (check_instances(task)[0] == Reject("answer_in_input")) is leak
 
 
-@pytest.mark.parametrize("instruction,inp,out,reason", [
-    # from the hand-labelled default run (docs/default-run-hand-labels.jsonl), all invalid by hand
-    ("Remove all non-alphabetic characters from the text.",
-     "Here's a realistic, concrete input for this task:\n\nThis is a test! 42", "This is a test", "chatter(input)"),
-    ("Count the words in the text.", "Sure! Here is an example input:\nHello world", "2", "chatter(input)"),
-    ("Explain why the weather is cloudy.", "", "The weather is cloudy.", "echoes_instruction(output)"),
-    ("Who or whom is on this stage?", "", "The stage is on the stage.", "echoes_instruction(output)"),
-    ("Write a Python function that returns the number of unique characters in a string.",
-     '"Write a Python function that returns the number of unique characters in a string.', "len(set(s))",
-     "echoes_instruction(input)"),
-    # kept: an answer that adds a word ("Yes"), an input that only begins with "Here", a short label
-    ("Can the manager share the report with the public?", "", "Yes, the manager can share the report.", None),
-    ("Summarize the text.", "Here the river bends east before the old mill.", "The river bends near a mill.", None),
-    ("Is the review positive or negative?", "I loved it.", "positive", None),
-])
+@pytest.mark.parametrize(
+    "instruction,inp,out,reason",
+    [
+        # from the hand-labelled default run (docs/default-run-hand-labels.jsonl), all invalid by hand
+        (
+            "Remove all non-alphabetic characters from the text.",
+            "Here's a realistic, concrete input for this task:\n\nThis is a test! 42",
+            "This is a test",
+            "chatter(input)",
+        ),
+        ("Count the words in the text.", "Sure! Here is an example input:\nHello world", "2", "chatter(input)"),
+        ("Explain why the weather is cloudy.", "", "The weather is cloudy.", "echoes_instruction(output)"),
+        ("Who or whom is on this stage?", "", "The stage is on the stage.", "echoes_instruction(output)"),
+        (
+            "Write a Python function that returns the number of unique characters in a string.",
+            '"Write a Python function that returns the number of unique characters in a string.',
+            "len(set(s))",
+            "echoes_instruction(input)",
+        ),
+        # kept: an answer that adds a word ("Yes"), an input that only begins with "Here", a short label
+        ("Can the manager share the report with the public?", "", "Yes, the manager can share the report.", None),
+        ("Summarize the text.", "Here the river bends east before the old mill.", "The river bends near a mill.", None),
+        ("Is the review positive or negative?", "I loved it.", "positive", None),
+    ],
+)
 def test_chatter_and_echoes_of_the_instruction_are_rejected(instruction, inp, out, reason):
     why = check_instances(Task(instruction, [Instance(inp, out)]))[0]
     assert (str(why) if why else None) == reason
 
 
-@pytest.mark.parametrize("text,score", [
-    ("4", 4.0), (" 4/5", 4.0), ("Score: 4.5", 4.5), ("**3**", 3.0), ("I would rate it 2.", 2.0),
-    ("10", None), ("0", None), ("", None), ("five", None), ("5.0 out of 5", 5.0),
-])
+@pytest.mark.parametrize(
+    "text,score",
+    [
+        ("4", 4.0),
+        (" 4/5", 4.0),
+        ("Score: 4.5", 4.5),
+        ("**3**", 3.0),
+        ("I would rate it 2.", 2.0),
+        ("10", None),
+        ("0", None),
+        ("", None),
+        ("five", None),
+        ("5.0 out of 5", 5.0),
+    ],
+)
 def test_parse_score(text, score):
     assert parse_score(text) == score
 
@@ -108,8 +151,10 @@ def test_judge_with_a_real_teacher(tmp_path):
     from selfinstruct.teachers import make_teacher
 
     cfg = TeacherConfig(backend="vllm", model="embedded:smollm2-135m", prompt_style="chat")
-    tasks = [Task("Give an antonym of the word.", [Instance("happy", "sad")]),
-             Task("Translate the sentence into French.", [Instance("I like apples.", "I like apples.")])]
+    tasks = [
+        Task("Give an antonym of the word.", [Instance("happy", "sad")]),
+        Task("Translate the sentence into French.", [Instance("I like apples.", "I like apples.")]),
+    ]
     store = ChunkStore(tmp_path / "judge.jsonl")
     teacher = make_teacher(cfg, 0)
     try:
@@ -138,8 +183,12 @@ def test_repetitive_loops_of_small_teachers_are_rejected():
 def test_placeholder_instances_copied_from_the_answer_form_are_rejected():
     from selfinstruct.records import Instance, Task
 
-    for inst in (Instance("...", "..."), Instance("", "Output: ..."), Instance("<the input>", "fine"),
-                 Instance("", "<one label>")):
+    for inst in (
+        Instance("...", "..."),
+        Instance("", "Output: ..."),
+        Instance("<the input>", "fine"),
+        Instance("", "<one label>"),
+    ):
         assert check_instances(Task("Write a haiku about snow.", [inst]))[0] == Reject("placeholder"), inst
     assert check_instances(Task("Add the numbers.", [Instance("2, 3", "5")]))[0] is None
 
@@ -147,8 +196,12 @@ def test_placeholder_instances_copied_from_the_answer_form_are_rejected():
 def test_refusals_and_tasks_missing_the_material_they_point_at_are_rejected():
     from selfinstruct.records import Instance, Task
 
-    assert check_instances(Task("Write a short story about a cat.", [Instance("", "I'm sorry, but I can't.")]))[0] == Reject("refusal")
-    assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == Reject("missing_input")
+    assert check_instances(Task("Write a short story about a cat.", [Instance("", "I'm sorry, but I can't.")]))[
+        0
+    ] == Reject("refusal")
+    assert check_instances(Task("Find the longest word in the text.", [Instance("", "noinput")]))[0] == Reject(
+        "missing_input"
+    )
     assert check_instances(Task("Find the longest word in the text.", [Instance("a bb ccc", "ccc")]))[0] is None
     assert check_instances(Task("Write a poem about the sea.", [Instance("", "Waves.")]))[0] is None
 
@@ -171,9 +224,18 @@ def test_each_rule_is_named_by_its_reject_switched_off_by_name_and_counted():
 
     from selfinstruct.filter.quality import INSTANCE_RULES
 
-    assert list(INSTANCE_RULES) == ["empty_output", "refusal", "missing_input", "placeholder", "output_equals_input",
-                                    "answer_in_input", "truncated_instance", "chatter", "echoes_instruction",
-                                    "repetitive"]
+    assert list(INSTANCE_RULES) == [
+        "empty_output",
+        "refusal",
+        "missing_input",
+        "placeholder",
+        "output_equals_input",
+        "answer_in_input",
+        "truncated_instance",
+        "chatter",
+        "echoes_instruction",
+        "repetitive",
+    ]
     task = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("1, 1", ""), Instance("4, 4", "...")])
     counts = Counter()
     assert check_instances(task, CFG, counts) == (None, 2) and counts == {"empty_output": 1, "placeholder": 1}

@@ -65,8 +65,9 @@ def test_ties_at_the_threshold_match_rouge_score():
 
 
 def test_within_batch_first_wins():
-    keep, best, of = rouge_filter(["Write a poem about the sea.", "Write a poem about the sea!",
-                                   "List three prime numbers."], [], 0.7)
+    keep, best, of = rouge_filter(
+        ["Write a poem about the sea.", "Write a poem about the sea!", "List three prime numbers."], [], 0.7
+    )
     assert keep.tolist() == [True, False, True]
     assert of[1] == 0 and best[1] == 1.0
 

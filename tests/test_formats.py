@@ -25,16 +25,24 @@ def test_reads_the_public_self_instruct_seed_file(public_seeds):
 
 @pytest.mark.parametrize("fmt,suffix", [("self-instruct", ".jsonl"), ("alpaca", ".json"), ("chat", ".jsonl")])
 def test_round_trip_each_format(tmp_path, fmt, suffix):
-    tasks = [Task("Name the capital.", [Instance("France", "Paris")], is_classification=False),
-             Task("Write a haiku about rain.", [Instance("", "Soft rain on the roof...")])]
+    tasks = [
+        Task("Name the capital.", [Instance("France", "Paris")], is_classification=False),
+        Task("Write a haiku about rain.", [Instance("", "Soft rain on the roof...")]),
+    ]
     p = tmp_path / f"out{suffix}"
     write_tasks(p, tasks, fmt)
     back = read_tasks(p)
     if fmt == "chat":  # a chat turn holds instruction and input together, below each other
-        tasks = [Task(t.instruction + (f"\n\n{t.instances[0].input}" if t.instances[0].input else ""),
-                      [Instance("", t.instances[0].output)]) for t in tasks]
-    assert [(t.instruction, [(i.input, i.output) for i in t.instances]) for t in back] == \
-        [(t.instruction, [(i.input, i.output) for i in t.instances]) for t in tasks]
+        tasks = [
+            Task(
+                t.instruction + (f"\n\n{t.instances[0].input}" if t.instances[0].input else ""),
+                [Instance("", t.instances[0].output)],
+            )
+            for t in tasks
+        ]
+    assert [(t.instruction, [(i.input, i.output) for i in t.instances]) for t in back] == [
+        (t.instruction, [(i.input, i.output) for i in t.instances]) for t in tasks
+    ]
 
 
 def test_alpaca_jsonl_lines_are_accepted(tmp_path):
@@ -43,16 +51,23 @@ def test_alpaca_jsonl_lines_are_accepted(tmp_path):
     assert t.instances[0].output == "4"
 
 
-@pytest.mark.parametrize("text,where,what", [
-    ('{"instruction": "ok", "instances": []}\n{"instruction": "x",\n', ":2:", "malformed JSON"),
-    ('{"instruction": "ok", "instances": []}\n\n{"input": "a", "instances": []}\n', ":3:", "missing 'instruction'"),
-    ('{"instruction": 5, "instances": []}\n', ":1:", "'instruction' must be a string"),
-    ('{"instruction": "a", "instances": [{"input": 1, "output": "b"}]}\n', ":1:", "instances[0].input must be a string"),
-    ('{"instruction": "a", "instances": "nope"}\n', ":1:", "'instances' must be a list"),
-    ('{"instruction": "a", "instances": [], "is_classification": "yes"}\n', ":1:", "is_classification"),
-    ('[1, 2]\n', "", "expected a JSON object"),
-    ('["x"\n', ":2:", "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "text,where,what",
+    [
+        ('{"instruction": "ok", "instances": []}\n{"instruction": "x",\n', ":2:", "malformed JSON"),
+        ('{"instruction": "ok", "instances": []}\n\n{"input": "a", "instances": []}\n', ":3:", "missing 'instruction'"),
+        ('{"instruction": 5, "instances": []}\n', ":1:", "'instruction' must be a string"),
+        (
+            '{"instruction": "a", "instances": [{"input": 1, "output": "b"}]}\n',
+            ":1:",
+            "instances[0].input must be a string",
+        ),
+        ('{"instruction": "a", "instances": "nope"}\n', ":1:", "'instances' must be a list"),
+        ('{"instruction": "a", "instances": [], "is_classification": "yes"}\n', ":1:", "is_classification"),
+        ("[1, 2]\n", "", "expected a JSON object"),
+        ('["x"\n', ":2:", "malformed JSON"),
+    ],
+)
 def test_bad_input_is_one_line_naming_file_and_line(tmp_path, text, where, what):
     p = _write(tmp_path, "bad.jsonl", text)
     with pytest.raises(InputError) as e:
@@ -73,8 +88,13 @@ def test_empty_binary_and_missing_files(tmp_path):
 
 
 def test_a_hundred_thousand_tasks_load_in_seconds(tmp_path):
-    row = {"id": "", "name": "n", "instruction": "", "instances": [{"input": "some input", "output": "an output"}],
-           "is_classification": False}
+    row = {
+        "id": "",
+        "name": "n",
+        "instruction": "",
+        "instances": [{"input": "some input", "output": "an output"}],
+        "is_classification": False,
+    }
     lines = []
     for i in range(100_000):
         row["id"], row["instruction"] = f"t{i}", f"Do task number {i} with care."

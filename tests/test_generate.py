@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import load_config
 from selfinstruct.records import Task
 from selfinstruct.store import ChunkStore
 
@@ -21,17 +20,43 @@ STEPS = ("propose", "classify", "instances")
 
 def _args(tmp_path, name, backend="transformers", model="embedded:smollm2-135m"):
     # The SmolLM2 config: the round logic is what is tested here, and its teacher is the fastest.
-    return ["--config", str(ROOT / "configs" / "smollm2.yaml"),
-            "--set", f"run.root={tmp_path}", "--name", name, "--rounds", "2", "--per-round", "4",
-            "--set", f"teacher.backend={backend}", "--set", f"teacher.model={model}",
-            "--set", "generate.prompts_per_round=4", "--set", "generate.max_batches=2", "--set", "teacher.max_tokens=64",
-            "--set", "teacher.chunk_size=2", "--set", f"run.threads={THREADS}"]
+    return [
+        "--config",
+        str(ROOT / "configs" / "smollm2.yaml"),
+        "--set",
+        f"run.root={tmp_path}",
+        "--name",
+        name,
+        "--rounds",
+        "2",
+        "--per-round",
+        "4",
+        "--set",
+        f"teacher.backend={backend}",
+        "--set",
+        f"teacher.model={model}",
+        "--set",
+        "generate.prompts_per_round=4",
+        "--set",
+        "generate.max_batches=2",
+        "--set",
+        "teacher.max_tokens=64",
+        "--set",
+        "teacher.chunk_size=2",
+        "--set",
+        f"run.threads={THREADS}",
+    ]
 
 
 def _launch(args) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "selfinstruct.cli", "generate", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "selfinstruct.cli", "generate", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _committed(run: Path) -> set[str]:

@@ -28,11 +28,12 @@ class ScriptedTeacher:
         for r in requests:
             text = r.messages[-1]["content"]
             if "You write test inputs" in text:
-                reply = "Input: \"The cat sat on the mat.\"" if "Count the words" in text else "<noinput>"
+                reply = 'Input: "The cat sat on the mat."' if "Count the words" in text else "<noinput>"
             else:
                 reply = "six words" if "The cat sat" in text else "Paris is the capital."
-            outs.append(Completion(request_id=r.id, text=reply, finish_reason="stop", prompt_tokens=10,
-                                   completion_tokens=3))
+            outs.append(
+                Completion(request_id=r.id, text=reply, finish_reason="stop", prompt_tokens=10, completion_tokens=3)
+            )
         return outs
 
     def close(self) -> None:
@@ -40,16 +41,27 @@ class ScriptedTeacher:
 
 
 def _ctx(teacher, temperature):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml",
-                      [f"generate.answer_temperature={temperature}", f"generate.templates={PROJECT_ROOT / 'prompts'}"])
-    seeds = [Task(id=f"s{i}", instruction=f"Seed task {i}.", instances=[Instance(input="", output="ok")],
-                  is_classification=i % 2 == 0) for i in range(8)]
+    cfg = load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [f"generate.answer_temperature={temperature}", f"generate.templates={PROJECT_ROOT / 'prompts'}"],
+    )
+    seeds = [
+        Task(
+            id=f"s{i}",
+            instruction=f"Seed task {i}.",
+            instances=[Instance(input="", output="ok")],
+            is_classification=i % 2 == 0,
+        )
+        for i in range(8)
+    ]
     return StepContext(cfg, teacher, 1, seeds, [])
 
 
 def _tasks():
-    return [Task(id="a", instruction="Count the words in the sentence.", is_classification=False),
-            Task(id="b", instruction="Name the capital of France.", is_classification=False)]
+    return [
+        Task(id="a", instruction="Count the words in the sentence.", is_classification=False),
+        Task(id="b", instruction="Name the capital of France.", is_classification=False),
+    ]
 
 
 def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing(tmp_path):
@@ -60,7 +72,9 @@ def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing
 
     assert failed == []
     assert [(t.instances[0].input, t.instances[0].output) for t in done] == [
-        ("The cat sat on the mat.", "six words"), ("", "Paris is the capital.")]
+        ("The cat sat on the mat.", "six words"),
+        ("", "Paris is the capital."),
+    ]
     assert all(not t.instances for t in tasks)  # new records: the instruction-only tasks are left as they were
     assert [t.id for t in done] == [t.key() for t in done] != [t.id for t in tasks]
     answers = [r for r in teacher.requests if "You write test inputs" not in r.messages[-1]["content"]]
@@ -71,8 +85,9 @@ def test_input_then_answer_at_the_answer_temperature_and_a_relaunch_asks_nothing
 
     again = ScriptedTeacher()
     relaunched = _tasks()
-    redone, _ = write_instances(_ctx(again, 0.0), relaunched, ChunkStore(tmp_path / "instances.jsonl"),
-                                ChunkStore(tmp_path / "answers.jsonl"))
+    redone, _ = write_instances(
+        _ctx(again, 0.0), relaunched, ChunkStore(tmp_path / "instances.jsonl"), ChunkStore(tmp_path / "answers.jsonl")
+    )
     assert again.requests == [] and [t.instances for t in redone] == [t.instances for t in done]
 
 
@@ -84,32 +99,46 @@ def test_answer_temperature_unset_follows_the_teacher(tmp_path):
 
 def test_a_task_that_names_its_material_is_not_offered_noinput(tmp_path):
     teacher = ScriptedTeacher()
-    tasks = [Task(id="c", instruction="Summarize the text in one sentence.", is_classification=False),
-             Task(id="d", instruction="Name the capital of France.", is_classification=False)]
+    tasks = [
+        Task(id="c", instruction="Summarize the text in one sentence.", is_classification=False),
+        Task(id="d", instruction="Name the capital of France.", is_classification=False),
+    ]
     write_instances(_ctx(teacher, 0.0), tasks, ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
-    prompts = {r.messages[-1]["content"].rsplit("Task: ", 1)[-1]: r.messages[-1]["content"] for r in teacher.requests
-               if "You write test inputs" in r.messages[-1]["content"]}
+    prompts = {
+        r.messages[-1]["content"].rsplit("Task: ", 1)[-1]: r.messages[-1]["content"]
+        for r in teacher.requests
+        if "You write test inputs" in r.messages[-1]["content"]
+    }
     assert "<noinput>" not in prompts["Summarize the text in one sentence."]
     assert "<noinput>" in prompts["Name the capital of France."]
 
 
 def test_a_self_contained_question_is_answered_without_an_input_request(tmp_path):
-    tasks = [Task(id="q", instruction="How many legs does an octopus have?", is_classification=False),
-             Task(id="t", instruction="What is the main idea of the text?", is_classification=False),
-             Task(id="c", instruction="Count the words in the sentence.", is_classification=False)]
+    tasks = [
+        Task(id="q", instruction="How many legs does an octopus have?", is_classification=False),
+        Task(id="t", instruction="What is the main idea of the text?", is_classification=False),
+        Task(id="c", instruction="Count the words in the sentence.", is_classification=False),
+    ]
     teacher = ScriptedTeacher()
     stores = ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl")
     done, failed = write_instances(_ctx(teacher, 0.0), tasks, *stores)
-    asked = [r.messages[-1]["content"].rsplit("Task: ", 1)[-1].split("\n")[0] for r in teacher.requests
-             if "You write test inputs" in r.messages[-1]["content"]]
+    asked = [
+        r.messages[-1]["content"].rsplit("Task: ", 1)[-1].split("\n")[0]
+        for r in teacher.requests
+        if "You write test inputs" in r.messages[-1]["content"]
+    ]
     assert asked == ["What is the main idea of the text?", "Count the words in the sentence."]
     octopus = next(t for t in done if t.instruction.startswith("How many legs"))
     assert octopus.instances == [Instance("", "Paris is the capital.")]  # the scripted answer, on no input
     assert len(teacher.requests) == 5  # 2 inputs + 3 answers
 
     again = ScriptedTeacher()  # a relaunch reads the question's answer back too
-    redone, _ = write_instances(_ctx(again, 0.0), [Task(id=t.id, instruction=t.instruction) for t in tasks],
-                                ChunkStore(tmp_path / "i.jsonl"), ChunkStore(tmp_path / "a.jsonl"))
+    redone, _ = write_instances(
+        _ctx(again, 0.0),
+        [Task(id=t.id, instruction=t.instruction) for t in tasks],
+        ChunkStore(tmp_path / "i.jsonl"),
+        ChunkStore(tmp_path / "a.jsonl"),
+    )
     assert again.requests == [] and sorted(t.key() for t in redone) == sorted(t.key() for t in done)
 
     asks = ScriptedTeacher()

@@ -31,10 +31,23 @@ USER, BOT = "user", "assistant"
 
 
 def _setup(tmp_path, *sets):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", [
-        f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
-        "generate.per_round=10", "generate.prompts_per_round=8", "generate.max_batches=3", "generate.heldout_share=0",
-        "generate.strategy=multi_turn", "generate.turns=3", "filter.verify.enabled=false", *sets])
+    cfg = load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "teacher.backend=instant",
+            "student.enabled=false",
+            "generate.per_round=10",
+            "generate.prompts_per_round=8",
+            "generate.max_batches=3",
+            "generate.heldout_share=0",
+            "generate.strategy=multi_turn",
+            "generate.turns=3",
+            "filter.verify.enabled=false",
+            *sets,
+        ],
+    )
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     for s in seeds:
         s.round = 0
@@ -103,9 +116,15 @@ def test_a_mix_keeps_one_turn_tasks_as_they_were(tmp_path):
 
 
 def test_the_record_round_trips_and_one_turn_ids_stay_as_they_were():
-    talk = Task("Write a Python function that adds two numbers.", [Instance("", "def add(a, b): return a + b")],
-                strategy="multi_turn", turns=[{"role": USER, "content": "Make it add three."},
-                                              {"role": BOT, "content": "def add(a, b, c): return a + b + c"}])
+    talk = Task(
+        "Write a Python function that adds two numbers.",
+        [Instance("", "def add(a, b): return a + b")],
+        strategy="multi_turn",
+        turns=[
+            {"role": USER, "content": "Make it add three."},
+            {"role": BOT, "content": "def add(a, b, c): return a + b + c"},
+        ],
+    )
     back = Task.from_dict(json.loads(json.dumps(talk.to_dict())))
     assert back == talk and back.id == talk.id
     one = Task("Write a haiku about rain.", [Instance("", "Soft rain ...")])
@@ -118,8 +137,11 @@ def test_the_record_round_trips_and_one_turn_ids_stay_as_they_were():
 
 
 def test_the_chat_file_holds_every_turn(tmp_path):
-    talk = Task("Name a prime number.", [Instance("", "7")],
-                turns=[{"role": USER, "content": "Name a larger one."}, {"role": BOT, "content": "11"}])
+    talk = Task(
+        "Name a prime number.",
+        [Instance("", "7")],
+        turns=[{"role": USER, "content": "Name a larger one."}, {"role": BOT, "content": "11"}],
+    )
     write_tasks(tmp_path / "c.jsonl", [talk], "chat")
     assert len(json.loads((tmp_path / "c.jsonl").read_text())["messages"]) == 4
     back = read_tasks(tmp_path / "c.jsonl")[0]
@@ -127,9 +149,13 @@ def test_the_chat_file_holds_every_turn(tmp_path):
 
 
 def _talk(*turns: str) -> Task:
-    return Task("Write a Python function that reverses a string.", [Instance("", "def rev(s):\n    return s[::-1]")],
-                is_classification=False, strategy="multi_turn",
-                turns=[{"role": (USER, BOT)[n % 2], "content": c} for n, c in enumerate(turns)])
+    return Task(
+        "Write a Python function that reverses a string.",
+        [Instance("", "def rev(s):\n    return s[::-1]")],
+        is_classification=False,
+        strategy="multi_turn",
+        turns=[{"role": (USER, BOT)[n % 2], "content": c} for n, c in enumerate(turns)],
+    )
 
 
 def test_the_filter_checks_every_turn_and_names_the_one_that_failed():
@@ -137,20 +163,33 @@ def test_the_filter_checks_every_turn_and_names_the_one_that_failed():
 
     cfg = Config().filter
     cfg.novelty.method = "rouge"
-    good = _talk("Can you make it ignore spaces in the string?", "def rev(s):\n    return s.replace(' ', '')[::-1]",
-                 "Now explain why slicing with a step of -1 reverses it.", "The step -1 walks the string backwards.")
+    good = _talk(
+        "Can you make it ignore spaces in the string?",
+        "def rev(s):\n    return s.replace(' ', '')[::-1]",
+        "Now explain why slicing with a step of -1 reverses it.",
+        "The step -1 walks the string backwards.",
+    )
     cases = {
         "echoes_turn(turn 2 user, of turn 1 user": _talk("Write a Python function that reverses the string.", "ok"),
-        "chatter(turn 2 assistant)": _talk("Can you add a docstring to the function?",
-                                           "Sure! Let me know if you need anything else."),
-        "empty_output(turn 3 assistant)": _talk("Can you make it ignore spaces in the string?", "def rev(s): ...",
-                                                "Now add type hints to the function.", "  "),
+        "chatter(turn 2 assistant)": _talk(
+            "Can you add a docstring to the function?", "Sure! Let me know if you need anything else."
+        ),
+        "empty_output(turn 3 assistant)": _talk(
+            "Can you make it ignore spaces in the string?",
+            "def rev(s): ...",
+            "Now add type hints to the function.",
+            "  ",
+        ),
         "chatter(turn 2 user)": _talk("Sure! Here is the user's next message about the function.", "ok fine then"),
-        "too_short(turn 3 user, 1 word)": _talk("Can you make it ignore spaces in the string?", "Yes: replace them.",
-                                                "Why?", "Because."),
+        "too_short(turn 3 user, 1 word)": _talk(
+            "Can you make it ignore spaces in the string?", "Yes: replace them.", "Why?", "Because."
+        ),
         "echoes_turn(turn 3 assistant, of turn 2 assistant)": _talk(
-            "Can you make it ignore spaces in the string?", "Use s.replace(' ', '') first, then reverse it.",
-            "Could you show that as a complete function?", "Use s.replace(' ', '') first, then reverse it."),
+            "Can you make it ignore spaces in the string?",
+            "Use s.replace(' ', '') first, then reverse it.",
+            "Could you show that as a complete function?",
+            "Use s.replace(' ', '') first, then reverse it.",
+        ),
     }
     tasks = [good] + list(cases.values())
     accepted, rejected, stats = filter_tasks(tasks, [], cfg)
@@ -182,7 +221,7 @@ def test_the_follow_up_prompt_continues_the_teachers_chat_template(tmp_path):
 
 
 def test_a_follow_up_is_cleaned_of_what_the_teacher_wraps_it_in():
-    assert clean_follow_up("Sure! Here is the user's next message:\n\n\"Can you add tests?\"") == "Can you add tests?"
+    assert clean_follow_up('Sure! Here is the user\'s next message:\n\n"Can you add tests?"') == "Can you add tests?"
     assert clean_follow_up("USER: Can you add tests?\n\nASSISTANT: Of course, here they are.") == "Can you add tests?"
     assert clean_follow_up("**User:** Can you add tests?") == "Can you add tests?"
 
@@ -205,12 +244,15 @@ def test_sharegpt_and_openai_exports_carry_every_turn(mt_run, tmp_path):
         t = by_id[row["id"]]
         assert [c["from"] for c in row["conversations"]] == ["human", "gpt"] * 3
         assert [c["value"] for c in row["conversations"]] == [t.instruction, t.instances[0].output] + [
-            m["content"] for m in t.turns]
+            m["content"] for m in t.turns
+        ]
     _, chat = _export_rows(run, "openai-chat", tmp_path)
     for row in chat:
         t = by_id[row["metadata"]["id"]]
-        assert row["messages"] == [{"role": USER, "content": t.instruction},
-                                   {"role": BOT, "content": t.instances[0].output}] + t.turns
+        assert (
+            row["messages"]
+            == [{"role": USER, "content": t.instruction}, {"role": BOT, "content": t.instances[0].output}] + t.turns
+        )
         assert row["metadata"]["strategy"] == "multi_turn"
 
 
@@ -233,8 +275,12 @@ def test_the_student_learns_every_reply_and_no_user_turn(model):
     from selfinstruct.models import resolve_model
 
     tok = load_tokenizer(resolve_model(f"embedded:{model}"))
-    talk = _talk("Can you make it ignore spaces?", "def rev(s):\n    return s.replace(' ', '')[::-1]",
-                 "Explain the slice in one sentence.", "A step of -1 walks the string from its end.")
+    talk = _talk(
+        "Can you make it ignore spaces?",
+        "def rev(s):\n    return s.replace(' ', '')[::-1]",
+        "Explain the slice in one sentence.",
+        "A step of -1 walks the string from its end.",
+    )
     ids, labels = encode(tok, build_examples([talk], tok)[0])
     assert len(ids) == len(labels)
     spans, before = [], False  # the labelled stretches
@@ -257,15 +303,16 @@ def test_the_trainer_keeps_that_mask(tmp_path):
 
     one = Task("Name a primary colour.", [Instance("", "Red.")])
     talk = _talk("Can you make it ignore spaces?", "def rev(s):\n    return s.replace(' ', '')[::-1]")
-    trainer, rows = build_trainer([one, talk], tmp_path / "out", StudentConfig(max_length=512, max_steps=1),
-                                  device="cpu")
+    trainer, rows = build_trainer(
+        [one, talk], tmp_path / "out", StudentConfig(max_length=512, max_steps=1), device="cpu"
+    )
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     tok = trainer.processing_class
     for i, row in enumerate(rows):
         ids, labels = encode(tok, row)
-        assert batch["input_ids"][i, :len(ids)].tolist() == ids
-        assert batch["labels"][i, :len(ids)].tolist() == labels
-        assert (batch["labels"][i, len(ids):] == -100).all()
+        assert batch["input_ids"][i, : len(ids)].tolist() == ids
+        assert batch["labels"][i, : len(ids)].tolist() == labels
+        assert (batch["labels"][i, len(ids) :] == -100).all()
 
 
 def test_a_conversation_run_killed_and_relaunched_asks_nothing_twice(tmp_path):
@@ -285,8 +332,13 @@ def test_a_conversation_run_killed_and_relaunched_asks_nothing_twice(tmp_path):
     proc.wait()
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    clean = subprocess.run([c.replace(str(tmp_path / "killed"), str(tmp_path / "clean")) for c in cmd],
-                           capture_output=True, text=True, env=env, timeout=600)
+    clean = subprocess.run(
+        [c.replace(str(tmp_path / "killed"), str(tmp_path / "clean")) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert clean.returncode == 0, clean.stderr[-3000:]
     assert sorted(accepted_ids(run)) == sorted(accepted_ids(tmp_path / "clean" / "scale"))  # as if never killed
     for step in ("follow_up", "reply"):  # only the chunk in flight at the kill may be asked again

@@ -24,10 +24,25 @@ SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
 
 def instant(root: Path, *more: str) -> list[str]:
     """The issue's `I`: a fast generate on the instant teacher (no model, no student)."""
-    return ["generate", "--set", f"run.root={root}", "--set", "teacher.backend=instant", "--set",
-            "student.enabled=false", "--set", "generate.per_round=5", "--rounds", "1",
-            # the Self-Instruct stack: the instant teacher writes no programs for the default's verify step
-            "--set", "generate.strategy=self_instruct", "--set", "filter.verify.enabled=false", *more]
+    return [
+        "generate",
+        "--set",
+        f"run.root={root}",
+        "--set",
+        "teacher.backend=instant",
+        "--set",
+        "student.enabled=false",
+        "--set",
+        "generate.per_round=5",
+        "--rounds",
+        "1",
+        # the Self-Instruct stack: the instant teacher writes no programs for the default's verify step
+        "--set",
+        "generate.strategy=self_instruct",
+        "--set",
+        "filter.verify.enabled=false",
+        *more,
+    ]
 
 
 def seed_file(path: Path, n: int = 30) -> Path:
@@ -50,22 +65,26 @@ def one_error(res) -> str:
 
 # 1. Options out of range ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, key, allowed", [
-    (["--rounds", "0"], "generate.rounds", "rounds >= 1"),
-    (["--rounds", "-1"], "generate.rounds", "rounds >= 1"),
-    (["--per-round", "0"], "generate.per_round", "per_round >= 1"),
-    (["--set", "generate.max_batches=0"], "generate.max_batches", "max_batches >= 1"),
-    (["--set", "teacher.chunk_size=0"], "teacher.chunk_size", "chunk_size >= 1"),
-    (["--set", "teacher.chunk_size=-1"], "teacher.chunk_size", "chunk_size >= 1"),
-    (["--set", "filter.novelty.batch_size=0"], "filter.novelty.batch_size", "batch_size >= 1"),
-    (["--set", "filter.novelty.threshold=-0.2"], "filter.novelty.threshold", "0 < threshold <= 1"),
-    (["--set", "teacher.top_p=2"], "teacher.top_p", "0 < top_p <= 1"),
-    (["--set", "teacher.temperature=-1"], "teacher.temperature", "temperature >= 0"),
-    (["--set", "teacher.temperature=.nan"], "teacher.temperature", "temperature >= 0"),
-    (["--set", "generate.min_acceptance=2"], "generate.min_acceptance", "0 <= min_acceptance <= 1"),
-    (["--set", "generate.heldout_share=1.0"], "generate.heldout_share", "0 <= heldout_share < 1"),
-    (["--set", "generate.in_context_seed=9"], "generate.in_context_seed", "0 <= in_context_seed <= in_context (8)"),
-])
+
+@pytest.mark.parametrize(
+    "args, key, allowed",
+    [
+        (["--rounds", "0"], "generate.rounds", "rounds >= 1"),
+        (["--rounds", "-1"], "generate.rounds", "rounds >= 1"),
+        (["--per-round", "0"], "generate.per_round", "per_round >= 1"),
+        (["--set", "generate.max_batches=0"], "generate.max_batches", "max_batches >= 1"),
+        (["--set", "teacher.chunk_size=0"], "teacher.chunk_size", "chunk_size >= 1"),
+        (["--set", "teacher.chunk_size=-1"], "teacher.chunk_size", "chunk_size >= 1"),
+        (["--set", "filter.novelty.batch_size=0"], "filter.novelty.batch_size", "batch_size >= 1"),
+        (["--set", "filter.novelty.threshold=-0.2"], "filter.novelty.threshold", "0 < threshold <= 1"),
+        (["--set", "teacher.top_p=2"], "teacher.top_p", "0 < top_p <= 1"),
+        (["--set", "teacher.temperature=-1"], "teacher.temperature", "temperature >= 0"),
+        (["--set", "teacher.temperature=.nan"], "teacher.temperature", "temperature >= 0"),
+        (["--set", "generate.min_acceptance=2"], "generate.min_acceptance", "0 <= min_acceptance <= 1"),
+        (["--set", "generate.heldout_share=1.0"], "generate.heldout_share", "0 <= heldout_share < 1"),
+        (["--set", "generate.in_context_seed=9"], "generate.in_context_seed", "0 <= in_context_seed <= in_context (8)"),
+    ],
+)
 def test_an_option_out_of_range_is_refused_with_its_key_and_range(tmp_path, args, key, allowed):
     line = one_error(cli(*instant(tmp_path), *args))
     assert f"{key}:" in line and "out of range" in line and f"allowed: {allowed}" in line, line
@@ -74,14 +93,18 @@ def test_an_option_out_of_range_is_refused_with_its_key_and_range(tmp_path, args
 
 # 2. A strategy mix that cannot work --------------------------------------------------------------
 
-@pytest.mark.parametrize("spec, says", [
-    ("[]", "an empty list"),
-    ("{self_instruct: 0}", "no strategy has a share above 0"),
-    ("{self_instruct: .inf, evol: 1}", "share self_instruct: inf; allowed: a finite number >= 0"),
-    ("{self_instruct: -1, evol: 1}", "share self_instruct: -1.0"),
-    ("{self_instruct: .nan, evol: 1}", "share self_instruct: nan"),
-    ("[self_instruct, {}]", "no strategy has a share above 0 in {} (entry 2 of the list)"),
-])
+
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("[]", "an empty list"),
+        ("{self_instruct: 0}", "no strategy has a share above 0"),
+        ("{self_instruct: .inf, evol: 1}", "share self_instruct: inf; allowed: a finite number >= 0"),
+        ("{self_instruct: -1, evol: 1}", "share self_instruct: -1.0"),
+        ("{self_instruct: .nan, evol: 1}", "share self_instruct: nan"),
+        ("[self_instruct, {}]", "no strategy has a share above 0 in {} (entry 2 of the list)"),
+    ],
+)
 def test_a_bad_strategy_mix_is_refused_before_round_one(tmp_path, spec, says):
     line = one_error(cli(*instant(tmp_path, "--set", f"generate.strategy={spec}", "--rounds", "2")))
     assert "generate.strategy:" in line and says in line, line
@@ -89,6 +112,7 @@ def test_a_bad_strategy_mix_is_refused_before_round_one(tmp_path, spec, says):
 
 
 # 3. Every seed held out ---------------------------------------------------------------------------
+
 
 def _held_out_id(share: float) -> str:
     return next(f"s{i}" for i in range(1000) if is_heldout(Task(instruction="x", id=f"s{i}"), share))
@@ -99,16 +123,37 @@ def test_a_seed_file_the_split_holds_out_whole_is_refused(tmp_path, strategy):
     """One seed, which the default split (35%) holds out: nothing left to generate from (evol's parents
     were an IndexError)."""
     seeds = tmp_path / "one.jsonl"
-    seeds.write_text(json.dumps({"id": _held_out_id(0.35), "instruction": "Name a prime number.",
-                                 "instances": [{"input": "", "output": "7"}], "is_classification": False}) + "\n")
+    seeds.write_text(
+        json.dumps(
+            {
+                "id": _held_out_id(0.35),
+                "instruction": "Name a prime number.",
+                "instances": [{"input": "", "output": "7"}],
+                "is_classification": False,
+            }
+        )
+        + "\n"
+    )
     root = tmp_path / "runs"
-    line = one_error(cli(*instant(root, "--seeds", str(seeds), "--set", "generate.heldout_share=0.35",
-                                  "--set", f"generate.strategy={strategy}")))
+    line = one_error(
+        cli(
+            *instant(
+                root,
+                "--seeds",
+                str(seeds),
+                "--set",
+                "generate.heldout_share=0.35",
+                "--set",
+                f"generate.strategy={strategy}",
+            )
+        )
+    )
     assert f"{seeds}: all 1 seed(s) are held out" in line and "heldout_share" in line, line
     assert not root.exists()
 
 
 # 4. A lone surrogate ------------------------------------------------------------------------------
+
 
 def test_a_lone_surrogate_in_a_seed_is_one_line_naming_the_line(tmp_path):
     seeds = seed_file(tmp_path / "seeds.jsonl", 5)
@@ -122,6 +167,7 @@ def test_a_lone_surrogate_in_a_seed_is_one_line_naming_the_line(tmp_path):
 
 
 # 5. User text is never rich markup ----------------------------------------------------------------
+
 
 def test_markup_in_a_seed_path_or_a_seed_field_is_printed_as_it_is(tmp_path):
     root = tmp_path / "runs"
@@ -147,6 +193,7 @@ def test_markup_in_a_run_root_and_name_survives_generate_and_report(tmp_path):
 
 
 # 10. A config that does not say what it means ------------------------------------------------------
+
 
 def test_a_folder_given_as_the_config_is_one_line(tmp_path):
     line = one_error(cli(*instant(tmp_path / "runs"), "-c", str(tmp_path)))

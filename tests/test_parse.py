@@ -10,36 +10,66 @@ from selfinstruct.generate.parse import parse_instance, parse_instructions, pars
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.mark.parametrize("text,finish,expected", [
-    (" Write a poem.\nTask 10: Sort the list.\nTask 11: Name a fruit.", "stop",
-     ["Write a poem.", "Sort the list.", "Name a fruit."]),
-    # numbering errors, missing numbers, other styles
-    (" Write a poem.\nTask 12: Sort the list.\n10. Name a fruit.\nTask: Add two numbers.\n- Spell cat.", "stop",
-     ["Write a poem.", "Sort the list.", "Name a fruit.", "Add two numbers.", "Spell cat."]),
-    # trailing partial item when the teacher ran out of tokens
-    (" Write a poem.\nTask 10: Sort the list.\nTask 11: Name a fru", "length", ["Write a poem.", "Sort the list."]),
-    # an item continued on the next line, quotes, a blank line ends an item
-    (' "Explain gravity\nto a child."\n\nSome rambling text\nTask 10: **Count vowels.**', "stop",
-     ["Explain gravity to a child.", "Some rambling text", "Count vowels."]),
-    ("", "stop", []),
-    ("Task 10:\nTask 11:   ", "stop", []),
-    # the next item on the same line
-    (" Compute a factorial. Task 11: Compute a square root.", "stop", ["Compute a factorial.", "Compute a square root."]),
-    # markdown markers and a quoted item before the next one (both seen from Qwen2.5-Coder-1.5B)
-    (' Is "I am tired" a statement? **Task 1**: Name a fruit.\n**Task 2:** Spell cat.', "stop",
-     ['Is "I am tired" a statement?', "Name a fruit.", "Spell cat."]),
-    (' "Can you list my bills?" Task 11: How many days are in a week?', "stop",
-     ["Can you list my bills?", "How many days are in a week?"]),
-    (" Summarize the text in 100 words or fewer. **Task 1:", "stop", ["Summarize the text in 100 words or fewer."]),
-])
+@pytest.mark.parametrize(
+    "text,finish,expected",
+    [
+        (
+            " Write a poem.\nTask 10: Sort the list.\nTask 11: Name a fruit.",
+            "stop",
+            ["Write a poem.", "Sort the list.", "Name a fruit."],
+        ),
+        # numbering errors, missing numbers, other styles
+        (
+            " Write a poem.\nTask 12: Sort the list.\n10. Name a fruit.\nTask: Add two numbers.\n- Spell cat.",
+            "stop",
+            ["Write a poem.", "Sort the list.", "Name a fruit.", "Add two numbers.", "Spell cat."],
+        ),
+        # trailing partial item when the teacher ran out of tokens
+        (" Write a poem.\nTask 10: Sort the list.\nTask 11: Name a fru", "length", ["Write a poem.", "Sort the list."]),
+        # an item continued on the next line, quotes, a blank line ends an item
+        (
+            ' "Explain gravity\nto a child."\n\nSome rambling text\nTask 10: **Count vowels.**',
+            "stop",
+            ["Explain gravity to a child.", "Some rambling text", "Count vowels."],
+        ),
+        ("", "stop", []),
+        ("Task 10:\nTask 11:   ", "stop", []),
+        # the next item on the same line
+        (
+            " Compute a factorial. Task 11: Compute a square root.",
+            "stop",
+            ["Compute a factorial.", "Compute a square root."],
+        ),
+        # markdown markers and a quoted item before the next one (both seen from Qwen2.5-Coder-1.5B)
+        (
+            ' Is "I am tired" a statement? **Task 1**: Name a fruit.\n**Task 2:** Spell cat.',
+            "stop",
+            ['Is "I am tired" a statement?', "Name a fruit.", "Spell cat."],
+        ),
+        (
+            ' "Can you list my bills?" Task 11: How many days are in a week?',
+            "stop",
+            ["Can you list my bills?", "How many days are in a week?"],
+        ),
+        (" Summarize the text in 100 words or fewer. **Task 1:", "stop", ["Summarize the text in 100 words or fewer."]),
+    ],
+)
 def test_parse_instructions(text, finish, expected):
     assert parse_instructions(text, finish) == expected
 
 
-@pytest.mark.parametrize("text,expected", [
-    (" Yes", True), ("no.", False), (" YES, it is", True), ("True", True), (" Maybe", None), ("", None),
-    ("\n No", False),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (" Yes", True),
+        ("no.", False),
+        (" YES, it is", True),
+        ("True", True),
+        (" Maybe", None),
+        ("", None),
+        ("\n No", False),
+    ],
+)
 def test_parse_is_classification(text, expected):
     assert parse_is_classification(text) == expected
 

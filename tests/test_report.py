@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runfixture import FAKE_SECRET, URL_PASSWORD, XSS_INSTRUCTION, cached_run
 from selfinstruct.cli import app
 from selfinstruct.records import Instance, Task
 from selfinstruct.report import SECTIONS, build_report
@@ -21,6 +20,8 @@ from selfinstruct.report.load import redact, safe_text
 from selfinstruct.rundir import RunDir, RunError
 from selfinstruct.store import ChunkStore
 
+from runfixture import FAKE_SECRET, URL_PASSWORD, XSS_INSTRUCTION, cached_run
+
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/install.sh)")
 PLOTS = 11  # funnel, nn_sim, lengths, classification, verbs, embedding map, usage, student gain, eval x3
@@ -28,9 +29,20 @@ TITLE = "selfinstruct report: fixture"
 
 
 def chromium(page: Path, tmp: Path, *args: str) -> str:
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp / 'chromium-profile'}", *args, page.resolve().as_uri()]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'chromium-profile'}",
+        *args,
+        page.resolve().as_uri(),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
@@ -81,7 +93,7 @@ def test_hostile_record_shows_as_text_and_runs_nothing(report, tmp_path, csp):
     assert re.search(r"<title>([^<]*)</title>", dom).group(1) == TITLE
     assert attrs["data-images-total"] == str(PLOTS)  # no <img> smuggled in by the data
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
-    assert "&lt;img src=x onerror=\"document.body.dataset.pwned=1\"&gt;" in dom
+    assert '&lt;img src=x onerror="document.body.dataset.pwned=1"&gt;' in dom
     assert "&lt;/pre&gt;&lt;b&gt;bold?&lt;/b&gt;" in dom
 
 
@@ -128,9 +140,15 @@ def test_a_reader_skips_the_uncommitted_tail_and_changes_nothing(tmp_path):
 
 
 def test_redaction():
-    cfg = {"teacher": {"max_tokens": 256, "vllm": {"extra": {"hf_token": "abc"}},
-                       "openai": {"api_key_env": "OPENAI_API_KEY", "base_urls": ["http://u:p@host:1/v1"]}},
-           "note": "see sk-abcdefghijklmnop", "seeds": "/home/someone/data/seeds.jsonl"}
+    cfg = {
+        "teacher": {
+            "max_tokens": 256,
+            "vllm": {"extra": {"hf_token": "abc"}},
+            "openai": {"api_key_env": "OPENAI_API_KEY", "base_urls": ["http://u:p@host:1/v1"]},
+        },
+        "note": "see sk-abcdefghijklmnop",
+        "seeds": "/home/someone/data/seeds.jsonl",
+    }
     out = redact(cfg)
     assert out["teacher"]["max_tokens"] == 256
     assert out["teacher"]["vllm"]["extra"]["hf_token"] == "[redacted]"

@@ -30,15 +30,30 @@ from selfinstruct.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 XSS = "<script>document.title='pwned'</script><img src=x onerror=\"document.body.dataset.pwned=1\">"
 
 
 def _task(text: str, r: int, out: str = "An answer.", checks=None, reject=None) -> Task:
-    return Task(instruction=text, instances=[Instance("", out), Instance("more", "another")], round=r,
-                teacher="fixture", is_classification=False, checks=checks or {}, scores={"nn_sim": 0.41},
-                reject=Reject(*reject) if reject else None)
+    return Task(
+        instruction=text,
+        instances=[Instance("", out), Instance("more", "another")],
+        round=r,
+        teacher="fixture",
+        is_classification=False,
+        checks=checks or {},
+        scores={"nn_sim": 0.41},
+        reject=Reject(*reject) if reject else None,
+    )
 
 
 @pytest.fixture
@@ -47,12 +62,19 @@ def run(tmp_path) -> Path:
     cfg.run.name = "review"
     with chdir(tmp_path), RunDir(cfg, command="selfinstruct generate (test)") as rd:
         for r in (1, 2):
-            accepted = [_task(f"Write a short poem about the number {r}{k}.", r,
-                              checks={"execution": "passed 3 of 3 tests"} if k == 0 else None) for k in range(3)]
+            accepted = [
+                _task(
+                    f"Write a short poem about the number {r}{k}.",
+                    r,
+                    checks={"execution": "passed 3 of 3 tests"} if k == 0 else None,
+                )
+                for k in range(3)
+            ]
             if r == 1:
                 accepted.append(_task(XSS, r, out=XSS, checks={"computation": XSS}))
-            rejected = [_task(f"Sort the list number {r}{k}.", r, reject=("near_duplicate", f"0.9{k}, of=x"))
-                        for k in range(3)] + [_task(f"Echo {r}.", r, reject=("echoes_instruction", "output"))]
+            rejected = [
+                _task(f"Sort the list number {r}{k}.", r, reject=("near_duplicate", f"0.9{k}, of=x")) for k in range(3)
+            ] + [_task(f"Echo {r}.", r, reject=("echoes_instruction", "output"))]
             rd.round(r).commit(accepted, rejected, [], RoundStats(round=r, accepted=len(accepted)))
         rd.update_manifest(rounds_done=2)
     return tmp_path / "runs" / "review"
@@ -184,19 +206,28 @@ def test_server_refuses_foreign_hosts_missing_tokens_and_unknown_fields(server, 
     assert path == RunDir.reader(run).review_labels and found[0].name == "reject: any" and found[0].n == 1
 
 
-@pytest.mark.parametrize("line, why", [
-    ('{"id": "a", "instruction_ok": "yes"}', "instruction_ok must be true, false or null"),
-    ('{"id": "a", "output": ', "not a label record"),
-    ('["a"]', "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ('{"id": "a", "instruction_ok": "yes"}', "instruction_ok must be true, false or null"),
+        ('{"id": "a", "output": ', "not a label record"),
+        ('["a"]', "must be a JSON object"),
+    ],
+)
 def test_damaged_labels_file_is_one_line_naming_file_and_line(run, line, why):
     path = RunDir.reader(run).review_labels
     path.parent.mkdir(parents=True)
     path.write_text('{"id": "ok", "instruction_ok": true, "input_ok": null, "output_ok": false}\n' + line + "\n")
     with pytest.raises(InputError, match=f"{re.escape(str(path))}:2: .*{re.escape(why)}"):
         load_labels(path)
-    r = subprocess.run([sys.executable, "-m", "selfinstruct.cli", "review", str(run)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "60"})
+    r = subprocess.run(
+        [sys.executable, "-m", "selfinstruct.cli", "review", str(run)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "60"},
+    )
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert r.returncode == 2 and len(lines) == 1 and f"{path}:2:" in lines[0] and why in lines[0], r.stderr
 
@@ -211,31 +242,62 @@ def test_hand_label_files_in_docs_load_and_count():
 
 
 def _labelled(tid: str, ins, inp, out) -> dict:
-    return {"id": tid, "instruction": tid, "input": "", "output": "", "instruction_ok": ins, "input_ok": inp,
-            "output_ok": out}
+    return {
+        "id": tid,
+        "instruction": tid,
+        "input": "",
+        "output": "",
+        "instruction_ok": ins,
+        "input_ok": inp,
+        "output_ok": out,
+    }
 
 
 def test_precision_and_recall_on_a_hand_made_example():
     """t1..t7 are known (t1, t3, t5 valid), t8 is half labelled and counts nowhere but its own question."""
+
     def T(tid, checks=None, reject=None):
         return Task(instruction=tid, id=tid, checks=checks or {}, reject=Reject(*reject) if reject else None)
 
-    tasks = [T("t1", {"execution": "passed 3 of 3 tests"}), T("t2", {"execution": "failed 1 of 3 tests"}),
-             T("t3", {"computation": "agree: 42"}), T("t4", {"execution": "passed 2 of 2 tests"}),
-             T("t5", reject=("near_duplicate", "0.95")), T("t6", reject=("chatter", "input")),
-             T("t7", reject=("echoes_instruction", "output")), T("t8", {"execution": "skipped: no code"})]
-    labels = [_labelled("t1", True, True, True), _labelled("t2", True, True, False), _labelled("t3", True, True, True),
-              _labelled("t4", False, True, True), _labelled("t5", True, True, True), _labelled("t6", True, False, True),
-              _labelled("t7", True, True, False), _labelled("t8", True, None, None)]
+    tasks = [
+        T("t1", {"execution": "passed 3 of 3 tests"}),
+        T("t2", {"execution": "failed 1 of 3 tests"}),
+        T("t3", {"computation": "agree: 42"}),
+        T("t4", {"execution": "passed 2 of 2 tests"}),
+        T("t5", reject=("near_duplicate", "0.95")),
+        T("t6", reject=("chatter", "input")),
+        T("t7", reject=("echoes_instruction", "output")),
+        T("t8", {"execution": "skipped: no code"}),
+    ]
+    labels = [
+        _labelled("t1", True, True, True),
+        _labelled("t2", True, True, False),
+        _labelled("t3", True, True, True),
+        _labelled("t4", False, True, True),
+        _labelled("t5", True, True, True),
+        _labelled("t6", True, False, True),
+        _labelled("t7", True, True, False),
+        _labelled("t8", True, None, None),
+    ]
     judge = {"t1": True, "t2": True, "t3": False, "t4": False, "t8": True}
-    verdicts = [{"id": i, "all_valid": v, "instruction_valid": True, "input_valid": True, "output_valid": v}
-                for i, v in judge.items()]
+    verdicts = [
+        {"id": i, "all_valid": v, "instruction_valid": True, "input_valid": True, "output_valid": v}
+        for i, v in judge.items()
+    ]
     got = {s.name: s for s in signals(labels, tasks, verdicts)}
     # (n, flagged, hits, actual): a reject flags "invalid", a check's pass and the judge's yes say "valid"
-    want = {"reject: any": (7, 3, 2, 4), "reject: near_duplicate": (7, 1, 0, 4), "reject: chatter": (7, 1, 1, 4),
-            "reject: echoes_instruction": (7, 1, 1, 4), "check: execution": (3, 2, 1, 1),
-            "check: computation": (1, 1, 1, 1), "judge: all valid": (4, 2, 1, 2), "judge: output": (4, 2, 1, 3),
-            "judge: instruction": (5, 5, 4, 4), "judge: input": (4, 4, 4, 4)}
+    want = {
+        "reject: any": (7, 3, 2, 4),
+        "reject: near_duplicate": (7, 1, 0, 4),
+        "reject: chatter": (7, 1, 1, 4),
+        "reject: echoes_instruction": (7, 1, 1, 4),
+        "check: execution": (3, 2, 1, 1),
+        "check: computation": (1, 1, 1, 1),
+        "judge: all valid": (4, 2, 1, 2),
+        "judge: output": (4, 2, 1, 3),
+        "judge: instruction": (5, 5, 4, 4),
+        "judge: input": (4, 4, 4, 4),
+    }
     assert {k: (s.n, s.flagged, s.hits, s.actual) for k, s in got.items()} == want
     anyr = got["reject: any"]
     assert (anyr.precision, anyr.recall) == (2 / 3, 0.5) and anyr.note == ""
@@ -265,4 +327,8 @@ def test_audit_table_and_report_section_show_the_signals(run, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "reject: any" in err and "1/1 100%" in err and "check: execution" in err
     html = hand_labels(load_run(run), tmp_path)
-    assert "2 tasks in review/labels.jsonl" in html and f"reject: {rejected[0]['reject_kind']}" in html and "tester" in html
+    assert (
+        "2 tasks in review/labels.jsonl" in html
+        and f"reject: {rejected[0]['reject_kind']}" in html
+        and "tester" in html
+    )

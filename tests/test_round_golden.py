@@ -32,25 +32,64 @@ VOLATILE = {"wall_s", "step_s", "commit_s"}
 
 
 def _generate(tmp_path: Path) -> Path:
-    args = ["--config", str(ROOT / "configs" / "default.yaml"), "--set", f"run.root={tmp_path}", "--name", "golden",
-            "--rounds", "2", "--per-round", "4", "--set", "teacher.backend=transformers",
-            "--set", "teacher.model=embedded:smollm2-135m", "--set", "teacher.prompt_style=completion",
-            "--set", "generate.prompts_per_round=4", "--set", "generate.max_batches=2",
-            "--set", "teacher.max_tokens=64", "--set", "teacher.chunk_size=4", "--set", "run.threads=2",
-            "--set", "student.enabled=false",
-            # Self-Instruct as it was: the default's verified strategy and verify step came after the snapshot
-            "--set", "generate.strategy=self_instruct", "--set", "filter.verify.enabled=false"]
+    args = [
+        "--config",
+        str(ROOT / "configs" / "default.yaml"),
+        "--set",
+        f"run.root={tmp_path}",
+        "--name",
+        "golden",
+        "--rounds",
+        "2",
+        "--per-round",
+        "4",
+        "--set",
+        "teacher.backend=transformers",
+        "--set",
+        "teacher.model=embedded:smollm2-135m",
+        "--set",
+        "teacher.prompt_style=completion",
+        "--set",
+        "generate.prompts_per_round=4",
+        "--set",
+        "generate.max_batches=2",
+        "--set",
+        "teacher.max_tokens=64",
+        "--set",
+        "teacher.chunk_size=4",
+        "--set",
+        "run.threads=2",
+        "--set",
+        "student.enabled=false",
+        # Self-Instruct as it was: the default's verified strategy and verify step came after the snapshot
+        "--set",
+        "generate.strategy=self_instruct",
+        "--set",
+        "filter.verify.enabled=false",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, "-m", "selfinstruct.cli", "generate", *args], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "selfinstruct.cli", "generate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tmp_path / "golden"
 
 
 def _task(t: Task) -> dict:
-    return {"id": t.id, "instruction": t.instruction, "instances": [[i.input, i.output] for i in t.instances],
-            "is_classification": t.is_classification, "round": t.round, "parents": t.parents,
-            "reason": t.reject_reason, "scores": {k: round(v, 3) for k, v in sorted(t.scores.items())}}
+    return {
+        "id": t.id,
+        "instruction": t.instruction,
+        "instances": [[i.input, i.output] for i in t.instances],
+        "is_classification": t.is_classification,
+        "round": t.round,
+        "parents": t.parents,
+        "reason": t.reject_reason,
+        "scores": {k: round(v, 3) for k, v in sorted(t.scores.items())},
+    }
 
 
 def _stats(d: dict) -> dict:
@@ -66,8 +105,10 @@ def snapshot(run: Path) -> dict:
         d = run / f"round-{n}"
         rounds[str(n)] = {
             "accepted": [_task(Task.from_dict(r)) for r in ChunkStore(d / "accepted.jsonl")],
-            "rejected": sorted((_task(Task.from_dict(r)) for r in ChunkStore(d / "rejected.jsonl")),
-                               key=lambda t: (t["id"], t["reason"] or "")),
+            "rejected": sorted(
+                (_task(Task.from_dict(r)) for r in ChunkStore(d / "rejected.jsonl")),
+                key=lambda t: (t["id"], t["reason"] or ""),
+            ),
             "carry": [_task(Task.from_dict(r)) for r in ChunkStore(d / "carry.jsonl")],
             "stats": _stats(json.loads((d / "stats.json").read_text())),
         }

@@ -30,8 +30,10 @@ class ScriptedTeacher(InstantTeacher):
         self.requests += requests
         out = super().complete(requests)
         if self.fail_instances:
-            out = [Completion(o.request_id, "", "stop", o.prompt_tokens, 0) if {"k", "input_request"} & set(r.meta)
-                   else o for r, o in zip(requests, out)]
+            out = [
+                Completion(o.request_id, "", "stop", o.prompt_tokens, 0) if {"k", "input_request"} & set(r.meta) else o
+                for r, o in zip(requests, out)
+            ]
         return out
 
     def asked(self, step: str) -> list:
@@ -40,10 +42,19 @@ class ScriptedTeacher(InstantTeacher):
 
 
 def _setup(tmp_path, per_round=6, **over):
-    sets = [f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
-            "generate.strategy=self_instruct", "filter.verify.enabled=false",  # the instant teacher writes no programs
-            f"generate.per_round={per_round}", "generate.prompts_per_round=8", "generate.max_batches=3",
-            "generate.heldout_share=0", *[f"{k}={v}" for k, v in over.items()]]
+    sets = [
+        f"run.root={tmp_path}",
+        "run.name=r",
+        "teacher.backend=instant",
+        "student.enabled=false",
+        "generate.strategy=self_instruct",
+        "filter.verify.enabled=false",  # the instant teacher writes no programs
+        f"generate.per_round={per_round}",
+        "generate.prompts_per_round=8",
+        "generate.max_batches=3",
+        "generate.heldout_share=0",
+        *[f"{k}={v}" for k, v in over.items()],
+    ]
     cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", sets)
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     for s in seeds:
@@ -74,8 +85,9 @@ def test_the_next_round_takes_the_carried_tasks_first_and_asks_less(tmp_path):
         teacher = ScriptedTeacher(cfg.teacher)
         stats1, acc1, carry = run_round(cfg, run, 1, seeds, [], teacher)
         again = ScriptedTeacher(cfg.teacher)
-        stats2, acc2, _ = run_round(cfg, run, 2, seeds, acc1, again, carry_in=carry,
-                                    novel_per_prompt=stats1.novel_per_prompt)
+        stats2, acc2, _ = run_round(
+            cfg, run, 2, seeds, acc1, again, carry_in=carry, novel_per_prompt=stats1.novel_per_prompt
+        )
     assert stats2.counts["carried_in"] == len(carry) == stats1.carried
     assert len(again.asked("propose")) < len(teacher.asked("propose"))
     assert all(t.round == 2 for t in acc2)  # a carried task belongs to the round that accepts it

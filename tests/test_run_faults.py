@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runfixture import cached_run
 from selfinstruct.cli import app
 from selfinstruct.config import load_config
 from selfinstruct.distill.data import load_training_tasks
@@ -30,6 +29,8 @@ from selfinstruct.report import build_report
 from selfinstruct.rundir import RunDir, RunError
 from selfinstruct.store import ChunkStore
 
+from runfixture import cached_run
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -38,17 +39,19 @@ def _limit_file_size(limit: int):
     def apply() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death by signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
     """`code` in a child; it calls limit_disk() where the disk should become full."""
-    head = ("import resource, signal\n"
-            "def limit_disk(n):\n"
-            "    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-            "    resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))\n")
-    return subprocess.run([sys.executable, "-c", head + code], env=ENV, capture_output=True, text=True,
-                          timeout=600)
+    head = (
+        "import resource, signal\n"
+        "def limit_disk(n):\n"
+        "    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))\n"
+    )
+    return subprocess.run([sys.executable, "-c", head + code], env=ENV, capture_output=True, text=True, timeout=600)
 
 
 def _store_errors(code: str) -> list[str]:
@@ -59,8 +62,14 @@ def _store_errors(code: str) -> list[str]:
 
 
 def _cli(*args: str, limit: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "selfinstruct.cli", *args], env=ENV, capture_output=True,
-                          text=True, timeout=600, preexec_fn=_limit_file_size(limit) if limit else None)
+    return subprocess.run(
+        [sys.executable, "-m", "selfinstruct.cli", *args],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_limit_file_size(limit) if limit else None,
+    )
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -73,6 +82,7 @@ def run(tmp_path, public_seeds) -> Path:
 
 
 # 1. A full disk -------------------------------------------------------------------------------
+
 
 def test_full_disk_while_saving_the_embedding_cache_warns_once_and_goes_on(tmp_path):
     """The cache is only a cache: no traceback, no .tmp left on the full disk, vectors still right."""
@@ -166,9 +176,11 @@ except StoreError as e:
 
 
 def test_report_and_export_on_a_full_disk_are_one_line_errors(run):
-    for args, name in ((["export", str(run), "--format", "alpaca"], "alpaca.json"),
-                       (["export", str(run), "--format", "parquet"], "data.parquet"),
-                       (["report", str(run)], ".png")):
+    for args, name in (
+        (["export", str(run), "--format", "alpaca"], "alpaca.json"),
+        (["export", str(run), "--format", "parquet"], "data.parquet"),
+        (["report", str(run)], ".png"),
+    ):
         r = _cli(*args, limit=4_000)
         assert r.returncode == 2, (args, r.stderr[-3000:])
         errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
@@ -178,6 +190,7 @@ def test_report_and_export_on_a_full_disk_are_one_line_errors(run):
 
 
 # 2. A moved run ---------------------------------------------------------------------------------
+
 
 def test_a_moved_run_resumes_and_real_drift_is_still_refused(tmp_path):
     with RunDir(load_config(None, [f"run.root={tmp_path / 'disk-a'}", "run.name=r"])) as run:
@@ -193,11 +206,23 @@ def test_a_moved_run_resumes_and_real_drift_is_still_refused(tmp_path):
 
 # 3. A damaged store ------------------------------------------------------------------------------
 
+
 def _propose_store(round_dir: Path) -> Path:
     store = ChunkStore(round_dir / "propose.jsonl")
     for c in range(2):
-        store.write_chunk(str(c), [{"request_id": f"{c}-{i}", "text": "Task 9: Write a poem.", "finish_reason": "stop",
-                                    "error": None, "meta": {"prompt": i}} for i in range(3)])
+        store.write_chunk(
+            str(c),
+            [
+                {
+                    "request_id": f"{c}-{i}",
+                    "text": "Task 9: Write a poem.",
+                    "finish_reason": "stop",
+                    "error": None,
+                    "meta": {"prompt": i},
+                }
+                for i in range(3)
+            ],
+        )
     return store.path
 
 
@@ -207,7 +232,7 @@ def test_damage_that_keeps_the_size_is_found(tmp_path):
     path = _propose_store(tmp_path)
     data = path.read_bytes()
     first_newline = data.index(b"\n")
-    path.write_bytes(data[:first_newline] + b" " + data[first_newline + 1:])  # two records on one line
+    path.write_bytes(data[:first_newline] + b" " + data[first_newline + 1 :])  # two records on one line
     assert len(path.read_bytes()) == len(data)
     [line] = damaged_stores(tmp_path)
     assert line.startswith(f"{path}:1: does not match its commit log")
@@ -235,8 +260,10 @@ def test_a_truncated_propose_store_is_reported_by_report_export_and_distill(run,
 
 # 4. Teacher errors on the screen ------------------------------------------------------------------
 
-VLLM_TOO_LONG = ("rejected by vLLM: The decoder prompt (length 30112) is longer than the maximum model length "
-                 "of 2048. Make sure that `max_model_len` is no smaller than the number of text tokens.")
+VLLM_TOO_LONG = (
+    "rejected by vLLM: The decoder prompt (length 30112) is longer than the maximum model length "
+    "of 2048. Make sure that `max_model_len` is no smaller than the number of text tokens."
+)
 
 
 def test_round_table_shows_teacher_errors_and_names_the_seed_too_long(tmp_path, capsys):
@@ -248,12 +275,20 @@ def test_round_table_shows_teacher_errors_and_names_the_seed_too_long(tmp_path, 
     for i in range(64):
         failed = i < 28  # vLLM's own message for a prompt over max_model_len (see _vllm_host.py)
         parents = [long_seed.id, pool[1 + i % 4].id] if failed else [pool[1 + i % 4].id, pool[1 + (i + 1) % 4].id]
-        rows.append({"request_id": f"r{i}", "text": "" if failed else "Task 9: Name a color.",
-                     "finish_reason": "error" if failed else "stop", "prompt_tokens": 0, "completion_tokens": 5,
-                     "error": VLLM_TOO_LONG if failed else None, "meta": {"prompt": i, "parents": parents}})
+        rows.append(
+            {
+                "request_id": f"r{i}",
+                "text": "" if failed else "Task 9: Name a color.",
+                "finish_reason": "error" if failed else "stop",
+                "prompt_tokens": 0,
+                "completion_tokens": 5,
+                "error": VLLM_TOO_LONG if failed else None,
+                "meta": {"prompt": i, "parents": parents},
+            }
+        )
     with RunDir(load_config(None, [f"run.root={tmp_path}", "run.name=r"])) as run:
         for c in range(0, 64, 16):
-            run.round(1).store("propose").write_chunk(str(c), rows[c:c + 16])
+            run.round(1).store("propose").write_chunk(str(c), rows[c : c + 16])
         counts = Counter(prompts=64, proposed=36, candidates=36, propose_errors=28)
         stats = _round_stats(1, counts, [], [], run.round(1), 1.0)
         stats.long_seeds = _long_seeds(run.round(1), pool)
@@ -276,14 +311,23 @@ def test_error_kinds_of_each_backend():
 
 # 5. Export of a live run --------------------------------------------------------------------------
 
+
 def test_export_of_a_run_generate_is_working_on(run):
     """The holder takes the run's lock the way generate does: by opening its RunDir."""
-    code = (f"import time; from selfinstruct.config import load_config; from selfinstruct.rundir import RunDir\n"
-            f"r = RunDir(load_config({str(run / 'config.yaml')!r})); r.open()\n"
-            "print('locked', flush=True); time.sleep(120)")
+    code = (
+        f"import time; from selfinstruct.config import load_config; from selfinstruct.rundir import RunDir\n"
+        f"r = RunDir(load_config({str(run / 'config.yaml')!r})); r.open()\n"
+        "print('locked', flush=True); time.sleep(120)"
+    )
     # From where run.root ('runs', as the fixture was made) leads to this run.
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=ENV, cwd=run.parent.parent)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=run.parent.parent,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
         res = CliRunner().invoke(app, ["export", str(run), "--format", "alpaca"])
@@ -301,14 +345,23 @@ def test_export_of_a_run_generate_is_working_on(run):
 
 # All at once, through the CLI, on a real teacher ----------------------------------------------------
 
+
 def _committed(run: Path) -> set[str]:
-    return {r["request_id"] for p in run.glob("round-*/*.jsonl.chunks")
-            if not p.name.endswith(".usage.jsonl.chunks") for r in ChunkStore(p.with_suffix(""), readonly=True)}
+    return {
+        r["request_id"]
+        for p in run.glob("round-*/*.jsonl.chunks")
+        if not p.name.endswith(".usage.jsonl.chunks")
+        for r in ChunkStore(p.with_suffix(""), readonly=True)
+    }
 
 
 def _asked_by(run: Path, pid: int) -> set[str]:
-    return {rid for log in run.glob("round-*/*.asked.log")
-            for p, rid in (line.split() for line in log.read_text().splitlines()) if int(p) == pid}
+    return {
+        rid
+        for log in run.glob("round-*/*.asked.log")
+        for p, rid in (line.split() for line in log.read_text().splitlines())
+        if int(p) == pid
+    }
 
 
 @pytest.mark.slow
@@ -318,15 +371,46 @@ def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
     the teacher nothing already answered, and leaves no .tmp. Then a damaged propose.jsonl is named."""
     import time
 
-    args = ["--config", str(ROOT / "configs" / "smollm2.yaml"),  # the fast teacher: the faults are the subject
-            "--rounds", "1", "--per-round", "2", "--set", "teacher.backend=transformers",
-            "--set", "teacher.model=embedded:smollm2-135m", "--set", "generate.prompts_per_round=4",
-            "--set", "generate.max_batches=2", "--set", "teacher.max_tokens=48", "--set", "teacher.chunk_size=1",
-            "--set", f"run.threads={os.environ.get('SELFINSTRUCT_TEST_THREADS', '2')}"]
+    args = [
+        "--config",
+        str(ROOT / "configs" / "smollm2.yaml"),  # the fast teacher: the faults are the subject
+        "--rounds",
+        "1",
+        "--per-round",
+        "2",
+        "--set",
+        "teacher.backend=transformers",
+        "--set",
+        "teacher.model=embedded:smollm2-135m",
+        "--set",
+        "generate.prompts_per_round=4",
+        "--set",
+        "generate.max_batches=2",
+        "--set",
+        "teacher.max_tokens=48",
+        "--set",
+        "teacher.chunk_size=1",
+        "--set",
+        f"run.threads={os.environ.get('SELFINSTRUCT_TEST_THREADS', '2')}",
+    ]
     first = tmp_path / "disk-a" / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "selfinstruct.cli", "generate", "--set",
-                             f"run.root={first.parent}", "--name", "r", *args], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "selfinstruct.cli",
+            "generate",
+            "--set",
+            f"run.root={first.parent}",
+            "--name",
+            "r",
+            *args,
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and len(_committed(first)) < 2:
         time.sleep(0.2)
@@ -338,8 +422,14 @@ def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
     shutil.copytree(first, moved)
 
     relaunch = ["generate", "--set", f"run.root={moved.parent}", "--name", "moved", *args]
-    second = subprocess.Popen([sys.executable, "-m", "selfinstruct.cli", *relaunch], env=ENV, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_file_size(64_000))
+    second = subprocess.Popen(
+        [sys.executable, "-m", "selfinstruct.cli", *relaunch],
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limit_file_size(64_000),
+    )
     out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err[-3000:]
     assert not _asked_by(moved, second.pid) & before, "the moved run asked the teacher again"

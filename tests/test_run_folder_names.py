@@ -11,9 +11,24 @@ from selfinstruct.rundir import EXPORT_FILES, AuditDir, EvalDir, RunDir
 
 PACKAGE = Path(__file__).resolve().parent.parent / "selfinstruct"
 OWNERS = {"rundir.py", "round_dir.py"}
-FILES = ["manifest.json", "heldout.jsonl", "heldout-verifiable.jsonl", "stats.json", "metrics.json", "labels.jsonl",
-         "index.html", "eval.json", "eval.md", "answers-", "verifiable-", "judge-", "requests.jsonl",
-         "verdicts.jsonl", "audit.json", *(f for f in EXPORT_FILES.values() if "." in f)]  # not "hf": a format too
+FILES = [
+    "manifest.json",
+    "heldout.jsonl",
+    "heldout-verifiable.jsonl",
+    "stats.json",
+    "metrics.json",
+    "labels.jsonl",
+    "index.html",
+    "eval.json",
+    "eval.md",
+    "answers-",
+    "verifiable-",
+    "judge-",
+    "requests.jsonl",
+    "verdicts.jsonl",
+    "audit.json",
+    *(f for f in EXPORT_FILES.values() if "." in f),
+]  # not "hf": a format too
 FOLDERS = {"eval", "audit", "review", "report", "export", "embeddings", "student"}
 
 
@@ -29,8 +44,10 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def _spells(text: str, name: str) -> bool:
     """`text` is the name, or a path (or the start of an f-string) ending in it: not "<output>.stats.json"."""
-    return any(t == name or t.endswith("/" + name) or (name.endswith("-") and t.startswith(name))
-               for t in (text, text.rstrip("{")))
+    return any(
+        t == name or t.endswith("/" + name) or (name.endswith("-") and t.startswith(name))
+        for t in (text, text.rstrip("{"))
+    )
 
 
 def _in_cache(node: ast.AST) -> bool:
@@ -44,8 +61,13 @@ def _names_in(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             hits += [f"{path.name}:{node.lineno}: {name!r}" for name in FILES if _spells(node.value, name)]
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant) \
-                and node.right.value in FOLDERS and not _in_cache(node.left):
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Div)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value in FOLDERS
+            and not _in_cache(node.left)
+        ):
             hits.append(f"{path.name}:{node.lineno}: / {node.right.value!r}")
     return hits
 
@@ -65,10 +87,18 @@ def test_every_name_comes_from_the_owners():
     run = RunDir.reader("runs/x")
     out, audit = run.eval, run.audit
     assert isinstance(out, EvalDir) and isinstance(audit, AuditDir)
-    assert [out.table.name, out.page.name, out.answers("round-1").name, out.judge("base").name] == \
-        ["eval.json", "eval.md", "answers-round-1.jsonl", "judge-base.jsonl"]
-    assert [audit.requests.name, audit.verdicts.name, audit.summary.name] == \
-        ["requests.jsonl", "verdicts.jsonl", "audit.json"]
-    assert run.report_page == Path("runs/x/report/index.html") and run.export_path("alpaca") == \
-        Path("runs/x/export/alpaca.json")
+    assert [out.table.name, out.page.name, out.answers("round-1").name, out.judge("base").name] == [
+        "eval.json",
+        "eval.md",
+        "answers-round-1.jsonl",
+        "judge-base.jsonl",
+    ]
+    assert [audit.requests.name, audit.verdicts.name, audit.summary.name] == [
+        "requests.jsonl",
+        "verdicts.jsonl",
+        "audit.json",
+    ]
+    assert run.report_page == Path("runs/x/report/index.html") and run.export_path("alpaca") == Path(
+        "runs/x/export/alpaca.json"
+    )
     assert EvalDir.beside("data/held.jsonl").path == Path("data/held.eval")

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from runfixture import cached_run
 from selfinstruct.cli import app
 from selfinstruct.report import build_report
 from selfinstruct.store import ChunkStore
 
+from runfixture import cached_run
 from test_option_faults import SEEDS, instant, one_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,11 @@ def instant_run(tmp_path: Path, *more: str, name: str = "r") -> Path:
     seeds = tmp_path / "seeds.jsonl"
     if not seeds.exists():
         seeds.write_text("".join(SEEDS.read_text().splitlines(keepends=True)[:40]))
-    res = cli(*instant(tmp_path / "runs", "--seeds", str(seeds), "--name", name,
-                       "--set", "generate.heldout_share=0.35", *more))
+    res = cli(
+        *instant(
+            tmp_path / "runs", "--seeds", str(seeds), "--name", name, "--set", "generate.heldout_share=0.35", *more
+        )
+    )
     assert res.exit_code == 0, res.output
     return tmp_path / "runs" / name
 
@@ -44,8 +47,9 @@ def instant_run(tmp_path: Path, *more: str, name: str = "r") -> Path:
 def holding(code: str) -> subprocess.Popen:
     """A child that takes a lock with `code`, says so, and keeps it until killed."""
     code += "\nprint('locked', flush=True)\nimport time; time.sleep(120)"
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=ENV)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
     assert child.stdout.readline().strip() == "locked", child.stderr.read()
     return child
 
@@ -56,6 +60,7 @@ def stop(child: subprocess.Popen) -> None:
 
 
 # 7. The seeds are part of the run's identity; its held-out file never changes ---------------------
+
 
 def test_a_relaunch_with_other_seeds_under_the_same_path_is_refused_as_drift(tmp_path, monkeypatch):
     """The same relative --seeds from another folder: round 2 once took most of its seed parents from
@@ -84,12 +89,34 @@ def test_a_relaunch_with_other_seeds_under_the_same_path_is_refused_as_drift(tmp
 def test_a_changed_heldout_file_is_refused_by_generate_and_eval(tmp_path):
     run = instant_run(tmp_path)
     held = run / "heldout.jsonl"
-    assert (res := cli(*instant(tmp_path / "runs", "--seeds", str(tmp_path / "seeds.jsonl"), "--name", "r",
-                                "--set", "generate.heldout_share=0.35"))).exit_code == 0, res.output
+    assert (
+        res := cli(
+            *instant(
+                tmp_path / "runs",
+                "--seeds",
+                str(tmp_path / "seeds.jsonl"),
+                "--name",
+                "r",
+                "--set",
+                "generate.heldout_share=0.35",
+            )
+        )
+    ).exit_code == 0, res.output
     first = held.read_bytes()
     held.write_bytes(first + first.splitlines(keepends=True)[0].replace(b'"id": "', b'"id": "x'))
-    line = one_error(cli(*instant(tmp_path / "runs", "--seeds", str(tmp_path / "seeds.jsonl"), "--name", "r",
-                                  "--set", "generate.heldout_share=0.35")))
+    line = one_error(
+        cli(
+            *instant(
+                tmp_path / "runs",
+                "--seeds",
+                str(tmp_path / "seeds.jsonl"),
+                "--name",
+                "r",
+                "--set",
+                "generate.heldout_share=0.35",
+            )
+        )
+    )
     assert f"{held}: changed since the run wrote it" in line, line
     line = one_error(cli("eval", "--run", str(run)))
     assert f"{held}: changed since the run wrote it" in line, line
@@ -97,10 +124,13 @@ def test_a_changed_heldout_file_is_refused_by_generate_and_eval(tmp_path):
 
 # 6. One audit at a time; the report checks the audit and eval stores -------------------------------
 
+
 def test_a_second_audit_is_refused_by_the_runs_lock(tmp_path):
     run = instant_run(tmp_path)
-    first = holding("from selfinstruct.rundir import RunDir\n"  # as audit takes it, held while it works
-                    f"audit = RunDir.reader({str(run)!r}).exclusive('audit')\naudit.__enter__()")
+    first = holding(
+        "from selfinstruct.rundir import RunDir\n"  # as audit takes it, held while it works
+        f"audit = RunDir.reader({str(run)!r}).exclusive('audit')\naudit.__enter__()"
+    )
     try:
         line = one_error(cli("audit", str(run), "--set", "teacher.backend=instant"))
         assert f"another process (pid {first.pid}) is working on this run" in line and "then audit it" in line
@@ -114,8 +144,10 @@ def test_a_second_audit_is_refused_by_the_runs_lock(tmp_path):
 
 def test_audit_while_generate_works_is_refused_naming_audit(tmp_path):
     run = instant_run(tmp_path)
-    gen = holding("from selfinstruct.config import load_config\nfrom selfinstruct.rundir import RunDir\n"
-                  f"gen = RunDir(load_config({str(run / 'config.yaml')!r}))\ngen.open()")
+    gen = holding(
+        "from selfinstruct.config import load_config\nfrom selfinstruct.rundir import RunDir\n"
+        f"gen = RunDir(load_config({str(run / 'config.yaml')!r}))\ngen.open()"
+    )
     try:
         line = one_error(cli("audit", str(run), "--set", "teacher.backend=instant"))
         assert f"pid {gen.pid}" in line and "then audit it" in line and "distill" not in line, line
@@ -142,6 +174,7 @@ def test_the_report_lists_damaged_audit_and_eval_stores(tmp_path, public_seeds, 
 
 # 9. A read-only run ---------------------------------------------------------------------------------
 
+
 def _read_only(run: Path, cmd: list[str]) -> list[str]:
     """`cmd` with `run` read-only. As root (who writes through any mode bits), a read-only bind mount of
     the run in the child's own mount namespace: the file system refuses every write (EROFS)."""
@@ -157,8 +190,15 @@ def _read_only(run: Path, cmd: list[str]) -> list[str]:
 
 def test_a_read_only_run_is_one_line_for_audit_and_a_relaunch(tmp_path):
     run = instant_run(tmp_path)
-    relaunch = instant(tmp_path / "runs", "--seeds", str(tmp_path / "seeds.jsonl"), "--name", "r",
-                       "--set", "generate.heldout_share=0.35")
+    relaunch = instant(
+        tmp_path / "runs",
+        "--seeds",
+        str(tmp_path / "seeds.jsonl"),
+        "--name",
+        "r",
+        "--set",
+        "generate.heldout_share=0.35",
+    )
     try:
         for cmd in (["audit", str(run), "--set", "teacher.backend=instant"], relaunch):
             r = subprocess.run(_read_only(run, cmd), capture_output=True, text=True, env=ENV, timeout=300)
@@ -171,6 +211,7 @@ def test_a_read_only_run_is_one_line_for_audit_and_a_relaunch(tmp_path):
 
 
 # 8. A student belongs to its base ----------------------------------------------------------------
+
 
 def test_distill_of_a_run_trains_the_runs_own_student_model(tmp_path):
     """The run's config names a student model that does not exist: distill must try that one (and
@@ -187,6 +228,7 @@ def test_eval_refuses_a_student_trained_on_another_base(tmp_path):
     (student / "config.yaml").write_text(yaml.safe_dump({"student": {"model": "embedded:gemma3-270m"}}))
     (student / ".done").write_text("")
     line = one_error(cli("eval", "--run", str(run)))
-    assert f"{student}: this student was trained on embedded:gemma3-270m, not on eval's base embedded:smollm2-135m" \
-        in line, line
+    assert (
+        f"{student}: this student was trained on embedded:gemma3-270m, not on eval's base embedded:smollm2-135m" in line
+    ), line
     assert not (run / "eval").exists()

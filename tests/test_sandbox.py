@@ -21,8 +21,10 @@ def test_it_runs_code_and_returns_what_it_printed():
 def test_it_writes_inside_its_folder_but_not_outside(tmp_path):
     target = tmp_path / "outside.txt"
     target.write_text("engine data")  # the engine can
-    r = run_python(f"open('inside.txt', 'w').write('x'); print(open('inside.txt').read())\n"
-                   f"open({str(target)!r}, 'w').write('overwritten')")
+    r = run_python(
+        f"open('inside.txt', 'w').write('x'); print(open('inside.txt').read())\n"
+        f"open({str(target)!r}, 'w').write('overwritten')"
+    )
     assert r.stdout.strip() == "x"
     assert not r.ok and "Permission" in r.why()
     assert target.read_text() == "engine data"
@@ -65,8 +67,10 @@ def _processes_with(marker: str) -> list[int]:
 @pytest.mark.parametrize("ending", ["exits", "times out"])
 def test_it_leaves_no_process_behind(ending):
     marker = str(10_000 + uuid.uuid4().int % 80_000)
-    code = (f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
-            "time.sleep(0.3)\nprint('spawned')\n" + ("time.sleep(60)\n" if ending == "times out" else ""))
+    code = (
+        f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+        "time.sleep(0.3)\nprint('spawned')\n" + ("time.sleep(60)\n" if ending == "times out" else "")
+    )
     r = run_python(code, limits=Limits(wall_s=3))
     assert "spawned" in r.stdout
     assert _processes_with(f"sleep\x00{marker}") == []

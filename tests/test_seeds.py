@@ -50,11 +50,7 @@ def test_ids_names_and_instructions_unique(tasks):
 def test_no_near_paraphrase_instructions(tasks):
     # Cheap word-set overlap: near-paraphrases share almost all their words.
     words = [(t.name, set(_norm(t.instruction).split())) for t in tasks]
-    close = [
-        (a, b)
-        for (a, wa), (b, wb) in itertools.combinations(words, 2)
-        if len(wa & wb) / len(wa | wb) >= 0.75
-    ]
+    close = [(a, b) for (a, wa), (b, wb) in itertools.combinations(words, 2) if len(wa & wb) / len(wa | wb) >= 0.75]
     assert not close
 
 

@@ -1,6 +1,5 @@
 """The store must never lose or duplicate a record, whatever kills the writer and whenever."""
 
-import json
 import os
 import random
 import signal
@@ -121,8 +120,9 @@ def test_full_disk_rolls_back_and_keeps_committed(tmp_path):
         "\ntry:\n    s.write_chunk('b', [{'id': 2, 'pad': 'x' * 5000}])\n"
         "except StoreError as e:\n    print('ERR', e); sys.exit(3)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
     assert r.returncode == 3, r.stderr
     assert "rolled back" in r.stdout
     s = ChunkStore(p)

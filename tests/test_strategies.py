@@ -29,11 +29,23 @@ CHATML = 'generate.magpie_prefix="<|im_start|>user\\n"'  # no tokenizer needed b
 
 
 def _setup(tmp_path, *sets):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", [
-        f"run.root={tmp_path}", "run.name=r", "teacher.backend=instant", "student.enabled=false",
-        "generate.per_round=12", "generate.prompts_per_round=8", "generate.max_batches=3",
-        "generate.heldout_share=0", CHATML, "generate.strategy=self_instruct", "filter.verify.enabled=false",
-        *sets])  # the verify step is off: the instant teacher writes no programs
+    cfg = load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "teacher.backend=instant",
+            "student.enabled=false",
+            "generate.per_round=12",
+            "generate.prompts_per_round=8",
+            "generate.max_batches=3",
+            "generate.heldout_share=0",
+            CHATML,
+            "generate.strategy=self_instruct",
+            "filter.verify.enabled=false",
+            *sets,
+        ],
+    )  # the verify step is off: the instant teacher writes no programs
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     for s in seeds:
         s.round = 0
@@ -42,8 +54,11 @@ def _setup(tmp_path, *sets):
 
 def test_the_mix_splits_a_need_by_share_and_rounds_can_differ():
     # 3.5, 1.75, 1.75: the floors, then the two largest remainders one more each
-    assert split(7, {"self_instruct": 0.5, "evol": 0.25, "magpie": 0.25}) == {"self_instruct": 3, "evol": 2,
-                                                                             "magpie": 2}
+    assert split(7, {"self_instruct": 0.5, "evol": 0.25, "magpie": 0.25}) == {
+        "self_instruct": 3,
+        "evol": 2,
+        "magpie": 2,
+    }
     assert sum(split(13, {"evol": 1 / 3, "magpie": 1 / 3, "self_instruct": 1 / 3}).values()) == 13
     cfg = load_config(None, ["generate.strategy=[self_instruct, {evol: 3, magpie: 1}]"])
     assert cfg.generate.shares(1) == {"self_instruct": 1.0}
@@ -72,7 +87,8 @@ def test_a_mixed_round_keeps_each_strategy_and_each_evolution_its_parent(tmp_pat
 
     rows = json.loads(export_run(tmp_path / "r", "alpaca").read_text())
     assert {(r["id"], r["strategy"], r["evolution"], tuple(r["parents"])) for r in rows} == {
-        (t.id, t.strategy, t.evolution, tuple(t.parents)) for t in stored}
+        (t.id, t.strategy, t.evolution, tuple(t.parents)) for t in stored
+    }
 
 
 def test_an_evolution_that_copies_its_parent_is_rejected_with_its_reason(tmp_path):
@@ -82,8 +98,10 @@ def test_an_evolution_that_copies_its_parent_is_rejected_with_its_reason(tmp_pat
     deeper = Task("Write a poem about the sea in exactly four lines, where every line rhymes.", strategy="evol")
     assert eliminate(deeper, parent) is None
     assert eliminate(Task("Rewritten prompt: a poem", strategy="evol"), parent).kind == "evol_failed"
-    assert clean_evolution('Rewrite the task into a harder version of it: "Write a poem about the sea at dawn.') == \
-        "Write a poem about the sea at dawn."
+    assert (
+        clean_evolution('Rewrite the task into a harder version of it: "Write a poem about the sea at dawn.')
+        == "Write a poem about the sea at dawn."
+    )
     # Its parent's input alone, or its instruction without the input, is a copy too.
     poem = Task("Continue the poem in the same metre.", [Instance("Waves crash on the shore at night,", "x")])
     assert eliminate(Task("Waves crash on the shore at night,"), poem).kind == "evol_copy"
@@ -102,8 +120,12 @@ def test_an_evolution_the_teacher_declines_is_eliminated(tmp_path):
     class Declines(InstantTeacher):
         def complete(self, requests):
             out = super().complete(requests)
-            return [Completion(o.request_id, "I'm sorry, I can't help with that.", "stop", 5, 9)
-                    if "respond" in r.meta else o for r, o in zip(requests, out)]
+            return [
+                Completion(o.request_id, "I'm sorry, I can't help with that.", "stop", 5, 9)
+                if "respond" in r.meta
+                else o
+                for r, o in zip(requests, out)
+            ]
 
     cfg, seeds = _setup(tmp_path, "generate.strategy=evol", "generate.max_batches=1")
     with RunDir(cfg) as run:
@@ -114,11 +136,11 @@ def test_an_evolution_the_teacher_declines_is_eliminated(tmp_path):
 # The user-turn prefix as each embedded model's own chat template writes it.
 PREFIXES = {
     "smollm2-135m": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
-                    "<|im_end|>\n<|im_start|>user\n",
+    "<|im_end|>\n<|im_start|>user\n",
     "qwen2.5-coder-0.5b": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
-                          "assistant.<|im_end|>\n<|im_start|>user\n",
+    "assistant.<|im_end|>\n<|im_start|>user\n",
     "qwen2.5-coder-1.5b": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
-                          "assistant.<|im_end|>\n<|im_start|>user\n",
+    "assistant.<|im_end|>\n<|im_start|>user\n",
     "gemma3-270m": None,  # a base model: its GGUF has no chat template, and Magpie needs an aligned one
 }
 
@@ -139,14 +161,19 @@ def test_the_magpie_prompt_is_exactly_the_templates_user_turn_prefix(model):
     full = tok.apply_chat_template([{"role": "user", "content": "Hello"}], tokenize=True)
     full = full["input_ids"] if isinstance(full, dict) or hasattr(full, "keys") else full
     ids = tok(prefix).input_ids  # what every backend feeds for a completion prompt
-    assert ids == full[:len(ids)] and tok.decode(full[len(ids):]).startswith("Hello")
-    assert full[len(ids):len(ids) + 1] == tok("Hello", add_special_tokens=False).input_ids[:1]
+    assert ids == full[: len(ids)] and tok.decode(full[len(ids) :]).startswith("Hello")
+    assert full[len(ids) : len(ids) + 1] == tok("Hello", add_special_tokens=False).input_ids[:1]
     assert end in ("<|im_end|>", "<end_of_turn>")
 
 
 def test_magpie_requests_carry_that_prefix_alone(tmp_path):
-    cfg, seeds = _setup(tmp_path, "generate.strategy=magpie", "generate.max_batches=1",
-                        "teacher.model=embedded:smollm2-135m", "generate.magpie_prefix=null")
+    cfg, seeds = _setup(
+        tmp_path,
+        "generate.strategy=magpie",
+        "generate.max_batches=1",
+        "teacher.model=embedded:smollm2-135m",
+        "generate.magpie_prefix=null",
+    )
     seen = []
 
     class Keeps(InstantTeacher):
@@ -181,8 +208,13 @@ def test_a_mixed_run_killed_and_relaunched_keeps_each_task_once(tmp_path):
     assert len(accepted_ids(run)) < per_round * rounds
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    clean = subprocess.run([c.replace(str(tmp_path / "killed"), str(tmp_path / "clean")) for c in cmd],
-                           capture_output=True, text=True, env=env, timeout=600)
+    clean = subprocess.run(
+        [c.replace(str(tmp_path / "killed"), str(tmp_path / "clean")) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert clean.returncode == 0, clean.stderr[-3000:]
     ids = accepted_ids(run)
     assert len(ids) == len(set(ids)) == per_round * rounds

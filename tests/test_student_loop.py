@@ -8,24 +8,33 @@ import json
 
 import pytest
 
-from conftest import PUBLIC_SEEDS, THREADS
 from selfinstruct.config import Config
 from selfinstruct.generate.loop import run_generate
 from selfinstruct.store import ChunkStore
+
+from conftest import PUBLIC_SEEDS, THREADS
 
 pytestmark = pytest.mark.slow
 
 
 def _cfg(tmp_path) -> Config:
-    return Config(**{
-        "run": {"root": str(tmp_path), "name": "loop", "threads": THREADS},
-        "seeds": str(PUBLIC_SEEDS),
-        "teacher": {"backend": "transformers", "model": "embedded:smollm2-135m", "prompt_style": "completion",
-                    "temperature": 0.7, "max_tokens": 48, "chunk_size": 4, "transformers": {"batch_size": 4}},
-        "generate": {"rounds": 2, "per_round": 2, "prompts_per_round": 4, "max_batches": 2, "min_acceptance": 0.0},
-        "student": {"enabled": True, "loop": "student_teacher", "max_steps": 2, "batch_size": 2,
-                    "max_length": 256},
-    })
+    return Config(
+        **{
+            "run": {"root": str(tmp_path), "name": "loop", "threads": THREADS},
+            "seeds": str(PUBLIC_SEEDS),
+            "teacher": {
+                "backend": "transformers",
+                "model": "embedded:smollm2-135m",
+                "prompt_style": "completion",
+                "temperature": 0.7,
+                "max_tokens": 48,
+                "chunk_size": 4,
+                "transformers": {"batch_size": 4},
+            },
+            "generate": {"rounds": 2, "per_round": 2, "prompts_per_round": 4, "max_batches": 2, "min_acceptance": 0.0},
+            "student": {"enabled": True, "loop": "student_teacher", "max_steps": 2, "batch_size": 2, "max_length": 256},
+        }
+    )
 
 
 def _usage_teachers(run, n: int) -> set[str]:

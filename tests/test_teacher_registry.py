@@ -41,11 +41,25 @@ class EchoTeacher:
 
 
 def _cfg(tmp_path, *sets: str):
-    return load_config(PROJECT_ROOT / "configs" / "default.yaml", [
-        f"run.root={tmp_path}", "run.name=r", "teacher.backend=echo", "teacher.model=parrot", "student.enabled=false",
-        "generate.strategy=self_instruct", "filter.verify.enabled=false", "filter.novelty.method=rouge",
-        "generate.classify_with=teacher", "generate.rounds=1", "generate.max_batches=1",
-        "generate.prompts_per_round=4", "generate.heldout_share=0", *sets])
+    return load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "teacher.backend=echo",
+            "teacher.model=parrot",
+            "student.enabled=false",
+            "generate.strategy=self_instruct",
+            "filter.verify.enabled=false",
+            "filter.novelty.method=rouge",
+            "generate.classify_with=teacher",
+            "generate.rounds=1",
+            "generate.max_batches=1",
+            "generate.prompts_per_round=4",
+            "generate.heldout_share=0",
+            *sets,
+        ],
+    )
 
 
 def test_the_config_takes_a_registered_name_and_refuses_others(tmp_path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from test_teachers_openai_faults import ScriptedServer, _cfg
-
 from selfinstruct.teachers import Request, make_teacher
+
+from test_teachers_openai_faults import ScriptedServer, _cfg
 
 
 def test_a_dead_endpoint_leaves_the_rotation_and_its_requests_go_elsewhere():

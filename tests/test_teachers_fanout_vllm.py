@@ -41,9 +41,11 @@ def answered_in_log(log) -> int:
 def test_a_step_finishes_on_the_other_server_when_one_dies(two_servers, tmp_path):
     (victim, url_a), (_, url_b) = two_servers[0]
     log_a, log_b = two_servers[1]
-    cfg = TeacherConfig(backend="openai", model="embedded:smollm2-135m",
-                        openai={"base_urls": [url_a, url_b], "max_in_flight": 4, "timeout_s": 120,
-                                "max_retries": 2, "cooldown_s": 600})
+    cfg = TeacherConfig(
+        backend="openai",
+        model="embedded:smollm2-135m",
+        openai={"base_urls": [url_a, url_b], "max_in_flight": 4, "timeout_s": 120, "max_retries": 2, "cooldown_s": 600},
+    )
     teacher = make_teacher(cfg, seed=3)
     reqs = [Request(prompt=f"Fact {i}: the number {i} is", max_tokens=12, temperature=0.0) for i in range(N_REQUESTS)]
     store = ChunkStore(tmp_path / "answers.jsonl")

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_teachers_openai_faults import ScriptedServer, _answer, _cfg
-
 from selfinstruct.cli import app
 from selfinstruct.config import TeacherConfig
 from selfinstruct.generate.progress import StepProgress
 from selfinstruct.teachers import Request, make_teacher
 from selfinstruct.teachers.instant import InstantTeacher
+
+from test_teachers_openai_faults import ScriptedServer, _answer, _cfg
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPACITY = 4
@@ -111,7 +111,7 @@ def _busy_run(n: int, **openai):
         reqs = [Request(prompt=f"q{i}", max_tokens=8) for i in range(n)]
         out = []
         for k in range(0, n, 50):  # chunks, as run_step sends them: the limit carries over between calls
-            out += teacher.complete(reqs[k:k + 50])
+            out += teacher.complete(reqs[k : k + 50])
     finally:
         server.close()
     return teacher, server, reqs, out
@@ -126,11 +126,13 @@ def test_requests_in_flight_settle_near_what_the_server_takes(capsys):
     # Settled near CAPACITY, far below the ceiling of 16: the teacher's limit as each request of the second
     # half arrived, and at the end. (The server's own count of open requests cannot exceed CAPACITY + 1: the
     # share of 429s is what shows how hard the teacher pushed.)
-    late = server.arrivals[len(server.arrivals) // 2:]
+    late = server.arrivals[len(server.arrivals) // 2 :]
     mean_limit = statistics.mean(limit for _, limit in late)
     with capsys.disabled():
-        print(f"\nlimit: mean {mean_limit:.2f} in the second half, final {teacher.limiter.limit}; server: "
-              f"{server.mean_open():.2f} open on average; 429s {server.rejected} of {len(server.arrivals)} attempts")
+        print(
+            f"\nlimit: mean {mean_limit:.2f} in the second half, final {teacher.limiter.limit}; server: "
+            f"{server.mean_open():.2f} open on average; 429s {server.rejected} of {len(server.arrivals)} attempts"
+        )
     assert CAPACITY / 2 <= mean_limit <= 2 * CAPACITY
     assert CAPACITY / 2 <= teacher.limiter.limit <= 2 * CAPACITY
     assert server.rejected / len(server.arrivals) < 0.3
@@ -162,13 +164,35 @@ def test_the_limit_stays_within_min_and_max_in_flight():
 
 # Loud failures: through the CLI ---------------------------------------------------------------------
 
+
 def _generate(root: Path, url: str, *more: str):
-    return CliRunner().invoke(app, [
-        "generate", "--config", str(ROOT / "configs" / "openai-server.yaml"), "--seeds",
-        str(ROOT / "seeds" / "seed_tasks.jsonl"), "--set", f"run.root={root}", "--set",
-        f"teacher.openai.base_urls=[{url}]", "--set", "teacher.openai.max_retries=2", "--set",
-        "teacher.openai.backoff_s=0.01", "--set", "teacher.openai.backoff_max_s=0.05", "--per-round", "3",
-        "--set", "generate.prompts_per_round=4", "--set", "generate.max_batches=1", *more])
+    return CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--config",
+            str(ROOT / "configs" / "openai-server.yaml"),
+            "--seeds",
+            str(ROOT / "seeds" / "seed_tasks.jsonl"),
+            "--set",
+            f"run.root={root}",
+            "--set",
+            f"teacher.openai.base_urls=[{url}]",
+            "--set",
+            "teacher.openai.max_retries=2",
+            "--set",
+            "teacher.openai.backoff_s=0.01",
+            "--set",
+            "teacher.openai.backoff_max_s=0.05",
+            "--per-round",
+            "3",
+            "--set",
+            "generate.prompts_per_round=4",
+            "--set",
+            "generate.max_batches=1",
+            *more,
+        ],
+    )
 
 
 def _error_line(res) -> str:
@@ -206,11 +230,20 @@ class InstantServer(ScriptedServer):
                     return super().do_POST()
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["prompt"].rstrip()
-                meta = ({"task": 1} if prompt.endswith("classification?") else {"k": 0}
-                        if prompt.endswith(("Input:", "Class label:")) else {"parents": []})
+                meta = (
+                    {"task": 1}
+                    if prompt.endswith("classification?")
+                    else {"k": 0}
+                    if prompt.endswith(("Input:", "Class label:"))
+                    else {"parents": []}
+                )
                 [c] = server.teacher.complete([Request(prompt=body["prompt"], stop=body.get("stop", []), meta=meta)])
-                payload = json.dumps({"choices": [{"text": c.text, "finish_reason": "stop"}],
-                                      "usage": {"prompt_tokens": 5, "completion_tokens": 5}}).encode()
+                payload = json.dumps(
+                    {
+                        "choices": [{"text": c.text, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": 5},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -100,8 +100,17 @@ def secret_env(monkeypatch):
 
 
 def _cfg(*urls: str, **openai) -> TeacherConfig:
-    opts = {"base_urls": list(urls), "api_key_env": "SI_TEST_KEY", "timeout_s": TIMEOUT_S, "max_retries": 3,
-            "backoff_s": 0.01, "backoff_max_s": 0.05, "max_in_flight": 4, "served_model": "m", **openai}
+    opts = {
+        "base_urls": list(urls),
+        "api_key_env": "SI_TEST_KEY",
+        "timeout_s": TIMEOUT_S,
+        "max_retries": 3,
+        "backoff_s": 0.01,
+        "backoff_max_s": 0.05,
+        "max_in_flight": 4,
+        "served_model": "m",
+        **openai,
+    }
     return TeacherConfig(backend="openai", model="some/model", openai=opts)
 
 
@@ -123,8 +132,9 @@ def test_retries_what_is_retryable_and_reports_the_rest(secret_env):
     server = ScriptedServer(SCRIPTS)
     try:
         teacher = make_teacher(_cfg(server.url))
-        reqs = [Request(prompt=k, max_tokens=8) for k in SCRIPTS] + [Request(messages=[{"role": "user",
-                                                                                      "content": "chat-429"}])]
+        reqs = [Request(prompt=k, max_tokens=8) for k in SCRIPTS] + [
+            Request(messages=[{"role": "user", "content": "chat-429"}])
+        ]
         server.scripts["chat-429"] = ["429", "ok"]
         t0 = time.perf_counter()
         out = {r.prompt or "chat-429": c for r, c in zip(reqs, teacher.complete(reqs))}
@@ -187,8 +197,7 @@ def test_run_step_stays_resumable_across_failures_and_a_crash(tmp_path, secret_e
 
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_step(make_teacher(_cfg(flaky.url, max_retries=1)), reqs, store, chunk_size=3,
-                     on_chunk=crash_after_two)
+            run_step(make_teacher(_cfg(flaky.url, max_retries=1)), reqs, store, chunk_size=3, on_chunk=crash_after_two)
     finally:
         flaky.close()
     assert chunks_done == [3, 3] and flaky.seen["q2"] == flaky.seen["q5"] == 2 and "q6" not in flaky.seen

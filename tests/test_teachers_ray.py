@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PUBLIC_SEEDS
 from selfinstruct.config import Config
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks
@@ -16,16 +15,26 @@ from selfinstruct.generate.steps import StepContext, propose
 from selfinstruct.store import ChunkStore
 from selfinstruct.teachers import make_teacher
 
+from conftest import PUBLIC_SEEDS
+
 pytestmark = pytest.mark.slow
 
 
 def _cfg(backend: str) -> Config:
-    return Config(**{
-        "teacher": {"backend": backend, "model": "embedded:smollm2-135m", "temperature": 0.0, "max_tokens": 16,
-                    "chunk_size": 64, "transformers": {"batch_size": 2},
-                    "ray": {"inner": "transformers", "replicas": 2, "batch_size": 2, "threads_per_replica": 1}},
-        "generate": {"prompts_per_round": 4, "max_new_per_prompt": 1, "in_context": 4, "in_context_seed": 4},
-    })
+    return Config(
+        **{
+            "teacher": {
+                "backend": backend,
+                "model": "embedded:smollm2-135m",
+                "temperature": 0.0,
+                "max_tokens": 16,
+                "chunk_size": 64,
+                "transformers": {"batch_size": 2},
+                "ray": {"inner": "transformers", "replicas": 2, "batch_size": 2, "threads_per_replica": 1},
+            },
+            "generate": {"prompts_per_round": 4, "max_new_per_prompt": 1, "in_context": 4, "in_context_seed": 4},
+        }
+    )
 
 
 def _propose(backend: str, tmp_path) -> tuple[list, list]:
@@ -54,4 +63,3 @@ def test_a_step_on_local_ray_matches_the_single_process_step(tmp_path):
     again, rows_again = _propose("ray", tmp_path)
     assert rows_again == ray_rows and [t.id for t in again] == [t.id for t in ray_tasks]
     assert len((tmp_path / "ray-propose.asked.log").read_text().splitlines()) == 4
-

@@ -7,8 +7,13 @@ import pytest
 from selfinstruct.config import TeacherConfig
 from selfinstruct.teachers import Request, make_teacher
 
-PROMPTS = ["The three primary colors are", "A haiku about the sea:\n", "def add(a, b):\n",
-           "Q: What is the capital of Italy?\nA:", "List of fruits:\n1."]
+PROMPTS = [
+    "The three primary colors are",
+    "A haiku about the sea:\n",
+    "def add(a, b):\n",
+    "Q: What is the capital of Italy?\nA:",
+    "List of fruits:\n1.",
+]
 
 pytestmark = pytest.mark.slow  # loads a model and generates: ~20-60 s on 2 cores
 
@@ -43,7 +48,7 @@ def test_stop_strings_cut_the_text(teacher):
     stop = "\n"
     [cut] = teacher.complete([Request(prompt=req.prompt, max_tokens=24, temperature=0.0, stop=[stop])])
     assert cut.finish_reason == "stop"
-    assert cut.text == free.text[:free.text.index(stop)] and stop not in cut.text
+    assert cut.text == free.text[: free.text.index(stop)] and stop not in cut.text
     assert cut.completion_tokens < free.completion_tokens
 
 
@@ -77,8 +82,12 @@ def test_a_request_names_its_adapter_and_gets_what_peft_answers(teacher, adapter
 
     prompt = PROMPTS[0]
     [before] = teacher.complete([Request(prompt=prompt, max_tokens=12, temperature=0.0)])
-    [with_adapter, base] = teacher.complete([Request(prompt=prompt, max_tokens=12, temperature=0.0, adapter=adapter),
-                                             Request(prompt=prompt, max_tokens=12, temperature=0.0)])
+    [with_adapter, base] = teacher.complete(
+        [
+            Request(prompt=prompt, max_tokens=12, temperature=0.0, adapter=adapter),
+            Request(prompt=prompt, max_tokens=12, temperature=0.0),
+        ]
+    )
     assert with_adapter.text != before.text  # the adapter answered
     assert base.text == before.text  # and the plain model still answers a request that names none
     # What peft itself answers with the adapter on the model, unmerged (how eval always scored a student).
@@ -87,4 +96,4 @@ def test_a_request_names_its_adapter_and_gets_what_peft_answers(teacher, adapter
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), adapter).eval()
     enc = tok([prompt], return_tensors="pt")
     ids = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id)
-    assert with_adapter.text == tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert with_adapter.text == tok.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)

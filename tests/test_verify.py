@@ -12,15 +12,23 @@ from selfinstruct.verify.kinds import agrees, computes, kind_of, python_code, re
 from selfinstruct.verify.step import verify_tasks
 
 
-@pytest.mark.parametrize("instruction, input, output, kind", [
-    ("Write a Python function that reverses a string.", "", "```python\ndef rev(s):\n    return s[::-1]\n```", "code"),
-    ("Write a Python function that reverses a string.", "", "You can use slicing.", "code"),
-    ("Write a JavaScript function that reverses a string.", "", "function r(s) {}", "open"),
-    ("What is the sum of the even numbers from 1 to 100?", "", "5050", "compute"),
-    ("Count the number of words in the sentence.", "The quick brown fox.", "4", "compute"),
-    ("Explain why the sky is blue.", "", "Rayleigh scattering.", "open"),
-    ("Classify the sentiment of the sentence.", "I love it.", "Positive", "open"),
-])
+@pytest.mark.parametrize(
+    "instruction, input, output, kind",
+    [
+        (
+            "Write a Python function that reverses a string.",
+            "",
+            "```python\ndef rev(s):\n    return s[::-1]\n```",
+            "code",
+        ),
+        ("Write a Python function that reverses a string.", "", "You can use slicing.", "code"),
+        ("Write a JavaScript function that reverses a string.", "", "function r(s) {}", "open"),
+        ("What is the sum of the even numbers from 1 to 100?", "", "5050", "compute"),
+        ("Count the number of words in the sentence.", "The quick brown fox.", "4", "compute"),
+        ("Explain why the sky is blue.", "", "Rayleigh scattering.", "open"),
+        ("Classify the sentiment of the sentence.", "I love it.", "Positive", "open"),
+    ],
+)
 def test_kind_of(instruction, input, output, kind):
     assert kind_of(instruction, input, output, is_classification="Classify" in instruction) == kind
 
@@ -47,6 +55,7 @@ def test_repair_replaces_a_lone_number_in_place_or_gives_the_value():
 
 class Scripted:
     """Answers each verify request with the text its task's instruction maps to."""
+
     name = "scripted"
 
     def __init__(self, answers: dict[str, str]):
@@ -74,11 +83,19 @@ def _verify(tmp_path, tasks, answers, **over):
 
 
 def test_code_runs_against_the_teachers_tests(tmp_path):
-    good = Task("Write a Python function add(a, b) that adds two numbers.", [Instance("", "```python\ndef add(a, b):\n    return a + b\n```")])
-    bad = Task("Write a Python function mul(a, b) that multiplies two numbers.", [Instance("", "```python\ndef mul(a, b):\n    return a + b\n```")])
+    good = Task(
+        "Write a Python function add(a, b) that adds two numbers.",
+        [Instance("", "```python\ndef add(a, b):\n    return a + b\n```")],
+    )
+    bad = Task(
+        "Write a Python function mul(a, b) that multiplies two numbers.",
+        [Instance("", "```python\ndef mul(a, b):\n    return a + b\n```")],
+    )
     prose = Task("Write a Python function that squares a number.", [Instance("", "Use the ** operator.")])
-    answers = {"add(a, b)": "```python\nassert add(2, 3) == 5\nassert add(-1, 1) == 0\n```",
-               "mul(a, b)": "```python\nassert mul(2, 3) == 6\n```"}
+    answers = {
+        "add(a, b)": "```python\nassert add(2, 3) == 5\nassert add(-1, 1) == 0\n```",
+        "mul(a, b)": "```python\nassert mul(2, 3) == 6\n```",
+    }
     kept, rejected, teacher = _verify(tmp_path, [good, bad, prose], answers)
     assert [t.instruction for t in kept] == [good.instruction]
     assert kept[0].checks["execution"] == "passed 2 tests"
@@ -91,8 +108,10 @@ def test_code_runs_against_the_teachers_tests(tmp_path):
 def test_a_computed_value_checks_the_output_and_repairs_it(tmp_path):
     right = Task("How many words are in the sentence?", [Instance("The quick brown fox.", "4")])
     wrong = Task("What is the sum of the even numbers from 1 to 100?", [Instance("", "The sum is 5050.")])
-    answers = {"How many words": "```python\nprint(len(data.split()))\n```",  # the input, as `data`
-               "even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```"}
+    answers = {
+        "How many words": "```python\nprint(len(data.split()))\n```",  # the input, as `data`
+        "even numbers": "```python\nprint(sum(range(2, 101, 2)))\n```",
+    }
     kept, rejected, _ = _verify(tmp_path, [right, wrong], answers, repair="true")
     assert not rejected
     assert kept[0].checks["computation"] == "agrees: 4" and kept[0].id == right.id
@@ -138,32 +157,47 @@ def test_a_constraint_the_instruction_states_is_checked_with_the_ifeval_checkers
     from selfinstruct.verify.stated import stated
 
     assert [s["id"] for s in stated("Describe the sea in under 12 words, in all capital letters.")] == [
-        "length_constraints:number_words", "change_case:english_capital"]
+        "length_constraints:number_words",
+        "change_case:english_capital",
+    ]
     assert stated("Describe the sea.") == []
-    short = Task("Describe the sea in under 12 words, in all capital letters.", [Instance("", "THE SEA IS VAST, DEEP AND FULL OF LIFE.")])
-    long = Task("Summarize the history of Rome in no more than 5 words.",
-                [Instance("", "Rome grew from a small village into a vast empire over centuries.")])
+    short = Task(
+        "Describe the sea in under 12 words, in all capital letters.",
+        [Instance("", "THE SEA IS VAST, DEEP AND FULL OF LIFE.")],
+    )
+    long = Task(
+        "Summarize the history of Rome in no more than 5 words.",
+        [Instance("", "Rome grew from a small village into a vast empire over centuries.")],
+    )
     kept, rejected, _ = _verify(tmp_path, [short, long], {}, unverified="keep")
     assert kept[0].checks["constraints"].startswith("met") and kept[0].instruction == short.instruction
     assert str(rejected[0].reject) == "constraint_unmet(in no more than 5 words)"
 
 
 def test_open_tasks_kept_only_where_a_second_answer_agrees(tmp_path):
-    sky = Task("Explain why the sky is blue.", [Instance("", "Sunlight is scattered by the air, and blue light scatters most.")])
+    sky = Task(
+        "Explain why the sky is blue.",
+        [Instance("", "Sunlight is scattered by the air, and blue light scatters most.")],
+    )
     capital = Task("Name the capital of France.", [Instance("", "Paris")])
-    haiku = Task("Write a haiku about autumn leaves.", [Instance("", "Red leaves drift and fall / the cold wind carries them home / "
-                                                                   "branches stand bare now")])
-    answers = {"sky is blue": "Blue light is scattered more by the air than other colours of sunlight.",
-               "capital of France": "The capital of France is Paris.",
-               "haiku": "def add(a, b):\n    return a + b"}
+    haiku = Task(
+        "Write a haiku about autumn leaves.",
+        [Instance("", "Red leaves drift and fall / the cold wind carries them home / branches stand bare now")],
+    )
+    answers = {
+        "sky is blue": "Blue light is scattered more by the air than other colours of sunlight.",
+        "capital of France": "The capital of France is Paris.",
+        "haiku": "def add(a, b):\n    return a + b",
+    }
     same = {"unverified": "agree", "agree_with": "embedded:qwen2.5-coder-0.5b"}  # the teacher's own model
     kept, rejected, teacher = _verify(tmp_path, [sky, capital, haiku], answers, **same)
     assert sorted(t.instruction for t in kept) == sorted([sky.instruction, capital.instruction])
     assert kept[0].checks["agreement"].startswith("agrees (cos=")
     assert rejected[0].reject.kind == "disagree" and rejected[0].reject.detail.startswith("cos=")
     assert len(teacher.asked) == 3 and all(r.temperature > 0 for r in teacher.asked)  # the teacher, sampled
-    again = _verify(tmp_path, [Task(t.instruction, list(t.instances)) for t in (sky, capital, haiku)], answers,
-                    **same)[2]
+    again = _verify(tmp_path, [Task(t.instruction, list(t.instances)) for t in (sky, capital, haiku)], answers, **same)[
+        2
+    ]
     assert not again.asked  # a relaunch finds the second answers in the store
 
 

@@ -26,7 +26,7 @@ UNIT_FILES = {
     "test_filter_rouge.py",
     "test_formats.py",
     "test_instance_steps.py",
-        "test_models.py",
+    "test_models.py",
     "test_option_faults.py",
     "test_parse.py",
     "test_sandbox.py",

@@ -50,7 +50,7 @@ def format_prompt(tok: Any, instruction: str, input_text: str = "") -> str:
 
 def _no_double_bos(tok: Any, text: str) -> str:
     if tok.bos_token and text.startswith(tok.bos_token) and _adds_bos(tok):
-        text = text[len(tok.bos_token):]  # trl tokenizes with special tokens: one <bos>, not two
+        text = text[len(tok.bos_token) :]  # trl tokenizes with special tokens: one <bos>, not two
     return text
 
 
@@ -73,8 +73,11 @@ def build_examples(tasks: list[Task], tok: Any) -> list[dict[str, Any]]:
         for k, inst in enumerate(task.instances):
             if not inst.output.strip():
                 continue
-            row: dict[str, Any] = {"prompt": format_prompt(tok, task.instruction, inst.input),
-                                   "completion": inst.output + eot, "task_id": task.id}
+            row: dict[str, Any] = {
+                "prompt": format_prompt(tok, task.instruction, inst.input),
+                "completion": inst.output + eot,
+                "task_id": task.id,
+            }
             if k == 0 and task.turns:
                 row["segments"] = conversation_segments(tok, task, row["prompt"], row["completion"])
             rows.append(row)
@@ -88,12 +91,15 @@ def conversation_segments(tok: Any, task: Task, prompt: str, completion: str) ->
     text, messages = prompt + completion, conversation(task)
     for at in range(2, len(messages), 2):
         if tok.chat_template:
-            full = _no_double_bos(tok, tok.apply_chat_template(messages[:at + 1], tokenize=False,
-                                                               add_generation_prompt=True))
+            full = _no_double_bos(
+                tok, tok.apply_chat_template(messages[: at + 1], tokenize=False, add_generation_prompt=True)
+            )
             if not full.startswith(text):
-                raise ValueError("the student's chat template does not write a conversation as the continuation "
-                                 "of its earlier turns, so its assistant turns cannot be labelled one by one")
-            user = full[len(text):]
+                raise ValueError(
+                    "the student's chat template does not write a conversation as the continuation "
+                    "of its earlier turns, so its assistant turns cannot be labelled one by one"
+                )
+            user = full[len(text) :]
         else:
             user = FALLBACK_TEMPLATE.format(instruction=messages[at]["content"], input_block="")
         segments.append([user, False])
@@ -115,7 +121,7 @@ def encode(tok: Any, row: dict[str, Any]) -> tuple[list[int], list[int]]:
     for part, trained in row["segments"]:
         text += part
         end = _common_prefix(tok(text)["input_ids"], ids)  # a token across the boundary goes with the turn before
-        labels += ids[len(labels):end] if trained else [-100] * (end - len(labels))
+        labels += ids[len(labels) : end] if trained else [-100] * (end - len(labels))
     return ids, labels + [-100] * (len(ids) - len(labels))
 
 

@@ -17,8 +17,9 @@ from ..records import Task
 from .data import build_examples, encode
 
 
-def example_losses(model: Any, tok: Any, rows: list[dict[str, str]], *, batch_size: int = 8,
-                   max_length: int = 512) -> list[float]:
+def example_losses(
+    model: Any, tok: Any, rows: list[dict[str, str]], *, batch_size: int = 8, max_length: int = 512
+) -> list[float]:
     """Mean NLL per completion token of each {prompt, completion} row (and reply token of a conversation's),
     in the model's current mode."""
     import torch
@@ -30,7 +31,7 @@ def example_losses(model: Any, tok: Any, rows: list[dict[str, str]], *, batch_si
     device = next(model.parameters()).device
     out: list[float] = []
     for i in range(0, len(encoded), batch_size):
-        batch = encoded[i:i + batch_size]
+        batch = encoded[i : i + batch_size]
         width = max(len(ids) for ids, _ in batch)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=device)
@@ -39,15 +40,22 @@ def example_losses(model: Any, tok: Any, rows: list[dict[str, str]], *, batch_si
         with torch.no_grad():
             logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-        nll = torch.nn.functional.cross_entropy(shift_logits.transpose(1, 2), shift_labels,
-                                                ignore_index=-100, reduction="none")
+        nll = torch.nn.functional.cross_entropy(
+            shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="none"
+        )
         counts = (shift_labels != -100).sum(1).clamp(min=1)
         out.extend((nll.sum(1) / counts).tolist())
     return out
 
 
-def task_losses(model_dir_or_adapter: str | Path | None, tasks: list[Task], cfg: Config | StudentConfig,
-                *, model: Any = None, tok: Any = None) -> dict[str, float]:
+def task_losses(
+    model_dir_or_adapter: str | Path | None,
+    tasks: list[Task],
+    cfg: Config | StudentConfig,
+    *,
+    model: Any = None,
+    tok: Any = None,
+) -> dict[str, float]:
     """task id -> mean loss over its instances (None = the base student). Tasks with no output are left out.
 
     Pass an already loaded `model` and `tok` to score several task sets without reloading.

@@ -40,8 +40,14 @@ FIT_SAMPLE = 8  # training examples re-scored in eval mode after training (metri
 def lora_config(cfg: StudentConfig):
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM", bias="none")
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
 
 
 def sft_args(cfg: StudentConfig, out_dir: Path, seed: int, device: str):
@@ -50,21 +56,41 @@ def sft_args(cfg: StudentConfig, out_dir: Path, seed: int, device: str):
 
     cuda = device == "cuda"
     return SFTConfig(
-        output_dir=str(out_dir), seed=seed, data_seed=seed,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        warmup_steps=cfg.warmup, logging_steps=cfg.logging_steps,
-        max_length=cfg.max_length, packing=cfg.packing, completion_only_loss=True,
-        bf16=cuda and str(model_dtype(device)) == "torch.bfloat16", fp16=False,
-        gradient_checkpointing=cuda and cfg.gradient_checkpointing, use_cpu=not cuda,
-        report_to="none", push_to_hub=False, save_strategy="no", dataloader_num_workers=0,
+        output_dir=str(out_dir),
+        seed=seed,
+        data_seed=seed,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        warmup_steps=cfg.warmup,
+        logging_steps=cfg.logging_steps,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        completion_only_loss=True,
+        bf16=cuda and str(model_dtype(device)) == "torch.bfloat16",
+        fp16=False,
+        gradient_checkpointing=cuda and cfg.gradient_checkpointing,
+        use_cpu=not cuda,
+        report_to="none",
+        push_to_hub=False,
+        save_strategy="no",
+        dataloader_num_workers=0,
         # Packed batches are padding-free (no attention mask): every token is real, count them all.
         include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
     )
 
 
-def build_trainer(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed: int = 0, device: str | None = None,
-                  init_adapter: Path | None = None):
+def build_trainer(
+    tasks: list[Task],
+    out_dir: Path,
+    cfg: StudentConfig,
+    *,
+    seed: int = 0,
+    device: str | None = None,
+    init_adapter: Path | None = None,
+):
     """(SFTTrainer for these tasks with LoRA applied and data tokenized, the example rows); `train()` is the caller's.
     With `init_adapter`, training goes on from that adapter instead of a fresh LoRA."""
     from datasets import Dataset
@@ -87,8 +113,13 @@ def build_trainer(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed:
         from peft import PeftModel
 
         model, peft_config = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
-    trainer = SFTTrainer(model=model, args=sft_args(cfg, out_dir, seed, device), train_dataset=data,
-                         processing_class=tok, peft_config=peft_config)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_args(cfg, out_dir, seed, device),
+        train_dataset=data,
+        processing_class=tok,
+        peft_config=peft_config,
+    )
     return trainer, rows
 
 
@@ -110,8 +141,16 @@ def _score_completions_only() -> None:
         trl_utils._use_triton = compact
 
 
-def train_student(tasks: list[Task], out_dir: Path, cfg: StudentConfig, *, seed: int = 0, threads: int = 2,
-                  resolved_config: Config | None = None, init_adapter: Path | None = None) -> dict[str, Any]:
+def train_student(
+    tasks: list[Task],
+    out_dir: Path,
+    cfg: StudentConfig,
+    *,
+    seed: int = 0,
+    threads: int = 2,
+    resolved_config: Config | None = None,
+    init_adapter: Path | None = None,
+) -> dict[str, Any]:
     """Trains a LoRA adapter on `tasks` and saves it to `out_dir`; returns the training metrics.
 
     A finished `out_dir` (it has the marker) is not trained again: its stored metrics come back.
@@ -145,13 +184,19 @@ def _metrics(trainer, result, cfg: StudentConfig, device: str, n_tasks: int, n_e
     train_s = result.metrics.get("train_runtime", 0.0)
     tokens = int(trainer.state.num_input_tokens_seen)
     return {
-        "model": cfg.model, "device": device, "tasks": n_tasks, "examples": n_examples,
+        "model": cfg.model,
+        "device": device,
+        "tasks": n_tasks,
+        "examples": n_examples,
         "sequences": len(trainer.train_dataset),  # fewer than examples when packed
-        "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 3),
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch or 0.0, 3),
         "train_loss_first": logs[0]["loss"] if logs else None,
         "train_loss_last": logs[-1]["loss"] if logs else None,
-        "train_loss_mean": result.training_loss, "tokens": tokens,
-        "tokens_per_s": round(tokens / train_s, 1) if train_s else 0.0, "train_s": round(train_s, 2),
+        "train_loss_mean": result.training_loss,
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / train_s, 1) if train_s else 0.0,
+        "train_s": round(train_s, 2),
     }
 
 
@@ -160,13 +205,15 @@ def _fit_loss(trainer, rows: list[dict[str, str]], cfg: StudentConfig) -> float:
     from .hard_examples import example_losses
 
     trainer.model.eval()
-    losses = example_losses(trainer.model, trainer.processing_class, rows, batch_size=cfg.eval_batch_size,
-                            max_length=cfg.max_length)
+    losses = example_losses(
+        trainer.model, trainer.processing_class, rows, batch_size=cfg.eval_batch_size, max_length=cfg.max_length
+    )
     return sum(losses) / len(losses)
 
 
-def _save(trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None,
-          metrics: dict[str, Any], t0: float) -> None:
+def _save(
+    trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None, metrics: dict[str, Any], t0: float
+) -> None:
     """The student folder whole or not at all. On a full disk: no half folder left, and one line
     naming the folder (safetensors reports the OS error in its own exception type)."""
     try:
@@ -186,8 +233,9 @@ def _as_os_error(e: Exception) -> OSError | None:
     return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
 
 
-def _write_student(trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None,
-                   metrics: dict[str, Any], t0: float) -> None:
+def _write_student(
+    trainer, tmp: Path, out_dir: Path, cfg: StudentConfig, resolved: Config | None, metrics: dict[str, Any], t0: float
+) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(tmp))
     trainer.processing_class.save_pretrained(str(tmp))
@@ -216,8 +264,7 @@ def distill_path(data: Path, cfg: Config, out: Path | None = None) -> dict[str, 
     if (out / DONE).exists():
         _print_summary(json.loads((out / METRICS).read_text()), out, note="already trained; kept")
         return json.loads((out / METRICS).read_text())
-    metrics = train_student(tasks, out, cfg.student, seed=cfg.run.seed, threads=cfg.run.threads,
-                            resolved_config=cfg)
+    metrics = train_student(tasks, out, cfg.student, seed=cfg.run.seed, threads=cfg.run.threads, resolved_config=cfg)
     _print_summary(metrics, out)
     return metrics
 

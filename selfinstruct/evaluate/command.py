@@ -73,19 +73,35 @@ def _check_base(folder: Path, base: str | None) -> None:
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return  # an adapter made elsewhere: nothing to check it against
     if base and trained != base:
-        raise InputError(folder, None, f"this student was trained on {trained}, not on eval's base {base}; "
-                         f"evaluate it with the config it was trained with (--config {folder / STUDENT_CONFIG})")
+        raise InputError(
+            folder,
+            None,
+            f"this student was trained on {trained}, not on eval's base {base}; "
+            f"evaluate it with the config it was trained with (--config {folder / STUDENT_CONFIG})",
+        )
 
 
-def evaluate_models(items: list[Item], models: dict[str, str | Path | None], cfg: StudentConfig, *,
-                    threads: int = 2, out: EvalDir | None = None) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+def evaluate_models(
+    items: list[Item],
+    models: dict[str, str | Path | None],
+    cfg: StudentConfig,
+    *,
+    threads: int = 2,
+    out: EvalDir | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Scores each model (label -> None for the base, or an adapter folder); -> (rows, answers)."""
     answers, walls = _answer(models, {"heldout": items}, cfg, threads)
     return rouge_rows(items, answers["heldout"], walls, models, cfg, out), answers["heldout"]
 
 
-def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str, float],
-               models: dict[str, str | Path | None], cfg: StudentConfig, out: EvalDir | None) -> list[dict[str, Any]]:
+def rouge_rows(
+    items: list[Item],
+    answers: dict[str, list[str]],
+    walls: dict[str, float],
+    models: dict[str, str | Path | None],
+    cfg: StudentConfig,
+    out: EvalDir | None,
+) -> list[dict[str, Any]]:
     """ROUGE-L per model; each student against the base, and against the base cut to its lengths."""
     refs = [ref for _, _, ref in items]
     scores = {label: rouge_l(answers[label], refs) for label in models}
@@ -93,8 +109,12 @@ def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str
     rows = []
     for label, path in models.items():
         s = scores[label]
-        row: dict[str, Any] = {"model": label, "path": str(path) if path else cfg.model, "n": len(items),
-                               "rouge_l": round(sum(s) / len(s), 4)}
+        row: dict[str, Any] = {
+            "model": label,
+            "path": str(path) if path else cfg.model,
+            "n": len(items),
+            "rouge_l": round(sum(s) / len(s), 4),
+        }
         if label != base:
             row.update(paired_bootstrap(s, scores[base]))
             row.update(length_control(answers[base], answers[label], refs, scores[base], s, rouge_l))
@@ -106,8 +126,9 @@ def rouge_rows(items: list[Item], answers: dict[str, list[str]], walls: dict[str
     return rows
 
 
-def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], cfg: StudentConfig,
-            threads: int) -> tuple[dict[str, dict[str, list[str]]], dict[str, float]]:
+def _answer(
+    models: dict[str, str | Path | None], sets: dict[str, list[Item]], cfg: StudentConfig, threads: int
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, float]]:
     """{set: {model: answers}}: cached per set and model where there are some, the rest from one
     backend call (one engine for every set), with a progress bar."""
     from rich.progress import Progress
@@ -123,13 +144,15 @@ def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], c
         backend = A.eval_backend(cfg)
         t0 = time.perf_counter()
         with Progress(transient=True) as bar:
-            task = bar.add_task(f"eval: {len(todo)} model(s) x {len(flat)} items ({backend})", total=len(todo) * len(flat))
+            task = bar.add_task(
+                f"eval: {len(todo)} model(s) x {len(flat)} items ({backend})", total=len(todo) * len(flat)
+            )
             new = A.answer_models(todo, flat, cfg, threads, lambda label, n: bar.advance(task, n), backend)
         wall = round((time.perf_counter() - t0) / len(todo), 1)
         for label, a in new.items():
             walls[label], at = wall, 0
             for s in names:
-                part, at = a[at:at + len(sets[s])], at + len(sets[s])
+                part, at = a[at : at + len(sets[s])], at + len(sets[s])
                 if (s, label) not in got:  # a cached answer stays as it was
                     A.store(keys[(s, label)], part)
                     got[(s, label)] = part
@@ -137,21 +160,33 @@ def _answer(models: dict[str, str | Path | None], sets: dict[str, list[Item]], c
 
 
 def _write_answers(path: Path, items: list[Item], preds: list[str], scores: list[float]) -> None:
-    write_atomic(path, "".join(json.dumps({"instruction": ins, "input": inp, "reference": ref, "answer": pred,
-                                           "rouge_l": round(score, 4)}, ensure_ascii=False) + "\n"
-                               for (ins, inp, ref), pred, score in zip(items, preds, scores)))
+    write_atomic(
+        path,
+        "".join(
+            json.dumps(
+                {"instruction": ins, "input": inp, "reference": ref, "answer": pred, "rouge_l": round(score, 4)},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for (ins, inp, ref), pred, score in zip(items, preds, scores)
+        ),
+    )
 
 
-def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, adapters: list[Path] | None = None,
-                 judge: bool = False) -> list[dict[str, Any]]:
+def eval_command(
+    heldout: Path | None, cfg: Config, run: Path | None = None, adapters: list[Path] | None = None, judge: bool = False
+) -> list[dict[str, Any]]:
     """`selfinstruct eval`: base vs each student on held-out tasks; writes and prints the table."""
     if run is not None and not Path(run).is_dir():
         raise InputError(run, None, "no such run directory")
     rundir = RunDir.reader(run) if run is not None else None
     if heldout is None:
         if rundir is None or not rundir.heldout_path.exists():
-            raise InputError(rundir.heldout_path if rundir else "--heldout", None,
-                             "no held-out file: pass --heldout, or generate with generate.heldout_share > 0")
+            raise InputError(
+                rundir.heldout_path if rundir else "--heldout",
+                None,
+                "no held-out file: pass --heldout, or generate with generate.heldout_share > 0",
+            )
         heldout = rundir.heldout_path
     if rundir is not None:
         rundir.check_heldout()  # the set the run was decontaminated against, unchanged
@@ -168,14 +203,17 @@ def eval_command(heldout: Path | None, cfg: Config, run: Path | None = None, ada
     if judge:
         _judge(rows, items, answers["heldout"], cfg, out)
     overlap = _overlap(tasks, rundir, cfg) if rundir else None
-    write_table(rows, out, heldout, overlap, {"verifiable": summary, "answer_max_new_tokens": cfg.student.eval_max_new_tokens})
+    write_table(
+        rows, out, heldout, overlap, {"verifiable": summary, "answer_max_new_tokens": cfg.student.eval_max_new_tokens}
+    )
     title = f"eval on {heldout} ({len(items)} instances) -> {out.path}"
     print_table(rows, title, overlap, len(tasks), models)
     return rows
 
 
-def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config,
-           out: EvalDir) -> None:
+def _judge(
+    rows: list[dict[str, Any]], items: list[Item], answers: dict[str, list[str]], cfg: Config, out: EvalDir
+) -> None:
     """The teacher's pairwise verdicts, each model against the base, kept in its request store."""
     from ..store import ChunkStore
     from ..teachers import make_teacher
@@ -185,8 +223,15 @@ def _judge(rows: list[dict[str, Any]], items: list[Item], answers: dict[str, lis
     try:
         base = rows[0]["model"]
         for row in rows[1:]:
-            judged = win_rate(teacher, items, answers[row["model"]], answers[base], style=cfg.teacher.style("judge"),
-                              store=ChunkStore(out.judge(row["model"])), chunk_size=cfg.teacher.chunk_size)
+            judged = win_rate(
+                teacher,
+                items,
+                answers[row["model"]],
+                answers[base],
+                style=cfg.teacher.style("judge"),
+                store=ChunkStore(out.judge(row["model"])),
+                chunk_size=cfg.teacher.chunk_size,
+            )
             row.update(judged)
     finally:
         teacher.close()
@@ -199,10 +244,19 @@ def _overlap(heldout: list[Task], run: RunDir, cfg: Config) -> list[str]:
     return Decontaminator(heldout, cfg.filter.novelty).overlaps(run.accepted_tasks())
 
 
-def write_table(rows: list[dict[str, Any]], out: EvalDir, heldout: Path, overlap: list[str] | None = None,
-                extra: dict[str, Any] | None = None) -> None:
-    write_atomic(out.table, json.dumps({"heldout": str(heldout), "rows": rows,
-                                                    "heldout_overlapping_training": overlap, **(extra or {})}, indent=1))
+def write_table(
+    rows: list[dict[str, Any]],
+    out: EvalDir,
+    heldout: Path,
+    overlap: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    write_atomic(
+        out.table,
+        json.dumps(
+            {"heldout": str(heldout), "rows": rows, "heldout_overlapping_training": overlap, **(extra or {})}, indent=1
+        ),
+    )
     cols = [c for c in COLUMNS if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
@@ -211,8 +265,13 @@ def write_table(rows: list[dict[str, Any]], out: EvalDir, heldout: Path, overlap
     write_atomic(out.page, f"Held-out: `{heldout}`\n\n" + "\n".join(lines) + "\n" + note)
 
 
-def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] | None = None,
-                n_tasks: int = 0, models: dict | None = None) -> None:
+def print_table(
+    rows: list[dict[str, Any]],
+    title: str = "",
+    overlap: list[str] | None = None,
+    n_tasks: int = 0,
+    models: dict | None = None,
+) -> None:
     """One row per model, the difference to the base and its CI in one cell, so it fits 80 columns."""
     from rich.console import Console
     from rich.table import Table
@@ -224,15 +283,27 @@ def print_table(rows: list[dict[str, Any]], title: str = "", overlap: list[str] 
     for r in rows:
         gain = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "diff" in r else "-"
         wtl = f"{r['wins']}/{r['ties']}/{r['losses']}" if "wins" in r else "-"
-        table.add_row(r["model"], str(r["n"]), f"{r['rouge_l']:.4f}", gain, wtl, str(r.get("answer_words", "")),
-                      f"{r.get('wall_s', 0):.0f}")
+        table.add_row(
+            r["model"],
+            str(r["n"]),
+            f"{r['rouge_l']:.4f}",
+            gain,
+            wtl,
+            str(r.get("answer_words", "")),
+            f"{r.get('wall_s', 0):.0f}",
+        )
     console.print(table)
     if overlap is not None:
-        console.print(f"held-out tasks overlapping the training data (13-gram or embedding): {len(overlap)} of {n_tasks}")
+        console.print(
+            f"held-out tasks overlapping the training data (13-gram or embedding): {len(overlap)} of {n_tasks}"
+        )
     for r in rows:
         if "ci_low" in r:
-            verdict = ("better than" if r["ci_low"] > 0 else "worse than" if r["ci_high"] < 0
-                       else "not distinguishable from")
-            console.print(f"{r['model']}: {verdict} the base (95% CI of the ROUGE-L difference "
-                          f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])")
+            verdict = (
+                "better than" if r["ci_low"] > 0 else "worse than" if r["ci_high"] < 0 else "not distinguishable from"
+            )
+            console.print(
+                f"{r['model']}: {verdict} the base (95% CI of the ROUGE-L difference "
+                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])"
+            )
     print_measures(rows)

@@ -28,10 +28,12 @@ def judge_requests(items: list[tuple[str, str, str]], student: list[str], base: 
             continue
         for student_is in ("A", "B"):
             a, bb = (s, b) if student_is == "A" else (b, s)
-            text = template("pairwise.jinja").render(instruction=ins, a=a, b=bb,
-                                                     input_line=f"Input: {inp}\n" if inp.strip() else "")
-            reqs.append(make_request(text, style, max_tokens=4, temperature=0.0,
-                                     meta={"item": n, "student_is": student_is}))
+            text = template("pairwise.jinja").render(
+                instruction=ins, a=a, b=bb, input_line=f"Input: {inp}\n" if inp.strip() else ""
+            )
+            reqs.append(
+                make_request(text, style, max_tokens=4, temperature=0.0, meta={"item": n, "student_is": student_is})
+            )
     return reqs
 
 
@@ -52,7 +54,9 @@ def outcomes(reqs, outs) -> tuple[dict[int, float], dict[str, int]]:
         counts["unclear"] += v is None
         counts["clear"] += v is not None
         counts["first"] += v == "A"
-        picks.setdefault(req.meta["item"], {})[req.meta["student_is"]] = None if v is None else v == req.meta["student_is"]
+        picks.setdefault(req.meta["item"], {})[req.meta["student_is"]] = (
+            None if v is None else v == req.meta["student_is"]
+        )
     result = {}
     for item, p in picks.items():
         a, b = p.get("A"), p.get("B")
@@ -62,8 +66,15 @@ def outcomes(reqs, outs) -> tuple[dict[int, float], dict[str, int]]:
     return result, counts
 
 
-def win_rate(teacher: Any, items: list[tuple[str, str, str]], student: list[str], base: list[str],
-             style: str = "chat", store: ChunkStore | None = None, chunk_size: int = 64) -> dict[str, Any]:
+def win_rate(
+    teacher: Any,
+    items: list[tuple[str, str, str]],
+    student: list[str],
+    base: list[str],
+    style: str = "chat",
+    store: ChunkStore | None = None,
+    chunk_size: int = 64,
+) -> dict[str, Any]:
     """The student's position-fair win rate over the base; with a store, every verdict is kept
     there (run_step: durable, a relaunch asks nothing again)."""
     from ..teachers.base import run_step
@@ -73,9 +84,15 @@ def win_rate(teacher: Any, items: list[tuple[str, str, str]], student: list[str]
     asked, counts = outcomes(reqs, outs)
     per_item = [asked.get(n, 0.5) for n in range(len(items))]  # not asked: identical answers, a tie
     rate, lo, hi = mean_ci(per_item) if per_item else (0.0, 0.0, 0.0)
-    return {"judge_win_rate": rate, "judge_ci_low": lo, "judge_ci_high": hi,
-            "judge_wins": sum(v == 1.0 for v in per_item), "judge_ties": sum(v == 0.5 for v in per_item),
-            "judge_losses": sum(v == 0.0 for v in per_item), "judge_asked": len(asked),
-            "judge_consistency": round(counts["agree"] / len(asked), 4) if asked else None,
-            "judge_first_share": round(counts["first"] / counts["clear"], 4) if counts["clear"] else None,
-            "judge_unclear": counts["unclear"]}
+    return {
+        "judge_win_rate": rate,
+        "judge_ci_low": lo,
+        "judge_ci_high": hi,
+        "judge_wins": sum(v == 1.0 for v in per_item),
+        "judge_ties": sum(v == 0.5 for v in per_item),
+        "judge_losses": sum(v == 0.0 for v in per_item),
+        "judge_asked": len(asked),
+        "judge_consistency": round(counts["agree"] / len(asked), 4) if asked else None,
+        "judge_first_share": round(counts["first"] / counts["clear"], 4) if counts["clear"] else None,
+        "judge_unclear": counts["unclear"],
+    }

@@ -16,8 +16,13 @@ import numpy as np
 RESAMPLES = 2000
 
 
-def paired_bootstrap(student: list[float], base: list[float], resamples: int = RESAMPLES,
-                     seed: int = 0, weights: Sequence[float] | None = None) -> dict[str, float | int]:
+def paired_bootstrap(
+    student: list[float],
+    base: list[float],
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
+) -> dict[str, float | int]:
     if len(student) != len(base) or not base or (weights is not None and len(weights) != len(base)):
         raise ValueError("paired scores need the same, non-zero number of items")
     d = np.asarray(student, dtype=np.float64) - np.asarray(base, dtype=np.float64)
@@ -27,8 +32,14 @@ def paired_bootstrap(student: list[float], base: list[float], resamples: int = R
     means = (d * w)[idx].sum(axis=1) / w[idx].sum(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     mean = float((d * w).sum() / w.sum())
-    return {"diff": round(mean, 4), "ci_low": round(float(lo), 4), "ci_high": round(float(hi), 4),
-            "wins": int((d > 1e-9).sum()), "ties": int((np.abs(d) <= 1e-9).sum()), "losses": int((d < -1e-9).sum())}
+    return {
+        "diff": round(mean, 4),
+        "ci_low": round(float(lo), 4),
+        "ci_high": round(float(hi), 4),
+        "wins": int((d > 1e-9).sum()),
+        "ties": int((np.abs(d) <= 1e-9).sum()),
+        "losses": int((d < -1e-9).sum()),
+    }
 
 
 def mean_ci(values: list[float], resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:

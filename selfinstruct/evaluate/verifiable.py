@@ -33,8 +33,15 @@ def build_set(tasks: list[Task], seed: int = 0) -> list[dict[str, Any]]:
             rng = random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
             k = 1 if rng.random() < 0.5 else 2
             instruction, specs = C.attach(task.instruction, rng, pool="eval", k=k)
-            rows.append({"id": f"{task.id}#{n}", "instruction": instruction, "input": inst.input,
-                         "specs": specs, "source": task.instruction})
+            rows.append(
+                {
+                    "id": f"{task.id}#{n}",
+                    "instruction": instruction,
+                    "input": inst.input,
+                    "specs": specs,
+                    "source": task.instruction,
+                }
+            )
     return rows
 
 
@@ -64,8 +71,11 @@ def score(rows: list[dict[str, Any]], answers: dict[str, list[str]]) -> tuple[di
     for label, v in found.items():
         prompt = [float(all(x)) for x in v]
         kept = [sum(x) / len(x) for x in v]  # weighted by constraints asked: instruction level
-        f: dict[str, Any] = {"if_n": len(rows), "if_prompt": round(sum(prompt) / len(rows), 4),
-                             "if_instr": round(sum(map(sum, v)) / sum(n_specs), 4)}
+        f: dict[str, Any] = {
+            "if_n": len(rows),
+            "if_prompt": round(sum(prompt) / len(rows), 4),
+            "if_instr": round(sum(map(sum, v)) / sum(n_specs), 4),
+        }
         if label != base:
             bp = [float(all(x)) for x in found[base]]
             bk = [sum(x) / len(x) for x in found[base]]
@@ -92,9 +102,23 @@ def by_type(rows: list[dict[str, Any]], found: dict[str, list[list[bool]]]) -> d
 
 
 def write_verdicts(path: Path, rows: list[dict[str, Any]], answers: list[str], v: list[list[bool]]) -> None:
-    write_atomic(path, "".join(json.dumps({"id": r["id"], "instruction": r["instruction"], "input": r["input"],
-                                           "answer": a, "kept": [{"id": s["id"], "ok": ok} for s, ok in zip(r["specs"], x)]},
-                                          ensure_ascii=False) + "\n" for r, a, x in zip(rows, answers, v)))
+    write_atomic(
+        path,
+        "".join(
+            json.dumps(
+                {
+                    "id": r["id"],
+                    "instruction": r["instruction"],
+                    "input": r["input"],
+                    "answer": a,
+                    "kept": [{"id": s["id"], "ok": ok} for s, ok in zip(r["specs"], x)],
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r, a, x in zip(rows, answers, v)
+        ),
+    )
 
 
 def prepare(tasks: list[Task], path: Path) -> list[dict[str, Any]]:
@@ -105,8 +129,13 @@ def prepare(tasks: list[Task], path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def add_scores(rows: list[dict[str, Any]], vrows: list[dict[str, Any]], answers: dict[str, list[str]],
-               out: EvalDir, accepted: list[Task] | None) -> dict[str, Any]:
+def add_scores(
+    rows: list[dict[str, Any]],
+    vrows: list[dict[str, Any]],
+    answers: dict[str, list[str]],
+    out: EvalDir,
+    accepted: list[Task] | None,
+) -> dict[str, Any]:
     """Adds each model's verifiable accuracies (and CIs) to its eval row; keeps each model's
     verdicts (EvalDir.verifiable); -> the summary for eval's table."""
     fields, found = score(vrows, answers)
@@ -114,7 +143,16 @@ def add_scores(rows: list[dict[str, Any]], vrows: list[dict[str, Any]], answers:
         row.update(fields[row["model"]])
         write_verdicts(out.verifiable(row["model"]), vrows, answers[row["model"]], found[row["model"]])
     used = C.phrasings(vrows)
-    leaked = None if accepted is None else [t.id for t in accepted if C.find_phrasings(
-        " ".join([t.instruction, *(i.input for i in t.instances)]), used)]
-    return {"n": len(vrows), "constraints": sum(len(r["specs"]) for r in vrows), "by_type": by_type(vrows, found),
-            "training_tasks_with_eval_phrasings": leaked}
+    leaked = (
+        None
+        if accepted is None
+        else [
+            t.id for t in accepted if C.find_phrasings(" ".join([t.instruction, *(i.input for i in t.instances)]), used)
+        ]
+    )
+    return {
+        "n": len(vrows),
+        "constraints": sum(len(r["specs"]) for r in vrows),
+        "by_type": by_type(vrows, found),
+        "training_tasks_with_eval_phrasings": leaked,
+    }

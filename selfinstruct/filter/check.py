@@ -129,5 +129,5 @@ def entry(item: str | dict[str, Any]) -> tuple[type[Check], BaseModel | None]:
 def _single(item: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     if len(item) != 1:
         raise ValueError(f"a check with options is one name and its options, got {item}")
-    (name, given), = item.items()
+    ((name, given),) = item.items()
     return name, given

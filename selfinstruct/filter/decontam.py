@@ -29,7 +29,7 @@ def task_text(task: Task) -> str:
 
 def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 class Decontaminator:

@@ -50,8 +50,9 @@ def _load(name: str):
 
 
 def _st_encode(model, texts: list[str], batch_size: int) -> np.ndarray:
-    vecs = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                        convert_to_numpy=True, show_progress_bar=False)
+    vecs = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
@@ -76,7 +77,7 @@ def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
     return _st_encode(_WORKER["model"], texts, batch_size)
 
 
-def _onnx_spec(embedder: "Embedder", backend: str) -> dict | None:
+def _onnx_spec(embedder: Embedder, backend: str) -> dict | None:
     """The ONNX export of the model when asked for and possible (plain layout, onnxruntime there)."""
     import importlib.util
 
@@ -92,8 +93,9 @@ class Embedder:
     """A sentence-transformers model; `encoded` counts texts embedded (the cache's saving shows there).
     Calls of at least `parallel_above` texts on CPU are spread over `workers` processes."""
 
-    def __init__(self, name: str, batch_size: int = 32, workers: int = 1, parallel_above: int = 5000,
-                 backend: str = "onnx"):
+    def __init__(
+        self, name: str, batch_size: int = 32, workers: int = 1, parallel_above: int = 5000, backend: str = "onnx"
+    ):
         import torch
 
         self.name, self.batch_size, self.encoded = name, batch_size, 0
@@ -137,12 +139,16 @@ class Embedder:
         # Length-sorted batches, dealt out in turn: every worker gets as many long texts as short ones,
         # and a batch holds texts of like length (little padding), as sentence-transformers does itself.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        shares = [share for w in range(self.workers) if (share := [i for b in batches[w::self.workers] for i in b])]
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        shares = [share for w in range(self.workers) if (share := [i for b in batches[w :: self.workers] for i in b])]
         if self._pool is None:
             threads = max(1, usable_cores() // self.workers)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=_worker_init, initargs=(self.name, threads, self.onnx_spec))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.name, threads, self.onnx_spec),
+            )
             atexit.register(self._pool.shutdown, cancel_futures=True)
         futures = [self._pool.submit(_worker_encode, [texts[i] for i in share], self.batch_size) for share in shares]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -158,8 +164,9 @@ def _torch_threads() -> int:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(name: str, batch_size: int = 32, workers: int = 0, parallel_above: int = 5000,
-                 backend: str = "onnx") -> Embedder:
+def get_embedder(
+    name: str, batch_size: int = 32, workers: int = 0, parallel_above: int = 5000, backend: str = "onnx"
+) -> Embedder:
     """One loaded model per process: every generate round reuses it."""
     return Embedder(name, batch_size, workers, parallel_above, backend)
 
@@ -189,16 +196,16 @@ class Rows:
 
     @property
     def view(self) -> np.ndarray:
-        return self._buf[:self.n]
+        return self._buf[: self.n]
 
     def append(self, vecs: np.ndarray) -> None:
         size = self.n + len(vecs)
         if size > len(self._buf) or self._buf.shape[1] != vecs.shape[1]:
             grown = np.empty((max(size, 2 * self.n, 256), vecs.shape[1]), dtype=np.float32)
             if self.n:
-                grown[:self.n] = self._buf[:self.n]
+                grown[: self.n] = self._buf[: self.n]
             self._buf = grown
-        self._buf[self.n:size] = vecs
+        self._buf[self.n : size] = vecs
         self.n = size
 
 
@@ -253,12 +260,12 @@ class EmbeddingCache:
             # without (a teacher chunk, stats) stops it with its own one-line error. Warned once.
             _UNSAVED.add(self.path)
             from rich.console import Console
-
             from rich.markup import escape
 
             Console(stderr=True, soft_wrap=True).print(
                 f"[yellow]warning:[/] {escape(str(e))} The embedding cache is not saved again in this process.",
-                highlight=False)
+                highlight=False,
+            )
 
 
 def _save(tmp: Path, keys: list[str], vecs: np.ndarray) -> None:

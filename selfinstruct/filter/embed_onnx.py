@@ -31,8 +31,11 @@ def supported(model) -> bool:
     if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         return False
     names = getattr(model.tokenizer, "model_input_names", [])
-    return getattr(model[1], "pooling_mode", None) == "mean" and set(names) == {"input_ids", "token_type_ids",
-                                                                                 "attention_mask"}
+    return getattr(model[1], "pooling_mode", None) == "mean" and set(names) == {
+        "input_ids",
+        "token_type_ids",
+        "attention_mask",
+    }
 
 
 def _export_dir(name: str) -> Path:
@@ -62,8 +65,14 @@ def export(model, name: str) -> dict:
     tok = model.tokenizer
     tok_dir = _export_dir(name)
     onnx_path = tok_dir / "model.onnx"
-    spec = {"onnx": str(onnx_path), "tokenizer": str(tok_dir / "tokenizer.json"), "pad_id": tok.pad_token_id or 0,
-            "max_length": int(model[0].max_seq_length), "normalize": len(model) == 3, "dim": model_dim(model)}
+    spec = {
+        "onnx": str(onnx_path),
+        "tokenizer": str(tok_dir / "tokenizer.json"),
+        "pad_id": tok.pad_token_id or 0,
+        "max_length": int(model[0].max_seq_length),
+        "normalize": len(model) == 3,
+        "dim": model_dim(model),
+    }
     tok_dir.mkdir(parents=True, exist_ok=True)
     tok.backend_tokenizer.save(str(tok_dir / f"tokenizer.{os.getpid()}.tmp"))
     os.replace(tok_dir / f"tokenizer.{os.getpid()}.tmp", tok_dir / "tokenizer.json")
@@ -74,8 +83,9 @@ def export(model, name: str) -> dict:
             self.bert = bert  # a submodule: its weights are the graph's initializers, not traced constants
 
         def forward(self, input_ids, token_type_ids, attention_mask):
-            return self.bert(input_ids=input_ids, token_type_ids=token_type_ids,
-                             attention_mask=attention_mask).last_hidden_state
+            return self.bert(
+                input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
+            ).last_hidden_state
 
     sample = tok(["an example sentence", "two"], padding=True, return_tensors="pt")
     args = tuple(sample[k] for k in ("input_ids", "token_type_ids", "attention_mask"))
@@ -83,8 +93,16 @@ def export(model, name: str) -> dict:
     tmp = onnx_path.with_name(f"model.{os.getpid()}.tmp")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes: it is pinned with torch
-        torch.onnx.export(Encoder(model[0].auto_model).eval(), args, str(tmp), input_names=["input_ids", "token_type_ids", "attention_mask"],
-                          output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Encoder(model[0].auto_model).eval(),
+            args,
+            str(tmp),
+            input_names=["input_ids", "token_type_ids", "attention_mask"],
+            output_names=["hidden"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     os.replace(tmp, onnx_path)  # whole or absent: a crash mid-export leaves no half graph behind
     (tok_dir / f"spec.{os.getpid()}.tmp").write_text(json.dumps(spec))
     os.replace(tok_dir / f"spec.{os.getpid()}.tmp", tok_dir / "spec.json")  # written last: it marks a whole export
@@ -109,7 +127,7 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for s in range(0, len(order), batch_size):
-            rows = order[s:s + batch_size]
+            rows = order[s : s + batch_size]
             enc = self.tok.encode_batch([texts[i] for i in rows])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)

@@ -88,7 +88,7 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
     index, kind = make_index(dim, npool + m, cfg, train=pool if npool else cand)
     if npool:
         for s in range(0, npool, 65536):  # bounded temporary memory while adding a big pool
-            index.add(pool[s:s + 65536])
+            index.add(pool[s : s + 65536])
     labels = np.empty(npool + m, dtype=np.int64)  # index position -> pool row or npool + candidate row
     labels[:npool] = np.arange(npool)
     ntotal = npool
@@ -105,7 +105,7 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
     best = np.full(m, -np.inf, dtype=np.float32)
     of = np.full(m, -1, dtype=np.int64)
     for s in range(0, m, cfg.search_block):
-        q = cand[s:s + cfg.search_block]
+        q = cand[s : s + cfg.search_block]
         e = s + len(q)
         if index.ntotal:
             sim, pos = search_nearest(index, kind, q, cfg.refine_k, vectors)
@@ -124,7 +124,7 @@ def novelty_filter(cand: np.ndarray, pool: np.ndarray, cfg: NoveltyConfig):
         of[s:e] = np.where(closer, npool + s + j, of[s:e])
         if k.any():
             index.add(np.ascontiguousarray(q[k]))
-            labels[ntotal:ntotal + int(k.sum())] = np.flatnonzero(k) + npool + s
+            labels[ntotal : ntotal + int(k.sum())] = np.flatnonzero(k) + npool + s
             ntotal += int(k.sum())
     return keep, best, of, kind
 
@@ -145,7 +145,7 @@ def novelty_with_pool(cand: np.ndarray, pool, cfg: NoveltyConfig):
     of[alive] = np.where(closer, npool + alive[np.maximum(inner_of, 0)], of[alive])
     kept = np.flatnonzero(keep)
     for s in range(0, len(by_pool), cfg.search_block):
-        rows = by_pool[s:s + cfg.search_block]
+        rows = by_pool[s : s + cfg.search_block]
         sims = cand[rows] @ cand[kept].T
         sims[kept[None, :] >= rows[:, None]] = -np.inf  # only candidates before it
         if not sims.size:

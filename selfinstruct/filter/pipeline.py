@@ -60,9 +60,14 @@ class Filter:
         left out. -> (accepted, rejected, stats)."""
         return self.run(candidates, Batch("instructions", pool))
 
-    def tasks(self, candidates: list[Task], pool: list[Task], ctx: StepContext | None = None,
-              store: Callable[[str], ChunkStore] | None = None,
-              start: Callable[[str, int], None] | None = None) -> tuple[list[Task], list[Task], dict]:
+    def tasks(
+        self,
+        candidates: list[Task],
+        pool: list[Task],
+        ctx: StepContext | None = None,
+        store: Callable[[str], ChunkStore] | None = None,
+        start: Callable[[str, int], None] | None = None,
+    ) -> tuple[list[Task], list[Task], dict]:
         """Tasks with their instances. ctx and store: the round whose teacher the judge and the verifiers
         ask, and its stores for their answers; start(step, n): a progress bar for such a step."""
         batch = Batch("tasks", pool, ctx, store)
@@ -73,15 +78,23 @@ class Filter:
     def run(self, candidates: list[Task], batch: Batch) -> tuple[list[Task], list[Task], dict]:
         checks = [c for c in self.checks if c.on(batch)]
         accepted, rejected, kinds, timings = run_checks(candidates, checks, batch)
-        return accepted, rejected, {
-            "candidates": len(candidates), "accepted": len(accepted), "rejected": dict(kinds),
-            "instances_dropped": 0, "novelty_method": self.cfg.novelty.method,
-            **{k: round(v, 3) if isinstance(v, float) else v for k, v in {**batch.stats, **timings}.items()},
-        }
+        return (
+            accepted,
+            rejected,
+            {
+                "candidates": len(candidates),
+                "accepted": len(accepted),
+                "rejected": dict(kinds),
+                "instances_dropped": 0,
+                "novelty_method": self.cfg.novelty.method,
+                **{k: round(v, 3) if isinstance(v, float) else v for k, v in {**batch.stats, **timings}.items()},
+            },
+        )
 
 
-def run_checks(candidates: list[Task], checks: list[Check],
-               batch: Batch) -> tuple[list[Task], list[Task], Counter, dict]:
+def run_checks(
+    candidates: list[Task], checks: list[Check], batch: Batch
+) -> tuple[list[Task], list[Task], Counter, dict]:
     """-> (accepted, rejected, rejects per kind, seconds per check). Each check sees the survivors
     of the ones before it, and may put a new record in a task's place; candidate order is preserved."""
     for task in candidates:
@@ -109,9 +122,15 @@ def _seconds(stats: dict) -> float:
     return sum(v for k, v in stats.items() if k.endswith("_s"))
 
 
-def filter_tasks(candidates: list[Task], pool: list[Task], cfg: FilterConfig, *, cache_dir: Path | None = None,
-                 check_instances: bool = True,
-                 heldout: list[Task] | None = None) -> tuple[list[Task], list[Task], dict]:
+def filter_tasks(
+    candidates: list[Task],
+    pool: list[Task],
+    cfg: FilterConfig,
+    *,
+    cache_dir: Path | None = None,
+    check_instances: bool = True,
+    heldout: list[Task] | None = None,
+) -> tuple[list[Task], list[Task], dict]:
     """One filter call with a filter of its own. -> (accepted, rejected, stats). check_instances=False:
     instruction-only candidates (Filter.instructions). No judge or verifier: they need a round's teacher."""
     filt = Filter(cfg, cache_dir=cache_dir, heldout=heldout)
@@ -138,7 +157,8 @@ def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None
         ctx = StepContext(cfg, teacher, 0, [], [])
     try:
         accepted, rejected, stats = filt.tasks(
-            candidates, pool_tasks, ctx, store=lambda step: ChunkStore(output.with_name(f"{output.name}.{step}.jsonl")))
+            candidates, pool_tasks, ctx, store=lambda step: ChunkStore(output.with_name(f"{output.name}.{step}.jsonl"))
+        )
     finally:
         if teacher is not None:
             teacher.close()

@@ -53,7 +53,7 @@ class PoolIndex:
             self.index, self.kind = make_index(vecs.shape[1], size, self.cfg, train=all_vecs)
             n = 0  # a new index holds nothing yet
         for s in range(n, size, 65536):  # bounded temporary memory while adding a big pool
-            self.index.add(np.ascontiguousarray(all_vecs[s:min(size, s + 65536)]))
+            self.index.add(np.ascontiguousarray(all_vecs[s : min(size, s + 65536)]))
 
     def nearest(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best similarity to the pool and the pool position of each query (-inf, -1: empty pool)."""
@@ -62,7 +62,8 @@ class PoolIndex:
         best = np.empty(len(q), np.float32)
         pos = np.empty(len(q), np.int64)
         for s in range(0, len(q), self.cfg.search_block):
-            block = np.ascontiguousarray(q[s:s + self.cfg.search_block])
-            best[s:s + len(block)], pos[s:s + len(block)] = search_nearest(
-                self.index, self.kind, block, self.cfg.refine_k, lambda p: self.rows.view[p])
+            block = np.ascontiguousarray(q[s : s + self.cfg.search_block])
+            best[s : s + len(block)], pos[s : s + len(block)] = search_nearest(
+                self.index, self.kind, block, self.cfg.refine_k, lambda p: self.rows.view[p]
+            )
         return best, pos

@@ -26,16 +26,15 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from ..config import QualityConfig
-from .rouge import rouge_filter
 from ..prompting import make_request, template
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..teachers.base import Request, run_step
-
+from .rouge import rouge_filter
 
 _SENTENCE_END = re.compile(r"[.?!:;)\]\"'`\u201d\u2019]$")
 
@@ -97,9 +96,9 @@ def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> Reject | Non
 
 
 def _repeats(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
-    """"0.42 distinct" when the text's word n-grams are mostly repeats, else None."""
+    """ "0.42 distinct" when the text's word n-grams are mostly repeats, else None."""
     words = text.lower().split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if len(grams) < 8:
         return None
     share = len(set(grams)) / len(grams)
@@ -115,8 +114,9 @@ INSTRUCTION_RULES: dict[str, Callable[[str, QualityConfig], bool | str | None]] 
     "bad_start": lambda text, cfg: "punctuation" if _first_char(text) in _PUNCTUATION else None,
     "non_ascii_start": lambda text, cfg: not _first_char(text).isascii(),
     # 174 of the 175 Self-Instruct seeds end like this; a teacher's fragment ("25% off the jacket") does not.
-    "unfinished": lambda text, cfg: ("no closing punctuation" if cfg.sentence_end
-                                     and not _SENTENCE_END.search(text.rstrip()) else None),
+    "unfinished": lambda text, cfg: (
+        "no closing punctuation" if cfg.sentence_end and not _SENTENCE_END.search(text.rstrip()) else None
+    ),
     "repetitive": lambda text, cfg: _repeats(text),
 }
 
@@ -127,11 +127,14 @@ _PLACEHOLDER = re.compile(r"^\W*(\.\.\.|…|no input|<[^<>]{0,30}>|output|input|
 
 # An instruction that points at material it was given ("the text", "this sentence") is invalid
 # without an input; small teachers write "<noinput>" for such tasks all the time.
-_NEEDS_INPUT = re.compile(r"\b(?:the|this|these|following|given|provided|above|below)\s+(?:given\s+|following\s+)?"
-                          r"(?:text|sentence|sentences|paragraph|passage|code|snippet|list|email|article|review|reviews|word|words|"
-                          r"data|table|story|poem|essay|document|message|string|number|numbers|array|question|questions|"
-                          r"tweet|tweets|post|blog post|statement|statements|options|choices|comment|conversation|"
-                          r"dialogue|headline|excerpt|quote|lyrics|recipe|input)\b", re.I)
+_NEEDS_INPUT = re.compile(
+    r"\b(?:the|this|these|following|given|provided|above|below)\s+(?:given\s+|following\s+)?"
+    r"(?:text|sentence|sentences|paragraph|passage|code|snippet|list|email|article|review|reviews|word|words|"
+    r"data|table|story|poem|essay|document|message|string|number|numbers|array|question|questions|"
+    r"tweet|tweets|post|blog post|statement|statements|options|choices|comment|conversation|"
+    r"dialogue|headline|excerpt|quote|lyrics|recipe|input)\b",
+    re.I,
+)
 # Refusals and non-answers, as Alpaca-cleaned removes them.
 _REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i apologi[sz]e|sorry, but|as an ai|i cannot|i can'?t|unfortunately, i)", re.I)
 
@@ -167,15 +170,16 @@ def answer_in_input(inst: Instance, instruction: str, near: float = 0.7) -> bool
 
 # The teacher introducing the input it writes ("Sure! Here's a realistic, concrete input for the task:")
 # instead of writing only the input.
-_CHATTER = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b[^\n]*\b(?:input|example)s?\b",
-                      re.I)
+_CHATTER = re.compile(
+    r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b[^\n]*\b(?:input|example)s?\b", re.I
+)
 # Words an output may add to its instruction's and still only restate it ("Explain why the weather is cloudy." ->
 # "The weather is cloudy.").
 _GLUE = frozenset("a an the is are was were be it this that these those of to in on for and or with".split())
 
 
 def echoes_instruction(inst: Instance, instruction: str) -> str | None:
-    """"output" when the output only restates its instruction (3+ words, none new but glue words), "input" when
+    """ "output" when the output only restates its instruction (3+ words, none new but glue words), "input" when
     the input is the instruction again; None otherwise."""
     task_words = set(_words(instruction).split())
     out = _words(inst.output).split()
@@ -189,8 +193,12 @@ def echoes_instruction(inst: Instance, instruction: str) -> str | None:
 
 def _leaks(inst: Instance, task: Task) -> bool:
     # A classification task's label is one of the options its input lists: not a leak.
-    return (bool(inst.input.strip()) and not task.is_classification and not needs_input(task.instruction)
-            and answer_in_input(inst, task.instruction))
+    return (
+        bool(inst.input.strip())
+        and not task.is_classification
+        and not needs_input(task.instruction)
+        and answer_in_input(inst, task.instruction)
+    )
 
 
 # An instance's rules, asked in this order; each is named by the reject it gives, and
@@ -199,8 +207,9 @@ INSTANCE_RULES: dict[str, Callable[[Instance, Task], bool | str | None]] = {
     "empty_output": lambda inst, task: not inst.output.strip(),
     "refusal": lambda inst, task: bool(_REFUSAL.match(inst.output) or _REFUSAL.match(inst.input)),
     "missing_input": lambda inst, task: not inst.input.strip() and needs_input(task.instruction),
-    "placeholder": lambda inst, task: bool(_PLACEHOLDER.match(inst.output)
-                                           or (inst.input.strip() and _PLACEHOLDER.match(inst.input))),
+    "placeholder": lambda inst, task: bool(
+        _PLACEHOLDER.match(inst.output) or (inst.input.strip() and _PLACEHOLDER.match(inst.input))
+    ),
     "output_equals_input": lambda inst, task: inst.input.strip() == inst.output.strip(),
     "answer_in_input": _leaks,
     "truncated_instance": lambda inst, task: inst.input.strip().endswith(":") or inst.output.strip().endswith(":"),
@@ -211,8 +220,9 @@ INSTANCE_RULES: dict[str, Callable[[Instance, Task], bool | str | None]] = {
 RULES = (*INSTRUCTION_RULES, *(r for r in INSTANCE_RULES if r not in INSTRUCTION_RULES))
 
 
-def check_instances(task: Task, cfg: QualityConfig | None = None,
-                    counts: Counter | None = None) -> tuple[Reject | None, int]:
+def check_instances(
+    task: Task, cfg: QualityConfig | None = None, counts: Counter | None = None
+) -> tuple[Reject | None, int]:
     """Drops bad instances in place (only from a task that stays). -> (reject reason or None, instances dropped).
     `counts`: instances each rule failed (the first rule that fails an instance is the one counted)."""
     if not task.instances:
@@ -244,8 +254,16 @@ def judge_requests(tasks: list[Task], cfg: QualityConfig, style: str) -> list[Re
     for t in tasks:
         inst = t.instances[0] if t.instances else Instance()
         text = template(name).render(instruction=t.instruction, input=inst.input, output=inst.output)
-        reqs.append(make_request(text, style, max_tokens=cfg.judge_max_tokens, temperature=0.0, stop=["\n"],
-                                 meta={"task_id": t.id, "step": "judge"}))
+        reqs.append(
+            make_request(
+                text,
+                style,
+                max_tokens=cfg.judge_max_tokens,
+                temperature=0.0,
+                stop=["\n"],
+                meta={"task_id": t.id, "step": "judge"},
+            )
+        )
     return reqs
 
 
@@ -261,8 +279,9 @@ def parse_score(text: str) -> float | None:
     return value if 1.0 <= value <= 5.0 else None
 
 
-def judge(tasks: list[Task], teacher, store: ChunkStore, chunk_size: int, cfg: QualityConfig,
-          style: str) -> list[Reject | None]:
+def judge(
+    tasks: list[Task], teacher, store: ChunkStore, chunk_size: int, cfg: QualityConfig, style: str
+) -> list[Reject | None]:
     """Rates every task through run_step; -> one Reject or None per task."""
     outs = run_step(teacher, judge_requests(tasks, cfg, style), store, chunk_size)
     by_task = {o.meta.get("task_id"): o for o in outs}

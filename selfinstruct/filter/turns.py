@@ -30,16 +30,22 @@ ECHO_ROUGE = 0.7  # Self-Instruct's near-duplicate line, here between a follow-u
 # A "user" message that is not the user's: the teacher talking about the message it was asked for, narrating
 # the user, or writing as the assistant (the default 0.5B teacher did all three: "Sure, what would you like to know
 # about Paris?", "The user asks for a change in ...", "Great! Please let me know if you'd like me to ...").
-_META = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b"
-                   r"|^\W*(?:the (?:user|assistant)|one follow-?up)\b"
-                   r"|\b(?:what (?:else )?would you like|(?:how (?:else )?)?(?:can|may) i (?:help|assist)"
-                   r"|i can help|(?:would|do) you like me to"
-                   r"|you'?d like me to|i(?:'d| would|'m| am) (?:be )?(?:happy|glad) to"
-                   r"|(?:your|the user'?s?) next (?:message|follow-?up|request))\b", re.I)
+_META = re.compile(
+    r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b"
+    r"|^\W*(?:the (?:user|assistant)|one follow-?up)\b"
+    r"|\b(?:what (?:else )?would you like|(?:how (?:else )?)?(?:can|may) i (?:help|assist)"
+    r"|i can help|(?:would|do) you like me to"
+    r"|you'?d like me to|i(?:'d| would|'m| am) (?:be )?(?:happy|glad) to"
+    r"|(?:your|the user'?s?) next (?:message|follow-?up|request))\b",
+    re.I,
+)
 # A reply sentence that carries nothing but manners.
-_PLEASANTRY = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|you'?re welcome|no problem|glad|happy to help|"
-                         r"i'?d be happy|i'?m happy|let me know|feel free|thank|great question|i hope this helps|"
-                         r"hope this helps|is there anything else|good luck)\b", re.I)
+_PLEASANTRY = re.compile(
+    r"^\W*(?:sure|certainly|of course|absolutely|you'?re welcome|no problem|glad|happy to help|"
+    r"i'?d be happy|i'?m happy|let me know|feel free|thank|great question|i hope this helps|"
+    r"hope this helps|is there anything else|good luck)\b",
+    re.I,
+)
 
 
 def check_turns(task: Task, cfg: QualityConfig) -> Reject | None:
@@ -60,7 +66,7 @@ def check_turn(task: Task, k: int, cfg: QualityConfig) -> Reject | None:
     if why:
         return _named(why, k, "user")
     if at + 1 < len(messages):
-        why = _reply(messages[at + 1]["content"], follow_up, messages[:at + 1], cfg)
+        why = _reply(messages[at + 1]["content"], follow_up, messages[: at + 1], cfg)
         if why:
             return _named(why, k, "assistant")
     return None

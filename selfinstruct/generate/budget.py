@@ -69,13 +69,18 @@ class Budget:
             raise BudgetSpent(self._message(now, cost, round_n, batches_done, "tokens" if over_tokens else "cost"))
 
     def _message(self, now: Spend, cost: float | None, round_n: int, batches_done: int, which: str) -> str:
-        where = (f"at the start of round {round_n}" if batches_done == 0 else
-                 f"in round {round_n} after batch {batches_done}")
+        where = (
+            f"at the start of round {round_n}"
+            if batches_done == 0
+            else f"in round {round_n} after batch {batches_done}"
+        )
         spent_text = f"{now.tokens:,.0f} teacher tokens"
         if cost is not None:
             spent_text += f" ({cost:,.4g} at teacher.price)"
         limit = f"{self.limit.tokens:,} tokens" if which == "tokens" else f"{self.limit.cost:g} (cost)"
         key = f"generate.budget.{which}"
-        return (f"budget reached {where}: spent {spent_text} of a budget of {limit} ({key}). Everything "
-                f"accepted so far is kept; to continue, run the same generate again with a higher budget "
-                f"(--set {key}=N) or none ({key}=0): it resumes here without asking the teacher again.")
+        return (
+            f"budget reached {where}: spent {spent_text} of a budget of {limit} ({key}). Everything "
+            f"accepted so far is kept; to continue, run the same generate again with a higher budget "
+            f"(--set {key}=N) or none ({key}=0): it resumes here without asking the teacher again."
+        )

@@ -45,6 +45,7 @@ PROPOSE_STEPS = {"propose", *STRATEGIES} - {"self_instruct"}  # a strategy's pro
 @dataclass
 class Measured:
     """What a calibration batch, or a finished run's rounds, cost and gave."""
+
     source: str
     tried: int  # tasks given instances
     passed: int  # of them accepted, or finished and carried (accepted later at no further cost)
@@ -73,8 +74,11 @@ class Measured:
 def tried_ids(rnd: Round) -> set[str]:
     """Tasks the round gave instances to: asked for one, answered without an input, or answered directly."""
     ids = {a["meta"]["task"] for a in rnd.final_answers("instances") if "task" in a.get("meta", {})}
-    ids |= {a["meta"]["input_request"].split("/noinput/")[0] for a in rnd.final_answers("answers")
-            if "/noinput/" in a.get("meta", {}).get("input_request", "")}
+    ids |= {
+        a["meta"]["input_request"].split("/noinput/")[0]
+        for a in rnd.final_answers("answers")
+        if "/noinput/" in a.get("meta", {}).get("input_request", "")
+    }
     return ids | {a["meta"]["respond"] for a in rnd.final_answers("respond") if "respond" in a.get("meta", {})}
 
 
@@ -128,8 +132,12 @@ def calibrate(cfg: Config) -> Measured:
     cal.generate.per_round = min(cfg.generate.per_round, CALIBRATION_NEED)
     cal.generate.budget = Budget()
     cal.student.enabled = False
-    print(f"calibrating: one batch of {cal.generate.per_round} tasks into {scratch} (deleted afterwards; the run "
-          "is not touched)", file=sys.stderr, flush=True)
+    print(
+        f"calibrating: one batch of {cal.generate.per_round} tasks into {scratch} (deleted afterwards; the run "
+        "is not touched)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):  # the calibration's own tables; stdout is the estimate's
@@ -142,8 +150,9 @@ def calibrate(cfg: Config) -> Measured:
     return m
 
 
-def simulate(rounds: int, per_round: int, max_batches: int, acceptance: float, draws: int = 4000,
-             seed: int = 0) -> tuple[float, float]:
+def simulate(
+    rounds: int, per_round: int, max_batches: int, acceptance: float, draws: int = 4000, seed: int = 0
+) -> tuple[float, float]:
     """-> the expected (tasks tried, tasks accepted) of `rounds` rounds, each task passing with
     probability `acceptance`, batched as round.py does; what passes beyond a batch's need is carried."""
     rng = np.random.default_rng(seed)
@@ -179,8 +188,11 @@ def project(m: Measured, cfg: Config, acceptance: float) -> Projection:
     seconds = tokens * m.s_per_token + (m.startup_s or 0.0)
     if cfg.student.enabled and m.student_s is not None:
         seconds += g.rounds * m.student_s
-    cost = None if price is None else tokens * (
-        m.prompt_share * price.prompt_per_m + (1 - m.prompt_share) * price.completion_per_m) / 1e6
+    cost = (
+        None
+        if price is None
+        else tokens * (m.prompt_share * price.prompt_per_m + (1 - m.prompt_share) * price.completion_per_m) / 1e6
+    )
     return Projection(accepted, tokens, seconds, cost)
 
 
@@ -191,8 +203,10 @@ def run_estimate(cfg: Config, from_run: Path | None = None) -> dict[str, float]:
 
     m = measure_run(from_run) if from_run else calibrate(cfg)
     if m.tried == 0:
-        raise RunError(f"{m.source} gave no task instances (the teacher answered nothing usable): nothing to "
-                       "project from; see its errors above")
+        raise RunError(
+            f"{m.source} gave no task instances (the teacher answered nothing usable): nothing to "
+            "project from; see its errors above"
+        )
     lo, hi = wilson(m.passed, m.tried)
     runs = [project(m, cfg, a) for a in (m.passed / m.tried, lo, hi)]
     figures = _figures(m, cfg, runs, (lo, hi))
@@ -207,16 +221,22 @@ def _span(runs: list[Projection], attr: str) -> tuple[float, float, float]:
 
 
 def _figures(m: Measured, cfg: Config, runs: list[Projection], interval: tuple[float, float]) -> dict[str, float]:
-    out: dict[str, float] = {"acceptance": round(m.passed / m.tried, 4), "acceptance_lo": interval[0],
-                             "acceptance_hi": interval[1], "tried": m.tried,
-                             "tokens_per_tried": round(m.tokens_per_tried), "s_per_token": round(m.s_per_token, 5)}
+    out: dict[str, float] = {
+        "acceptance": round(m.passed / m.tried, 4),
+        "acceptance_lo": interval[0],
+        "acceptance_hi": interval[1],
+        "tried": m.tried,
+        "tokens_per_tried": round(m.tokens_per_tried),
+        "s_per_token": round(m.s_per_token, 5),
+    }
     for name, attr in (("accepted", "accepted"), ("tokens", "tokens"), ("seconds", "seconds"), ("cost", "cost")):
         if name == "cost" and runs[0].cost is None:
             continue
         mid, low, high = _span(runs, attr)
         digits = 4 if name == "cost" else 0
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = (round(v, digits) if digits else round(v)
-                                                            for v in (mid, low, high))
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = (
+            round(v, digits) if digits else round(v) for v in (mid, low, high)
+        )
     out["prompt_tokens"] = round(runs[0].tokens * m.prompt_share)
     out["completion_tokens"] = out["tokens"] - out["prompt_tokens"]
     out["rounds_s"] = round(runs[0].tokens * m.s_per_token)
@@ -229,14 +249,18 @@ def _figures(m: Measured, cfg: Config, runs: list[Projection], interval: tuple[f
 
 def _notes(m: Measured, cfg: Config, from_run: Path | None, f: dict[str, float]) -> list[str]:
     g = cfg.generate
-    notes = [f"range: the 95% Wilson interval of the acceptance rate ({m.passed} of {m.tried} tasks tried passed: "
-             f"{f['acceptance_lo']:.0%}-{f['acceptance_hi']:.0%}) carried through the rounds' batching; tokens per "
-             "task and seconds per token as measured, not varied",
-             f"time: seconds per token as measured on this machine, loaded as it was then (other jobs on its "
-             f"cores slow it); the tokens do not depend on that"]
+    notes = [
+        f"range: the 95% Wilson interval of the acceptance rate ({m.passed} of {m.tried} tasks tried passed: "
+        f"{f['acceptance_lo']:.0%}-{f['acceptance_hi']:.0%}) carried through the rounds' batching; tokens per "
+        "task and seconds per token as measured, not varied",
+        "time: seconds per token as measured on this machine, loaded as it was then (other jobs on its "
+        "cores slow it); the tokens do not depend on that",
+    ]
     if cfg.student.enabled and m.student_s is None:
-        notes.append("student training after each round: excluded (no run measured it; --estimate-from RUN "
-                     "takes it from a run that trained one)")
+        notes.append(
+            "student training after each round: excluded (no run measured it; --estimate-from RUN "
+            "takes it from a run that trained one)"
+        )
     if m.startup_s is None:
         notes.append("start-up (engine, models): excluded (a finished run does not record it)")
     if from_run:
@@ -244,14 +268,20 @@ def _notes(m: Measured, cfg: Config, from_run: Path | None, f: dict[str, float])
         run.config = cfg
         changed = [c for c in run._changed_keys() if not c.startswith("generate.per_round")]
         if changed:
-            notes.append(f"note: {from_run} was made with another config ({'; '.join(changed[:3])}"
-                         f"{'; ...' if len(changed) > 3 else ''}): its figures may not carry over")
+            notes.append(
+                f"note: {from_run} was made with another config ({'; '.join(changed[:3])}"
+                f"{'; ...' if len(changed) > 3 else ''}): its figures may not carry over"
+            )
     if g.budget.tokens and f["tokens"] > g.budget.tokens:
-        notes.append(f"generate.budget.tokens ({g.budget.tokens:,}) stops the run at about "
-                     f"{g.budget.tokens / f['tokens']:.0%} of these tokens")
+        notes.append(
+            f"generate.budget.tokens ({g.budget.tokens:,}) stops the run at about "
+            f"{g.budget.tokens / f['tokens']:.0%} of these tokens"
+        )
     if g.budget.cost and f.get("cost", 0) > g.budget.cost:
-        notes.append(f"generate.budget.cost ({g.budget.cost:g}) stops the run at about {g.budget.cost / f['cost']:.0%} "
-                     "of this cost")
+        notes.append(
+            f"generate.budget.cost ({g.budget.cost:g}) stops the run at about {g.budget.cost / f['cost']:.0%} "
+            "of this cost"
+        )
     return notes
 
 
@@ -274,15 +304,19 @@ def _print(m: Measured, cfg: Config, f: dict[str, float], notes: list[str]) -> N
     table.add_row("total time", f"{f['seconds']:,} s", f"{f['seconds_lo']:,}-{f['seconds_hi']:,} s")
     if price is not None:
         table.add_row("cost", f"{f['cost']:,.4g}", f"{f['cost_lo']:,.4g}-{f['cost_hi']:,.4g}")
-    measured = (f"measured on {m.source}: {m.tried} tasks tried, {m.passed} passed ({f['acceptance']:.0%}); "
-                f"{m.tokens_per_tried:,.0f} teacher tokens per task tried ({m.propose_tokens / max(m.novel, 1):,.0f} "
-                f"of them proposing it), {m.prompt_share:.0%} prompt; {m.s_per_token * 1000:.1f} s per 1,000 tokens")
+    measured = (
+        f"measured on {m.source}: {m.tried} tasks tried, {m.passed} passed ({f['acceptance']:.0%}); "
+        f"{m.tokens_per_tried:,.0f} teacher tokens per task tried ({m.propose_tokens / max(m.novel, 1):,.0f} "
+        f"of them proposing it), {m.prompt_share:.0%} prompt; {m.s_per_token * 1000:.1f} s per 1,000 tokens"
+    )
     if m.startup_s is not None:
         measured += f"; start-up {m.startup_s:,.0f} s"
     if m.student_s is not None:
         measured += f"; student training {m.student_s:,.0f} s a round"
     if price is not None:
-        measured += f"; price {price.prompt_per_m:g} / {price.completion_per_m:g} per million prompt / completion tokens"
+        measured += (
+            f"; price {price.prompt_per_m:g} / {price.completion_per_m:g} per million prompt / completion tokens"
+        )
     out = Console()
     out.print(table)
     for line in [measured, *notes]:  # one line each, whatever the terminal's width

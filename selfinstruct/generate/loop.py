@@ -75,9 +75,19 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                 if done is None:
                     budget.check(n, 0)  # before the engine starts: a spent run stops in seconds
                     rate = summary[-1].novel_per_prompt if summary else None
-                    stats, accepted, carry = run_round(cfg, run, n, seeds, generated, teacher.get(), filt,
-                                                       weights=student.weights, carry_in=carry, novel_per_prompt=rate,
-                                                       budget=budget)
+                    stats, accepted, carry = run_round(
+                        cfg,
+                        run,
+                        n,
+                        seeds,
+                        generated,
+                        teacher.get(),
+                        filt,
+                        weights=student.weights,
+                        carry_in=carry,
+                        novel_per_prompt=rate,
+                        budget=budget,
+                    )
                     print_round(stats)
                 else:
                     stats, accepted, carry = done
@@ -86,8 +96,10 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
                 student.after_round(n, seeds, generated)
                 run.update_manifest(rounds_done=max(run.manifest().get("rounds_done", 0), n))
                 if stats.acceptance_rate < cfg.generate.min_acceptance:
-                    console.print(f"round {n} accepted {stats.acceptance_rate:.1%} < "
-                                  f"{cfg.generate.min_acceptance:.1%}: the pool is saturated, stopping.")
+                    console.print(
+                        f"round {n} accepted {stats.acceptance_rate:.1%} < "
+                        f"{cfg.generate.min_acceptance:.1%}: the pool is saturated, stopping."
+                    )
                     break
             if cfg.generate.audit and generated:
                 _audit(cfg, run, generated, teacher)
@@ -98,8 +110,12 @@ def run_generate(cfg: Config, force_new: bool = False) -> dict:
     _print_summary(summary, run)
     if stopped:
         console.print(stopped, style="yellow", markup=False, highlight=False, soft_wrap=True)  # one line
-    return {"run": str(run.path), "rounds": [s.to_dict() for s in summary], "accepted": len(generated),
-            "stopped": stopped}
+    return {
+        "run": str(run.path),
+        "rounds": [s.to_dict() for s in summary],
+        "accepted": len(generated),
+        "stopped": stopped,
+    }
 
 
 def _audit(cfg: Config, run: RunDir, generated: list[Task], teacher: LazyTeacher) -> None:
@@ -122,16 +138,36 @@ def _print_summary(summary: list[RoundStats], run: RunDir) -> None:
     for col in ("round", "proposed", "accepted", "rate", "classification", "tokens/task", "per min", "wall s"):
         table.add_column(col, justify="right")
     for s in summary:
-        table.add_row(str(s.round), str(s.proposed), str(s.accepted), f"{s.acceptance_rate:.0%}",
-                      str(s.classification), _tokens_per_task([s]), _per_min([s]), f"{s.wall_s:.0f}")
-    table.add_row("all", str(sum(s.proposed for s in summary)), str(sum(s.accepted for s in summary)),
-                  "", "", _tokens_per_task(summary), _per_min(summary), f"{sum(s.wall_s for s in summary):.0f}")
+        table.add_row(
+            str(s.round),
+            str(s.proposed),
+            str(s.accepted),
+            f"{s.acceptance_rate:.0%}",
+            str(s.classification),
+            _tokens_per_task([s]),
+            _per_min([s]),
+            f"{s.wall_s:.0f}",
+        )
+    table.add_row(
+        "all",
+        str(sum(s.proposed for s in summary)),
+        str(sum(s.accepted for s in summary)),
+        "",
+        "",
+        _tokens_per_task(summary),
+        _per_min(summary),
+        f"{sum(s.wall_s for s in summary):.0f}",
+    )
     Console().print(table)
     left = summary[-1].carried if summary else 0
     if left:
-        Console(stderr=True).print(f"{left} novel instructions or tasks not needed yet are kept for the next round "
-                                   f"({run.round(summary[-1].round).store('carry').path}): nothing the teacher "
-                                   "wrote is thrown away.", highlight=False, markup=False)
+        Console(stderr=True).print(
+            f"{left} novel instructions or tasks not needed yet are kept for the next round "
+            f"({run.round(summary[-1].round).store('carry').path}): nothing the teacher "
+            "wrote is thrown away.",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _tokens_per_task(rounds: list[RoundStats]) -> str:

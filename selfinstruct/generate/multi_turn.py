@@ -43,8 +43,11 @@ _SENTINEL = "MULTITURNUSERMESSAGE"  # what the user would say next: the continua
 console = Console(stderr=True)
 FOLLOW_UP_TOKENS = 128  # one or two sentences; a longer one is the teacher answering instead of asking
 _INTRO = re.compile(r"^\W*(?:sure|certainly|of course|okay|ok|here(?:'s| is))\b", re.I)
-_LABEL = re.compile(r"^\s*\**(?:the\s+)?(?:user(?:'s)?(?:\s+next)?(?:\s+message)?|follow-?up(?:\s+request|\s+question)?"
-                    r"|next message)\s*\**\s*:\s*\**\s*", re.I)
+_LABEL = re.compile(
+    r"^\s*\**(?:the\s+)?(?:user(?:'s)?(?:\s+next)?(?:\s+message)?|follow-?up(?:\s+request|\s+question)?"
+    r"|next message)\s*\**\s*:\s*\**\s*",
+    re.I,
+)
 _ASSISTANT = re.compile(r"\n\s*\**assistant\**\s*:", re.I)  # the teacher writing the transcript on, answer too
 
 
@@ -56,10 +59,18 @@ def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task],
         rng = rng_for(ctx.cfg.run.seed, ctx.round, STEP, i // g.completions_per_prompt)
         shown = sample_in_context(ctx.seeds, ctx.generated, g.in_context, g.in_context_seed, rng, ctx.weights)
         text = render(g.templates, "instructions", ctx.style("propose"), tasks=shown, n_new=g.max_new_per_prompt)
-        requests.append(make_request(
-            text, ctx.style("propose"), max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
-            stop=_propose_stop(len(shown), g.max_new_per_prompt), seed=seed_for(ctx.cfg.run.seed, ctx.round, STEP, i),
-            meta={"prompt": i, "parents": [s.id for s in shown], "strategy": STEP}))
+        requests.append(
+            make_request(
+                text,
+                ctx.style("propose"),
+                max_tokens=t.max_tokens,
+                temperature=t.temperature,
+                top_p=t.top_p,
+                stop=_propose_stop(len(shown), g.max_new_per_prompt),
+                seed=seed_for(ctx.cfg.run.seed, ctx.round, STEP, i),
+                meta={"prompt": i, "parents": [s.id for s in shown], "strategy": STEP},
+            )
+        )
     ctx.counts[f"{STEP}_prompts"] += count
     out, dropped = [], []
     for comp in ctx.run(STEP, requests, store):
@@ -67,8 +78,14 @@ def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task],
             continue
         for text in parse_instructions(comp.text, comp.finish_reason)[: g.max_new_per_prompt]:
             ctx.counts[f"{STEP}_proposed"] += 1
-            task = Task(instruction=text, round=ctx.round, parents=comp.meta.get("parents", []),
-                        teacher=ctx.teacher.name, strategy=STEP, is_classification=False)
+            task = Task(
+                instruction=text,
+                round=ctx.round,
+                parents=comp.meta.get("parents", []),
+                teacher=ctx.teacher.name,
+                strategy=STEP,
+                is_classification=False,
+            )
             if quality.needs_input(text):  # a conversation opens with a self-contained request
                 task.reject = Reject("missing_input", "turn 1 user")
                 dropped.append(task)
@@ -80,8 +97,9 @@ def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task],
     return out, dropped
 
 
-def converse(ctx, tasks: list[Task], follow_store: ChunkStore, reply_store: ChunkStore,
-             progress=None) -> tuple[list[Task], list[Task]]:
+def converse(
+    ctx, tasks: list[Task], follow_store: ChunkStore, reply_store: ChunkStore, progress=None
+) -> tuple[list[Task], list[Task]]:
     """-> (`tasks` with every multi_turn one grown to generate.turns exchanges, the conversations that
     failed, with the reason naming the turn). Tasks of other strategies pass through as they are."""
     done = [t for t in tasks if t.strategy != STEP]
@@ -110,9 +128,13 @@ def follow_up_request(ctx, task: Task, k: int) -> Request:
     """The teacher writes the user's message of turn k: continuing its chat template where a new user turn
     begins, or, without a local chat template, asked for it in a transcript."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
-    common = dict(max_tokens=min(t.max_tokens, FOLLOW_UP_TOKENS), temperature=t.temperature, top_p=t.top_p,
-                  seed=seed_for(ctx.cfg.run.seed, ctx.round, "follow_up", task.id, k),
-                  meta={"follow_up": task.id, "turn": k, "strategy": STEP})
+    common = dict(
+        max_tokens=min(t.max_tokens, FOLLOW_UP_TOKENS),
+        temperature=t.temperature,
+        top_p=t.top_p,
+        seed=seed_for(ctx.cfg.run.seed, ctx.round, "follow_up", task.id, k),
+        meta={"follow_up": task.id, "turn": k, "strategy": STEP},
+    )
     turn = user_turn_continuation(t.model, conversation(task))
     if turn is None:
         return make_request(render(g.templates, "follow_up", "chat", messages=conversation(task)), "chat", **common)
@@ -130,7 +152,7 @@ def user_turn_continuation(model: str, messages: list[dict[str, str]]) -> tuple[
     prefix, _, after = text.partition(_SENTINEL)
     bos = tok.bos_token
     if bos and prefix.startswith(bos) and tok("x").input_ids[:1] == [tok.bos_token_id]:
-        prefix = prefix[len(bos):]
+        prefix = prefix[len(bos) :]
     end = after.split("\n")[0].strip()
     return prefix, [end] if end else []
 
@@ -144,8 +166,10 @@ def _chat_tokenizer(model: str):
     try:  # never from a model hub: a name that is not here gets the transcript prompt
         tok = AutoTokenizer.from_pretrained(resolve_model(model), local_files_only=True)
     except (OSError, ValueError, ModelError) as e:
-        console.print(f"[yellow]warning:[/] multi_turn: no local tokenizer for {escape(model)} ({escape(str(e)[:120])}); "
-                      "the user's follow-ups are asked for in a transcript prompt (prompts/follow_up_chat.jinja)")
+        console.print(
+            f"[yellow]warning:[/] multi_turn: no local tokenizer for {escape(model)} ({escape(str(e)[:120])}); "
+            "the user's follow-ups are asked for in a transcript prompt (prompts/follow_up_chat.jinja)"
+        )
         return None
     return tok if tok.chat_template else None
 
@@ -155,13 +179,20 @@ def reply_request(ctx, task: Task, k: int) -> Request:
     message is the answer prompt of its first reply (steps.answer_request), so the history is its own."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     messages = conversation(task)
-    messages[0] = {"role": "user", "content": render(g.templates, "answer", "chat", instruction=task.instruction,
-                                                     input=task.instances[0].input)}
+    messages[0] = {
+        "role": "user",
+        "content": render(g.templates, "answer", "chat", instruction=task.instruction, input=task.instances[0].input),
+    }
     temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
-    return Request(messages=messages, max_tokens=t.max_tokens, temperature=temperature,
-                   top_p=t.top_p if temperature > 0 else 1.0, stop=[],
-                   seed=seed_for(ctx.cfg.run.seed, ctx.round, "reply", task.id, k),
-                   meta={"reply": task.id, "turn": k, "strategy": STEP})
+    return Request(
+        messages=messages,
+        max_tokens=t.max_tokens,
+        temperature=temperature,
+        top_p=t.top_p if temperature > 0 else 1.0,
+        stop=[],
+        seed=seed_for(ctx.cfg.run.seed, ctx.round, "reply", task.id, k),
+        meta={"reply": task.id, "turn": k, "strategy": STEP},
+    )
 
 
 def clean_follow_up(text: str) -> str:

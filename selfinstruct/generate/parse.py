@@ -46,7 +46,7 @@ def parse_instructions(text: str, finish_reason: str = "stop") -> list[str]:
     for line in text.splitlines():
         m = _ITEM.match(line)
         if m:
-            items.append([line[m.end():]])
+            items.append([line[m.end() :]])
         elif line.strip():
             items[-1].append(line)
         elif any(s.strip() for s in items[-1]):
@@ -71,14 +71,14 @@ def _field(text: str, name: str) -> tuple[str | None, str]:
     m = re.search(rf"(?:^|\n)\s*\**{name}\s*:\**", text, re.I)
     if not m:
         return None, text
-    rest = text[m.end():]
+    rest = text[m.end() :]
     nxt = re.search(r"\n\s*\**(?:input|output|class label|task|example\s*\d*)\s*:", rest, re.I)
-    return (rest[:nxt.start()] if nxt else rest).strip(), (rest[nxt.start():] if nxt else "")
+    return (rest[: nxt.start()] if nxt else rest).strip(), (rest[nxt.start() :] if nxt else "")
 
 
 def _cut_at_next_task(text: str) -> str:
     m = re.search(r"\n\s*(?:task\s*\d*\s*:|example\s*\d+)", text, re.I)
-    text = text[:m.start()] if m else text
+    text = text[: m.start()] if m else text
     # A blank-line run ends the example; models often ramble after it.
     return re.split(r"\n\s*\n\s*\n", text)[0]
 

@@ -3,18 +3,17 @@ teacher reports live (the openai backend: `in_flight=N`, its current limit on re
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 
 class _StatusColumn(ProgressColumn):
     """The teacher's live figures on the running step's bar; a finished bar keeps its last ones."""
 
-    def __init__(self, owner: "StepProgress"):
+    def __init__(self, owner: StepProgress):
         super().__init__()
         self.owner = owner
 
@@ -29,13 +28,20 @@ class StepProgress:
         self.title = title
         self.status = status
         self.current: TaskID | None = None  # the bar of the step running now
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), _StatusColumn(self), TimeElapsedColumn(),
-                                 console=Console(stderr=True), transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            _StatusColumn(self),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.tasks: dict[str, TaskID] = {}
         self.tokens: dict[str, tuple[int, float]] = {}
 
-    def __enter__(self) -> "StepProgress":
+    def __enter__(self) -> StepProgress:
         self.progress.start()
         return self
 
@@ -51,8 +57,9 @@ class StepProgress:
 
     def start(self, step: str, total: int, label: str = "") -> None:
         """A new bar for `step` (propose, classify, ...); teacher chunks of that step advance it."""
-        self.tasks[step] = self.progress.add_task(f"{self.title} {label or step}", total=total, rate="",
-                                                  status=self.status_text())
+        self.tasks[step] = self.progress.add_task(
+            f"{self.title} {label or step}", total=total, rate="", status=self.status_text()
+        )
         self.tokens[step] = (0, 0.0)
         self.current = self.tasks[step]
 

@@ -22,8 +22,14 @@ def seed_for(*parts: Any) -> int:
     return rng_for(*parts).randrange(2**31)
 
 
-def sample_in_context(seeds: list[Task], generated: list[Task], n_total: int, n_seed: int,
-                      rng: random.Random, weights: dict[str, float] | None = None) -> list[Task]:
+def sample_in_context(
+    seeds: list[Task],
+    generated: list[Task],
+    n_total: int,
+    n_seed: int,
+    rng: random.Random,
+    weights: dict[str, float] | None = None,
+) -> list[Task]:
     """n_seed seed tasks + the rest from generated ones (all seeds while none are generated).
 
     `weights` over-samples generated tasks (e.g. those the student still fails)."""
@@ -45,8 +51,10 @@ def sample_in_context(seeds: list[Task], generated: list[Task], n_total: int, n_
 
 def few_shot_examples(pool: list[Task], classification: bool, k: int, rng: random.Random) -> list[dict]:
     """k example (instruction, input, output) triples of the wanted kind, for instance prompts."""
-    kind = [t for t in pool if bool(t.is_classification) == classification and t.instances
-            and t.instances[0].output.strip()]
+    kind = [
+        t for t in pool if bool(t.is_classification) == classification and t.instances and t.instances[0].output.strip()
+    ]
     chosen = rng.sample(kind, min(k, len(kind)))
-    return [{"instruction": t.instruction, "input": t.instances[0].input, "output": t.instances[0].output}
-            for t in chosen]
+    return [
+        {"instruction": t.instruction, "input": t.instances[0].input, "output": t.instances[0].output} for t in chosen
+    ]

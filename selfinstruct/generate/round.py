@@ -22,23 +22,47 @@ from ..records import Task
 from ..round_dir import Round, RoundStats
 from ..rundir import RunDir
 from ..teachers.base import error_kind
+from .multi_turn import converse
 from .progress import StepProgress
 from .steps import StepContext, classify, propose, write_instances
-from .multi_turn import converse
 from .strategies import PROPOSERS, requests_for, respond, split
 
 console = Console(stderr=True)
-TEACHER_STEPS = ("propose", "verified", "evol", "magpie", "multi_turn", "classify", "instances", "answers", "respond",
-                 "follow_up", "reply", "judge", "verify", "agree")
+TEACHER_STEPS = (
+    "propose",
+    "verified",
+    "evol",
+    "magpie",
+    "multi_turn",
+    "classify",
+    "instances",
+    "answers",
+    "respond",
+    "follow_up",
+    "reply",
+    "judge",
+    "verify",
+    "agree",
+)
 # Strategies whose proposals are task lists (steps.propose): they get classify and written instances; the
 # others write self-contained prompts, answered directly (strategies.respond).
 LISTED = ("self_instruct", "verified")
 
 
-def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: list[Task], teacher,
-              filter: Filter | None = None, *, weights: dict[str, float] | None = None,
-              carry_in: list[Task] | None = None, novel_per_prompt: float | None = None,
-              budget=None) -> tuple[RoundStats, list[Task], list[Task]]:
+def run_round(
+    cfg: Config,
+    run: RunDir,
+    n: int,
+    seeds: list[Task],
+    generated: list[Task],
+    teacher,
+    filter: Filter | None = None,
+    *,
+    weights: dict[str, float] | None = None,
+    carry_in: list[Task] | None = None,
+    novel_per_prompt: float | None = None,
+    budget=None,
+) -> tuple[RoundStats, list[Task], list[Task]]:
     """-> (stats, accepted, carried over). `filter`: the run's (generate builds it once, with the
     held-out tasks; without one the round builds its own). `carry_in`: the last round's novel
     instructions (and tasks with instances) that it did not need; they come first and are filtered
@@ -53,14 +77,23 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
     for t in carry:
         t.round = n  # a task belongs to the round that accepts it (its parents still say where it came from)
     with StepProgress(f"round {n}", status=getattr(teacher, "status", None)) as progress:
-        ctx = StepContext(cfg, teacher, n, seeds, generated, on_chunk=progress.update, weights=weights,
-                          filter=filter or Filter(cfg.filter, cache_dir=run.embeddings),
-                          novel_per_prompt=novel_per_prompt)
+        ctx = StepContext(
+            cfg,
+            teacher,
+            n,
+            seeds,
+            generated,
+            on_chunk=progress.update,
+            weights=weights,
+            filter=filter or Filter(cfg.filter, cache_dir=run.embeddings),
+            novel_per_prompt=novel_per_prompt,
+        )
         ctx.seen.update(t.id for t in carry)
         ctx.counts["carried_in"] = len(carry)
         for batch in range(cfg.generate.max_batches):
-            acc, rej, carry = _run_batch(ctx, rnd, batch, seeds + generated + accepted, carry,
-                                         target - len(accepted), progress)
+            acc, rej, carry = _run_batch(
+                ctx, rnd, batch, seeds + generated + accepted, carry, target - len(accepted), progress
+            )
             accepted += acc
             rejected += rej
             progress.note(f"accepted {len(accepted)}/{target}")
@@ -82,8 +115,9 @@ def run_round(cfg: Config, run: RunDir, n: int, seeds: list[Task], generated: li
     return stats, accepted, carry
 
 
-def _run_batch(ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry: list[Task], need: int,
-               progress: StepProgress) -> tuple[list[Task], list[Task], list[Task]]:
+def _run_batch(
+    ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry: list[Task], need: int, progress: StepProgress
+) -> tuple[list[Task], list[Task], list[Task]]:
     """-> (accepted, rejected, carried over). One batch of prompts through every step. Nothing the
     teacher wrote is dropped for want of room: novel instructions beyond the batch's quota, and
     finished tasks beyond its need, are carried to the next batch (or round)."""
@@ -128,8 +162,9 @@ def _run_batch(ctx: StepContext, rnd: Round, batch: int, pool: list[Task], carry
     # The judge and the verifiers (the last checks) ask this round's teacher; step_s["filter"] holds them
     # too, and "verify" its own share.
     with ctx.timed("filter"):
-        accepted, rejected2, _ = ctx.filter.tasks(ready + finished, pool, ctx, rnd.store,
-                                                  lambda step, n: progress.start(step, n, f"batch {batch + 1} {step}"))
+        accepted, rejected2, _ = ctx.filter.tasks(
+            ready + finished, pool, ctx, rnd.store, lambda step, n: progress.start(step, n, f"batch {batch + 1} {step}")
+        )
     accepted, extra = _mixed(accepted, need) if mixed else (accepted[:need], accepted[need:])
     return accepted, dropped + rejected + failed + rejected2, later + extra
 
@@ -148,8 +183,9 @@ def _mixed(tasks: list[Task], take: int) -> tuple[list[Task], list[Task]]:
     return order[:take], order[take:]
 
 
-def _propose(ctx: StepContext, rnd: Round, batch: int, need: int,
-             progress: StepProgress) -> tuple[list[Task], list[Task]]:
+def _propose(
+    ctx: StepContext, rnd: Round, batch: int, need: int, progress: StepProgress
+) -> tuple[list[Task], list[Task]]:
     """-> (new candidates, failed ones with their reason): `need` novel instructions asked of each
     strategy of this round's mix by its share, each strategy into its own store."""
     new: list[Task] = []
@@ -176,8 +212,15 @@ def _teacher_tokens(rnd: Round) -> float:
 PROPOSED = ("evol", "magpie", "verified", "multi_turn")  # strategies that count their own prompts and proposals
 
 
-def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[Task], rnd: Round,
-                 wall: float, timings: dict[str, float] | None = None) -> RoundStats:
+def _round_stats(
+    n: int,
+    counts: Counter,
+    accepted: list[Task],
+    rejected: list[Task],
+    rnd: Round,
+    wall: float,
+    timings: dict[str, float] | None = None,
+) -> RoundStats:
     reasons = Counter(t.reject.kind for t in rejected if t.reject)
     usage: dict[str, float] = {}  # wall_s is not a count: a Counter holds ints only
     for step in rnd.usage().values():
@@ -186,20 +229,36 @@ def _round_stats(n: int, counts: Counter, accepted: list[Task], rejected: list[T
     considered = max(len(accepted) + sum(reasons.values()), 1)
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     return RoundStats(
-        round=n, prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in PROPOSED),
+        round=n,
+        prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in PROPOSED),
         proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in PROPOSED),
         candidates=counts["candidates"],
-        accepted=len(accepted), acceptance_rate=round(len(accepted) / considered, 4), rejected=dict(reasons),
-        classification=sum(bool(t.is_classification) for t in accepted), counts=dict(counts),
-        wall_s=round(wall, 2), teacher={k: round(v, 2) for k, v in usage.items()},
-        teacher_errors=_teacher_errors(rnd), tokens_per_accepted=round(tokens / len(accepted)) if accepted else None,
-        step_s={k: round(v, 3) for k, v in (timings or {}).items()})
+        accepted=len(accepted),
+        acceptance_rate=round(len(accepted) / considered, 4),
+        rejected=dict(reasons),
+        classification=sum(bool(t.is_classification) for t in accepted),
+        counts=dict(counts),
+        wall_s=round(wall, 2),
+        teacher={k: round(v, 2) for k, v in usage.items()},
+        teacher_errors=_teacher_errors(rnd),
+        tokens_per_accepted=round(tokens / len(accepted)) if accepted else None,
+        step_s={k: round(v, 3) for k, v in (timings or {}).items()},
+    )
 
 
 # Where a step's requests do not name their strategy, the step does.
-STEP_STRATEGY = {"propose": "self_instruct", "classify": "self_instruct", "instances": "self_instruct",
-                 "answers": "self_instruct", "evol": "evol", "magpie": "magpie", "verified": "verified",
-                 "multi_turn": "multi_turn", "follow_up": "multi_turn", "reply": "multi_turn"}
+STEP_STRATEGY = {
+    "propose": "self_instruct",
+    "classify": "self_instruct",
+    "instances": "self_instruct",
+    "answers": "self_instruct",
+    "evol": "evol",
+    "magpie": "magpie",
+    "verified": "verified",
+    "multi_turn": "multi_turn",
+    "follow_up": "multi_turn",
+    "reply": "multi_turn",
+}
 
 
 def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict[str, dict[str, float]]:
@@ -258,27 +317,39 @@ def print_round(stats: RoundStats) -> None:
         table.add_row(f"  rejected: {reason}", str(count))
     c = stats.counts
     if any(c.get(f"verify_{k}") for k in ("code", "compute", "open")):
-        table.add_row("verified (kinds of the filter's survivors)",
-                      f"code {c.get('verify_code', 0)}, compute {c.get('verify_compute', 0)}, "
-                      f"open {c.get('verify_open', 0)}; {c.get('repaired', 0)} outputs repaired")
-    table.add_row("accepted", f"{stats.accepted} ({stats.acceptance_rate:.0%} of those judged), "
-                  f"{stats.classification} classification")
+        table.add_row(
+            "verified (kinds of the filter's survivors)",
+            f"code {c.get('verify_code', 0)}, compute {c.get('verify_compute', 0)}, "
+            f"open {c.get('verify_open', 0)}; {c.get('repaired', 0)} outputs repaired",
+        )
+    table.add_row(
+        "accepted",
+        f"{stats.accepted} ({stats.acceptance_rate:.0%} of those judged), {stats.classification} classification",
+    )
     moved = stats.counts.get("carried_in", 0), stats.carried
     if any(moved):
         table.add_row("carried over", f"{moved[0]} in from the last round, {moved[1]} on to the next (not needed yet)")
     tok = stats.teacher
     if tok.get("wall_s"):
-        table.add_row("teacher", f"{tok.get('prompt_tokens', 0):.0f} tokens in, {tok.get('completion_tokens', 0):.0f} "
-                      f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s")
+        table.add_row(
+            "teacher",
+            f"{tok.get('prompt_tokens', 0):.0f} tokens in, {tok.get('completion_tokens', 0):.0f} "
+            f"out, {tok.get('completion_tokens', 0) / tok['wall_s']:.0f} tok/s",
+        )
     if stats.tokens_per_accepted:
         table.add_row("teacher tokens per accepted task", f"{stats.tokens_per_accepted:,}")
     for name, row in stats.by_strategy.items():
-        table.add_row(f"  {name}", f"{row['accepted']:.0f} accepted, {row['rejected']:.0f} rejected, "
-                      f"{row['tokens']:,.0f} teacher tokens")
+        table.add_row(
+            f"  {name}",
+            f"{row['accepted']:.0f} accepted, {row['rejected']:.0f} rejected, {row['tokens']:,.0f} teacher tokens",
+        )
     table.add_row("wall time", f"{stats.wall_s:.0f} s")
     console.print(table)
     if stats.long_seeds:
         seeds = ", ".join(f"{escape(s['id'])} ({s['chars']:,} characters)" for s in stats.long_seeds)  # user ids
-        console.print(f"[yellow]warning:[/] round {stats.round}: prompts too long for the teacher all show "
-                      f"{seeds} as an in-context task; shorten or drop it, or give the teacher a longer "
-                      "context (teacher.vllm.max_model_len with vLLM)", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] round {stats.round}: prompts too long for the teacher all show "
+            f"{seeds} as an in-context task; shorten or drop it, or give the teacher a longer "
+            "context (teacher.vllm.max_model_len with vLLM)",
+            highlight=False,
+        )

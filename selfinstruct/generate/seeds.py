@@ -46,14 +46,19 @@ def load_seeds(cfg: Config) -> tuple[Path, str, list[Task]]:
 def _warn_duplicates(path: Path, dropped: int, seeds: list[Task]) -> None:
     console = Console(stderr=True, soft_wrap=True)
     if dropped:
-        console.print(f"[yellow]warning:[/] {escape(str(path))}: {dropped} seed row(s) repeat an earlier row "
-                      "exactly; each is used once", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {escape(str(path))}: {dropped} seed row(s) repeat an earlier row "
+            "exactly; each is used once",
+            highlight=False,
+        )
     shared = [(i, n) for i, n in Counter(t.id for t in seeds).items() if n > 1]
     if shared:
         i, n = shared[0]
-        console.print(f"[yellow]warning:[/] {escape(str(path))}: {len(shared)} seed id(s) name more than one task "
-                      f"(e.g. {escape(repr(i))}, {n} tasks); tasks sharing an id are held out, or not, together",
-                      highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {escape(str(path))}: {len(shared)} seed id(s) name more than one task "
+            f"(e.g. {escape(repr(i))}, {n} tasks); tasks sharing an id are held out, or not, together",
+            highlight=False,
+        )
 
 
 def split_heldout(cfg: Config, path: Path, seeds: list[Task]) -> tuple[list[Task], list[Task]]:
@@ -65,8 +70,12 @@ def split_heldout(cfg: Config, path: Path, seeds: list[Task]) -> tuple[list[Task
     heldout = [t for t in seeds if is_heldout(t, share)]
     pool = [t for t in seeds if not is_heldout(t, share)]
     if not pool:
-        raise InputError(path, None, f"all {len(seeds)} seed(s) are held out for eval (generate.heldout_share="
-                         f"{share}), none is left to generate from: add seeds or lower the share")
+        raise InputError(
+            path,
+            None,
+            f"all {len(seeds)} seed(s) are held out for eval (generate.heldout_share="
+            f"{share}), none is left to generate from: add seeds or lower the share",
+        )
     return pool, heldout
 
 

@@ -14,19 +14,20 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..config import Config
 from ..filter.quality import needs_input, self_contained_question
-from ..verify.kinds import asks_for_code
+from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
-from ..prompting import make_request, render
 from ..teachers.base import Completion, Teacher, run_step
+from ..verify.kinds import asks_for_code
 from .parse import parse_input, parse_instance, parse_instructions, parse_is_classification
 from .prompts import few_shot_examples, rng_for, sample_in_context, seed_for
 
@@ -66,8 +67,11 @@ class StepContext:
         costs one more batch, too many only carries them over). In whole in-context samples, at most
         generate.prompts_per_round."""
         g = self.cfg.generate
-        rate = (self.counts["novel"] / self.counts["prompts"] if self.counts["novel"] else
-                self.novel_per_prompt or float(g.max_new_per_prompt))
+        rate = (
+            self.counts["novel"] / self.counts["prompts"]
+            if self.counts["novel"]
+            else self.novel_per_prompt or float(g.max_new_per_prompt)
+        )
         per = g.completions_per_prompt
         count = per * math.ceil(instructions / max(rate, 0.05) / per)
         return max(per, min(count, g.prompts_per_round))
@@ -82,8 +86,9 @@ class StepContext:
         return outs
 
 
-def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None,
-            strategy: str = "self_instruct") -> list[Task]:
+def propose(
+    ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None, strategy: str = "self_instruct"
+) -> list[Task]:
     """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped.
     Prompts are numbered in the round: a batch asks [first, first + count), so each batch's are new
     (count: generate.prompts_per_round when not given). strategy "verified" asks for tasks a program
@@ -100,11 +105,18 @@ def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | No
         shown = sample_in_context(seeds, generated, g.in_context, g.in_context_seed, rng, ctx.weights)
         template = "instructions" if strategy == "self_instruct" else f"instructions_{strategy}"
         text = render(g.templates, template, ctx.style("propose"), tasks=shown, n_new=g.max_new_per_prompt)
-        requests.append(make_request(
-            text, ctx.style("propose"), max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
-            temperature=t.temperature, top_p=t.top_p, stop=_propose_stop(len(shown), g.max_new_per_prompt),
-            seed=seed_for(ctx.cfg.run.seed, ctx.round, step, i),
-            meta={"prompt": i, "parents": [s.id for s in shown]}))
+        requests.append(
+            make_request(
+                text,
+                ctx.style("propose"),
+                max_tokens=t.max_tokens if g.max_new_per_prompt > 1 else min(t.max_tokens, 48),
+                temperature=t.temperature,
+                top_p=t.top_p,
+                stop=_propose_stop(len(shown), g.max_new_per_prompt),
+                seed=seed_for(ctx.cfg.run.seed, ctx.round, step, i),
+                meta={"prompt": i, "parents": [s.id for s in shown]},
+            )
+        )
     ctx.counts[prefix + "prompts"] += len(requests)
     out: list[Task] = []
     for comp in ctx.run(step, requests, store):
@@ -112,8 +124,13 @@ def propose(ctx: StepContext, store: ChunkStore, first: int = 0, count: int | No
             continue
         for text in parse_instructions(comp.text, comp.finish_reason)[: g.max_new_per_prompt]:
             ctx.counts[prefix + "proposed"] += 1
-            task = Task(instruction=text, round=ctx.round, parents=comp.meta.get("parents", []),
-                        teacher=ctx.teacher.name, strategy=strategy)
+            task = Task(
+                instruction=text,
+                round=ctx.round,
+                parents=comp.meta.get("parents", []),
+                teacher=ctx.teacher.name,
+                strategy=strategy,
+            )
             if task.id in ctx.seen:
                 ctx.counts["duplicate_in_round"] += 1
                 continue
@@ -128,13 +145,24 @@ def _checkable_first(ctx: StepContext) -> tuple[list[Task], list[Task]]:
     from ..verify.kinds import kind_of
 
     g = ctx.cfg.generate
-    checkable = [s for s in ctx.seeds if s.instances and kind_of(
-        s.instruction, s.instances[0].input, s.instances[0].output, s.is_classification) != "open"]
+    checkable = [
+        s
+        for s in ctx.seeds
+        if s.instances
+        and kind_of(s.instruction, s.instances[0].input, s.instances[0].output, s.is_classification) != "open"
+    ]
     # Too few checkable seeds would show every prompt the same handful: pad with the others.
-    seeds = checkable if len(checkable) >= 2 * g.in_context_seed else checkable + [
-        s for s in ctx.seeds if s not in checkable][: 2 * g.in_context_seed - len(checkable)]
-    proven = [t for t in ctx.generated if t.checks.get("execution", "").startswith("passed")
-              or t.checks.get("computation", "").startswith(("agrees", "repaired"))]
+    seeds = (
+        checkable
+        if len(checkable) >= 2 * g.in_context_seed
+        else checkable + [s for s in ctx.seeds if s not in checkable][: 2 * g.in_context_seed - len(checkable)]
+    )
+    proven = [
+        t
+        for t in ctx.generated
+        if t.checks.get("execution", "").startswith("passed")
+        or t.checks.get("computation", "").startswith(("agrees", "repaired"))
+    ]
     return seeds, proven or ctx.generated
 
 
@@ -165,10 +193,25 @@ def classify(ctx: StepContext, tasks: list[Task], store: ChunkStore) -> None:
     rng.shuffle(examples)
     requests = []
     for task in tasks:
-        text = render(ctx.cfg.generate.templates, "classify", ctx.style("classify"), examples=examples,
-                      instruction=task.instruction)
-        requests.append(make_request(text, ctx.style("classify"), max_tokens=3, temperature=0.0, top_p=1.0, stop=["\n"],
-                                     seed=0, meta={"task": task.id}))
+        text = render(
+            ctx.cfg.generate.templates,
+            "classify",
+            ctx.style("classify"),
+            examples=examples,
+            instruction=task.instruction,
+        )
+        requests.append(
+            make_request(
+                text,
+                ctx.style("classify"),
+                max_tokens=3,
+                temperature=0.0,
+                top_p=1.0,
+                stop=["\n"],
+                seed=0,
+                meta={"task": task.id},
+            )
+        )
     by_task = {c.meta.get("task"): c for c in ctx.run("classify", requests, store)}
     for task in tasks:
         comp = by_task.get(task.id)
@@ -226,27 +269,44 @@ def _no_input_ids(task: Task, n: int) -> list[str]:
     return [f"{task.id}/noinput/{k}" for k in range(n)]
 
 
-def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
-                    answer_store: ChunkStore | None = None) -> tuple[list[Task], list[Task]]:
+def write_instances(
+    ctx: StepContext, tasks: list[Task], store: ChunkStore, answer_store: ChunkStore | None = None
+) -> tuple[list[Task], list[Task]]:
     """-> (the tasks with their instances, the ones for which none could be parsed, with the reason).
     Both are new records, keyed by instruction and instances; `tasks` is left as it was."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     pool = ctx.seeds + ctx.generated
     requests = []
     # Examples fixed per round and kind, for the prefix cache (as in classify).
-    shots = {kind: few_shot_examples(pool, kind, 3, rng_for(ctx.cfg.run.seed, ctx.round, "instances", kind))
-             for kind in (False, True)}
+    shots = {
+        kind: few_shot_examples(pool, kind, 3, rng_for(ctx.cfg.run.seed, ctx.round, "instances", kind))
+        for kind in (False, True)
+    }
     for task in tasks:
         for k in range(0 if _no_input(ctx, task) else g.instances_per_task):
             step = "instances_output_first" if task.is_classification else "instances"
             step = "instances_input" if _two_step(ctx, task) else step
             examples = shots[bool(task.is_classification)]
-            text = render(g.templates, step, ctx.style("instances"), examples=examples, instruction=task.instruction,
-                          needs_input=needs_input(task.instruction))
-            requests.append(make_request(
-                text, ctx.style("instances"), max_tokens=t.max_tokens, temperature=t.temperature, top_p=t.top_p,
-                stop=["\nTask:"], seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
-                meta={"task": task.id, "k": k, **_strategy(task)}))
+            text = render(
+                g.templates,
+                step,
+                ctx.style("instances"),
+                examples=examples,
+                instruction=task.instruction,
+                needs_input=needs_input(task.instruction),
+            )
+            requests.append(
+                make_request(
+                    text,
+                    ctx.style("instances"),
+                    max_tokens=t.max_tokens,
+                    temperature=t.temperature,
+                    top_p=t.top_p,
+                    stop=["\nTask:"],
+                    seed=seed_for(ctx.cfg.run.seed, ctx.round, "instances", task.id, k),
+                    meta={"task": task.id, "k": k, **_strategy(task)},
+                )
+            )
     by_task: dict[str, list[Completion]] = {}
     for comp in ctx.run("instances", requests, store):
         # cast: every request above carries its task's id in meta, which is dict[str, Any]
@@ -270,11 +330,14 @@ def write_instances(ctx: StepContext, tasks: list[Task], store: ChunkStore,
     return done, failed
 
 
-def _written(ctx: StepContext, task: Task, comps: list[Completion],
-             answers: dict[str, tuple[Instance | None, str]]) -> list[tuple[Instance | None, str]]:
+def _written(
+    ctx: StepContext, task: Task, comps: list[Completion], answers: dict[str, tuple[Instance | None, str]]
+) -> list[tuple[Instance | None, str]]:
     """(instance or None, why not) per instance request of `task`."""
     if _no_input(ctx, task):
-        return [answers.get(rid, (None, "truncated")) for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task)]
+        return [
+            answers.get(rid, (None, "truncated")) for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task)
+        ]
     out: list[tuple[Instance | None, str]] = []
     for comp in comps:
         if comp.finish_reason == "error":
@@ -291,28 +354,49 @@ def answer_request(ctx: StepContext, instruction: str, input: str, seed: int, me
     request of two-step instances, and evol's and magpie's direct answers."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     temperature = t.temperature if g.answer_temperature is None else g.answer_temperature
-    return make_request(render(g.templates, "answer", "chat", instruction=instruction, input=input), "chat",
-                        max_tokens=t.max_tokens, temperature=temperature, top_p=t.top_p if temperature > 0 else 1.0,
-                        stop=[], seed=seed, meta=meta)
+    return make_request(
+        render(g.templates, "answer", "chat", instruction=instruction, input=input),
+        "chat",
+        max_tokens=t.max_tokens,
+        temperature=temperature,
+        top_p=t.top_p if temperature > 0 else 1.0,
+        stop=[],
+        seed=seed,
+        meta=meta,
+    )
 
 
-def _answers(ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Completion]],
-             store: ChunkStore) -> dict[str, tuple[Instance | None, str]]:
+def _answers(
+    ctx: StepContext, tasks: list[Task], by_task: dict[str, list[Completion]], store: ChunkStore
+) -> dict[str, tuple[Instance | None, str]]:
     """Second request of two-step instances: the teacher answers each task on its written input.
     -> {input request id: (Instance or None, reject reason)}."""
     requests, inputs = [], {}
     for task in tasks:
         for rid in _no_input_ids(task, ctx.cfg.generate.instances_per_task) if _no_input(ctx, task) else []:
             inputs[rid] = ""
-            requests.append(answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, rid),
-                                           {"input_request": rid, **_strategy(task)}))
+            requests.append(
+                answer_request(
+                    ctx,
+                    task.instruction,
+                    "",
+                    seed_for(ctx.cfg.run.seed, rid),
+                    {"input_request": rid, **_strategy(task)},
+                )
+            )
         for comp in by_task.get(task.id, []) if _two_step(ctx, task) else []:
             if comp.finish_reason != "stop":
                 continue
             inputs[comp.request_id] = parse_input(comp.text)
-            requests.append(answer_request(ctx, task.instruction, inputs[comp.request_id],
-                                           seed_for(ctx.cfg.run.seed, comp.request_id),
-                                           {"input_request": comp.request_id, **_strategy(task)}))
+            requests.append(
+                answer_request(
+                    ctx,
+                    task.instruction,
+                    inputs[comp.request_id],
+                    seed_for(ctx.cfg.run.seed, comp.request_id),
+                    {"input_request": comp.request_id, **_strategy(task)},
+                )
+            )
     out: dict[str, tuple[Instance | None, str]] = {}
     for comp in ctx.run("answers", requests, store):
         rid = cast(str, comp.meta.get("input_request"))  # cast: every request above carries it in meta

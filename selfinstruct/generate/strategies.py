@@ -21,17 +21,20 @@ from dataclasses import replace
 from functools import lru_cache
 
 from ..filter.rouge import rouge_filter
+from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
-from ..prompting import make_request, render
 from . import multi_turn
 from .prompts import rng_for, seed_for
 from .steps import answer_request
 
 EVOLUTIONS = ("constraints", "deepen", "concretize", "reasoning", "breadth")
 COPY_ROUGE = 0.9  # ROUGE-L F to its parent at or above which an evolution is a copy
-_LEAK = re.compile(r"given prompt|rewritten prompt|#\s*(?:given|rewritten|created)\b|^task\s*:\s*$|no answer\.?$"
-                   r"|the new task must|harder version of it", re.I | re.M)
+_LEAK = re.compile(
+    r"given prompt|rewritten prompt|#\s*(?:given|rewritten|created)\b|^task\s*:\s*$|no answer\.?$"
+    r"|the new task must|harder version of it",
+    re.I | re.M,
+)
 # The directive echoed before the rewrite ("Rewrite the task into a harder version of it: ...").
 _ECHO = re.compile(r"^\s*rewrite (?:this|the) task into a harder version of it\s*:\s*", re.I)
 _LABEL = re.compile(r"^\s*(?:#+\s*)?\**(?:rewritten|new|created|evolved)?\s*(?:task|prompt)\s*#?\s*:\**\s*", re.I)
@@ -75,9 +78,17 @@ def evolve(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
         parent, op = rng.choice(parents), rng.choice(EVOLUTIONS)
         by_id[parent.id] = parent
         text = render(g.templates, "evolve", "chat", op=op, given=given_text(parent))
-        requests.append(make_request(text, "chat", max_tokens=t.max_tokens, temperature=g.evol_temperature,
-                                     top_p=t.top_p, seed=seed_for(ctx.cfg.run.seed, ctx.round, "evol", i),
-                                     meta={"evol": i, "parent": parent.id, "op": op}))
+        requests.append(
+            make_request(
+                text,
+                "chat",
+                max_tokens=t.max_tokens,
+                temperature=g.evol_temperature,
+                top_p=t.top_p,
+                seed=seed_for(ctx.cfg.run.seed, ctx.round, "evol", i),
+                meta={"evol": i, "parent": parent.id, "op": op},
+            )
+        )
     ctx.counts["evol_prompts"] += count
     out: list[Task] = []
     dropped: list[Task] = []
@@ -85,8 +96,15 @@ def evolve(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
         if comp.finish_reason == "error":
             continue
         parent, op = by_id[comp.meta["parent"]], comp.meta["op"]
-        task = Task(instruction=clean_evolution(comp.text), round=ctx.round, parents=[parent.id],
-                    teacher=ctx.teacher.name, strategy="evol", evolution=op, is_classification=False)
+        task = Task(
+            instruction=clean_evolution(comp.text),
+            round=ctx.round,
+            parents=[parent.id],
+            teacher=ctx.teacher.name,
+            strategy="evol",
+            evolution=op,
+            is_classification=False,
+        )
         task.reject = eliminate(task, parent, comp.finish_reason)
         _keep(ctx, task, out, dropped)
     return out, dropped
@@ -126,17 +144,32 @@ def magpie(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], 
     if prefix is None:
         prefix, end = user_turn_prefix(ctx.cfg.teacher.model)
         stop = [end] if end else []
-    requests = [make_request(prefix, "completion", max_tokens=t.max_tokens, temperature=g.magpie_temperature,
-                             top_p=1.0, stop=stop, seed=seed_for(ctx.cfg.run.seed, ctx.round, "magpie", i),
-                             meta={"magpie": i}) for i in range(first, first + count)]
+    requests = [
+        make_request(
+            prefix,
+            "completion",
+            max_tokens=t.max_tokens,
+            temperature=g.magpie_temperature,
+            top_p=1.0,
+            stop=stop,
+            seed=seed_for(ctx.cfg.run.seed, ctx.round, "magpie", i),
+            meta={"magpie": i},
+        )
+        for i in range(first, first + count)
+    ]
     ctx.counts["magpie_prompts"] += count
     out: list[Task] = []
     dropped: list[Task] = []
     for comp in ctx.run("magpie", requests, store):
         if comp.finish_reason == "error":
             continue
-        task = Task(instruction=comp.text.strip(), round=ctx.round, teacher=ctx.teacher.name, strategy="magpie",
-                    is_classification=False)
+        task = Task(
+            instruction=comp.text.strip(),
+            round=ctx.round,
+            teacher=ctx.teacher.name,
+            strategy="magpie",
+            is_classification=False,
+        )
         if comp.finish_reason == "length":
             task.reject = Reject("magpie_failed", "cut off")
         elif not task.instruction:
@@ -178,7 +211,7 @@ def user_turn_prefix(model: str) -> tuple[str, str]:
     prefix, _, after = text.partition(_SENTINEL)
     bos = tok.bos_token
     if bos and prefix.startswith(bos) and tok("x").input_ids[:1] == [tok.bos_token_id]:
-        prefix = prefix[len(bos):]
+        prefix = prefix[len(bos) :]
     return prefix, after.split("\n")[0].strip()
 
 
@@ -186,8 +219,16 @@ def respond(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task], list
     """The teacher answers each self-contained task (evol, magpie) -> (with their one instance,
     failed with the reason). An evolution the teacher declines ("sorry", short) has failed: WizardLM
     eliminates those too."""
-    requests = [answer_request(ctx, task.instruction, "", seed_for(ctx.cfg.run.seed, ctx.round, "respond", task.id),
-                               {"respond": task.id, "strategy": task.strategy}) for task in tasks]
+    requests = [
+        answer_request(
+            ctx,
+            task.instruction,
+            "",
+            seed_for(ctx.cfg.run.seed, ctx.round, "respond", task.id),
+            {"respond": task.id, "strategy": task.strategy},
+        )
+        for task in tasks
+    ]
     by_task = {c.meta.get("respond"): c for c in ctx.run("respond", requests, store)}
     done: list[Task] = []
     failed: list[Task] = []
@@ -195,11 +236,19 @@ def respond(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task], list
         comp = by_task.get(task.id)
         answer = comp.text.strip() if comp is not None and comp.finish_reason == "stop" else ""
         # id="": the key covers the instance now that it exists
-        made = replace(task, instances=[Instance("", answer)] if answer else [], id="", scores=dict(task.scores),
-                       parents=list(task.parents))
+        made = replace(
+            task,
+            instances=[Instance("", answer)] if answer else [],
+            id="",
+            scores=dict(task.scores),
+            parents=list(task.parents),
+        )
         if not answer:
-            why = "teacher_error" if comp is None or comp.finish_reason == "error" else (
-                "truncated" if comp.finish_reason == "length" else "empty_output")
+            why = (
+                "teacher_error"
+                if comp is None or comp.finish_reason == "error"
+                else ("truncated" if comp.finish_reason == "length" else "empty_output")
+            )
             made.reject = Reject("no_valid_instance", why)
         elif task.strategy == "evol" and "sorry" in answer.lower() and len(answer.split()) < 80:
             made.reject = Reject("evol_failed", "the teacher declined to answer it")

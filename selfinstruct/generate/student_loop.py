@@ -41,8 +41,15 @@ class StudentLoop:
             heldout = [t for t in tasks if is_heldout(t)]
             tasks = [t for t in tasks if not is_heldout(t)]
         out = self.run.round(n).student
-        train_student(tasks, out, s, seed=self.cfg.run.seed, threads=self.cfg.run.threads, resolved_config=self.cfg,
-                      init_adapter=init)
+        train_student(
+            tasks,
+            out,
+            s,
+            seed=self.cfg.run.seed,
+            threads=self.cfg.run.threads,
+            resolved_config=self.cfg,
+            init_adapter=init,
+        )
         if s.loop == "student_teacher":
             self.teacher.replace(self._student_as_teacher(str(out)))
         elif s.loop == "hard_examples" and heldout:
@@ -52,8 +59,10 @@ class StudentLoop:
         from ..teachers.registry import takes_adapters
 
         if not takes_adapters(self.cfg.teacher.backend):
-            raise ValueError(f"student_teacher needs a teacher backend that answers with a LoRA adapter, not "
-                             f"{self.cfg.teacher.backend!r} (vllm and transformers load the student locally)")
+            raise ValueError(
+                f"student_teacher needs a teacher backend that answers with a LoRA adapter, not "
+                f"{self.cfg.teacher.backend!r} (vllm and transformers load the student locally)"
+            )
         return self.cfg.teacher.model_copy(update={"model": self.cfg.student.model, "adapter": adapter}, deep=True)
 
     def _hard_weights(self, adapter, heldout: list[Task]) -> dict[str, float]:

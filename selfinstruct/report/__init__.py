@@ -33,8 +33,11 @@ def build_report(run: str | Path) -> Path:
         old.unlink()  # a plot that is no longer drawn must not linger from an earlier report
     t0 = time.time()
     bodies = [(sid, title, fn(data, out)) for sid, title, fn in SECTIONS]
-    html = document(f"selfinstruct report: {data.name}",
-                    f"generated {time.strftime('%Y-%m-%d %H:%M:%S')} from run directory '{data.path.name}'", bodies)
+    html = document(
+        f"selfinstruct report: {data.name}",
+        f"generated {time.strftime('%Y-%m-%d %H:%M:%S')} from run directory '{data.path.name}'",
+        bodies,
+    )
     write_atomic(page, html)
     summary(data, page, time.time() - t0)
     return page
@@ -51,10 +54,17 @@ def summary(data: RunData, page: Path, seconds: float) -> None:
         tokens = sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in u)
         wall = sum(s.get("wall_s", 0) for s in u)
         rate = f["acceptance_rate"]
-        t.add_row(str(r.n) + ("" if r.done else "…"), _n(f["proposed"]), _n(f["candidates"]), _n(f["accepted"]),
-                  "–" if rate is None else f"{rate:.0%}", f"{top[0]} ({top[1]})" if top else "–",
-                  _n(tokens) if u else "–", _n(tokens / f["accepted"]) if u and f["accepted"] else "–",
-                  f"{wall:.1f}" if u else "–")
+        t.add_row(
+            str(r.n) + ("" if r.done else "…"),
+            _n(f["proposed"]),
+            _n(f["candidates"]),
+            _n(f["accepted"]),
+            "–" if rate is None else f"{rate:.0%}",
+            f"{top[0]} ({top[1]})" if top else "–",
+            _n(tokens) if u else "–",
+            _n(tokens / f["accepted"]) if u and f["accepted"] else "–",
+            f"{wall:.1f}" if u else "–",
+        )
     console.print(t)
     print_damaged(data.damaged)
     if not all(r.done for r in data.rounds):

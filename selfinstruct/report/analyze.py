@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..records import Task
-from .load import RunData, RoundData
+from .load import RoundData, RunData
 
 USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "wall_s", "errors", "truncated")
 
@@ -18,11 +18,13 @@ USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "wall_s", "error
 # One common shape is handled: "Given a sentence, detect ..." -> the clause after the comma.
 SKIP_FIRST = {"please", "now", "then", "so", "also"}
 LEAD_IN = {"given", "in", "for", "using", "based", "with", "from", "after", "if"}
-NOT_OBJECT = set("""a an the this that these those some any each every all both either my your our his her its
+NOT_OBJECT = set(
+    """a an the this that these those some any each every all both either my your our his her its
 their me us you him them it i we they of to for in on at by with from into about as and or but is are be was
 were been following given below above same other another such more most few several many much one two three
 four five six seven eight nine ten first second short brief simple new good different possible best whole
-if whether what which who whom how why when where there here not no do does can could should would""".split())
+if whether what which who whom how why when where there here not no do does can could should would""".split()
+)
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -38,9 +40,16 @@ def funnel(r: RoundData) -> dict[str, Any]:
     accepted = s.accepted if s else len(r.accepted)
     candidates = s.candidates if s else accepted + sum(rejected.values())
     rate = s.acceptance_rate if s else (accepted / candidates if candidates else None)
-    return {"round": r.n, "label": r.label, "prompts": s.prompts if s else None,
-            "proposed": s.proposed if s else None, "candidates": candidates,
-            "rejected": dict(rejected.most_common()), "accepted": accepted, "acceptance_rate": rate}
+    return {
+        "round": r.n,
+        "label": r.label,
+        "prompts": s.prompts if s else None,
+        "proposed": s.proposed if s else None,
+        "candidates": candidates,
+        "rejected": dict(rejected.most_common()),
+        "accepted": accepted,
+        "acceptance_rate": rate,
+    }
 
 
 def by_strategy(run: RunData) -> dict[str, dict[str, Any]]:
@@ -61,10 +70,17 @@ def by_strategy(run: RunData) -> dict[str, dict[str, Any]]:
         size = lengths(acc)
         sims = [float(t.scores["nn_sim"]) for t in acc if isinstance(t.scores.get("nn_sim"), (int, float))]
         audited = [verdicts[t.id] for t in acc if t.id in verdicts]
-        row.update(considered=considered, accepted=len(acc), acceptance=len(acc) / considered if considered else None,
-                   rejected=dict(row["rejected"].most_common()), nn_sim=_mean(sims), audited=len(audited),
-                   all_valid=_mean([bool(v.get("all_valid")) for v in audited]),
-                   instruction_words=_mean(size["instruction"]), output_words=_mean(size["output"]))
+        row.update(
+            considered=considered,
+            accepted=len(acc),
+            acceptance=len(acc) / considered if considered else None,
+            rejected=dict(row["rejected"].most_common()),
+            nn_sim=_mean(sims),
+            audited=len(audited),
+            all_valid=_mean([bool(v.get("all_valid")) for v in audited]),
+            instruction_words=_mean(size["instruction"]),
+            output_words=_mean(size["output"]),
+        )
     return out
 
 
@@ -74,8 +90,10 @@ def _mean(xs: list) -> float | None:
 
 def nn_sims(r: RoundData) -> dict[str, list[float]]:
     """Similarity to the pool at filter time, for accepted and for novelty-rejected tasks."""
+
     def sims(tasks: list[Task]) -> list[float]:
         return [float(t.scores["nn_sim"]) for t in tasks if isinstance(t.scores.get("nn_sim"), (int, float))]
+
     return {"accepted": sims(r.accepted), "rejected": sims(r.rejected)}
 
 
@@ -85,9 +103,11 @@ def words(text: str) -> int:
 
 def lengths(tasks: list[Task]) -> dict[str, list[int]]:
     inst = [i for t in tasks for i in t.instances]
-    return {"instruction": [words(t.instruction) for t in tasks],
-            "input": [words(i.input) for i in inst],
-            "output": [words(i.output) for i in inst]}
+    return {
+        "instruction": [words(t.instruction) for t in tasks],
+        "input": [words(i.input) for i in inst],
+        "output": [words(i.output) for i in inst],
+    }
 
 
 def classification_share(tasks: list[Task]) -> tuple[float | None, int]:
@@ -142,8 +162,9 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return out if out.shape[1] == 2 else np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
 
 
-def embed_map(run: RunData, model_name: str = "embedded:all-minilm-l6-v2",
-              limit: int = 4000) -> tuple[np.ndarray, list[int]] | None:
+def embed_map(
+    run: RunData, model_name: str = "embedded:all-minilm-l6-v2", limit: int = 4000
+) -> tuple[np.ndarray, list[int]] | None:
     """2-D coordinates of seed + accepted instructions and each one's round; None if nothing to map."""
     tasks = (run.seeds + run.accepted)[:limit]
     if len(tasks) < 3:
@@ -153,6 +174,7 @@ def embed_map(run: RunData, model_name: str = "embedded:all-minilm-l6-v2",
     from ..models import resolve_model
 
     model = SentenceTransformer(resolve_model(model_name), device="cpu")
-    vecs = model.encode([t.instruction for t in tasks], batch_size=64, normalize_embeddings=True,
-                        show_progress_bar=False)
+    vecs = model.encode(
+        [t.instruction for t in tasks], batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
     return pca_2d(np.asarray(vecs, dtype=np.float64)), [t.round for t in tasks]

@@ -20,9 +20,11 @@ def hand_labels(run: RunData, out: Path) -> str:
     found = signals(labels, tasks, run.audit_rows)
     known = sum(all(isinstance(r.get(f"{q}_ok"), bool) for q in ("instruction", "input", "output")) for r in labels)
     annotators = sorted({r["annotator"] for r in labels if r.get("annotator")})
-    return (para(f"{len(labels)} tasks in {path.relative_to(run.path)}, {known} with all three questions answered"
-                 + (f", by {', '.join(annotators)}" if annotators else "") + ". A reject flags a task invalid, "
-                 "a passed/agree/repaired check and the judge's yes call it valid. Precision: share of the flagged "
-                 "that are so by hand; recall: share of those so by hand that are flagged (Wilson 95%). The "
-                 "rejected tasks are a sample (review --rejected), so a reject's recall is within that sample.")
-            + table(HEADERS, table_rows(found), left=2))
+    return para(
+        f"{len(labels)} tasks in {path.relative_to(run.path)}, {known} with all three questions answered"
+        + (f", by {', '.join(annotators)}" if annotators else "")
+        + ". A reject flags a task invalid, "
+        "a passed/agree/repaired check and the judge's yes call it valid. Precision: share of the flagged "
+        "that are so by hand; recall: share of those so by hand that are flagged (Wilson 95%). The "
+        "rejected tasks are a sample (review --rejected), so a reject's recall is within that sample."
+    ) + table(HEADERS, table_rows(found), left=2)

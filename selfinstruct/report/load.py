@@ -68,8 +68,16 @@ class RunData:
 
 
 def load_round(r: Round) -> RoundData:
-    return RoundData(n=r.n, accepted=r.tasks("accepted"), rejected=r.tasks("rejected"), stats=r.stats(),
-                     usage=r.usage(), student=r.student_metrics(), damaged=r.damaged(), done=r.done)
+    return RoundData(
+        n=r.n,
+        accepted=r.tasks("accepted"),
+        rejected=r.tasks("rejected"),
+        stats=r.stats(),
+        usage=r.usage(),
+        student=r.student_metrics(),
+        damaged=r.damaged(),
+        done=r.done,
+    )
 
 
 def load_run(path: str | Path) -> RunData:
@@ -85,12 +93,20 @@ def load_run(path: str | Path) -> RunData:
     eval_doc = read_json(run.eval.table)
     eval_rows = eval_doc.get("rows") if isinstance(eval_doc, dict) else eval_doc  # {"heldout": ..., "rows": [...]}
     audit = read_json(run.audit.summary)
-    return RunData(path=run.path, name=str(manifest.get("name") or run.path.name), manifest=manifest,
-                   config=redact(raw_cfg, run.path), seeds=seeds, seeds_note=note, rounds=rounds,
-                   eval_rows=eval_rows if isinstance(eval_rows, list) else None,
-                   eval_doc=eval_doc if isinstance(eval_doc, dict) else {},
-                   audit=audit if isinstance(audit, dict) else None,
-                   audit_rows=read_committed_jsonl(run.audit.verdicts), other_damaged=run.other_damaged())
+    return RunData(
+        path=run.path,
+        name=str(manifest.get("name") or run.path.name),
+        manifest=manifest,
+        config=redact(raw_cfg, run.path),
+        seeds=seeds,
+        seeds_note=note,
+        rounds=rounds,
+        eval_rows=eval_rows if isinstance(eval_rows, list) else None,
+        eval_doc=eval_doc if isinstance(eval_doc, dict) else {},
+        audit=audit if isinstance(audit, dict) else None,
+        audit_rows=read_committed_jsonl(run.audit.verdicts),
+        other_damaged=run.other_damaged(),
+    )
 
 
 def read_committed_jsonl(path: Path) -> list[dict[str, Any]]:

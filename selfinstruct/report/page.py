@@ -11,7 +11,8 @@ import base64
 import hashlib
 import html
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # Counts the images that really decoded, once the page has loaded; a headless browser test
 # reads these attributes from the DOM, and a reader sees a warning if any image is broken.
@@ -23,8 +24,10 @@ IMAGE_CHECK = (
     "if(ok<im.length){document.getElementById('imgwarn').hidden=false;}});"
 )
 SCRIPT_HASH = base64.b64encode(hashlib.sha256(IMAGE_CHECK.encode()).digest()).decode()
-CSP = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{SCRIPT_HASH}'; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{SCRIPT_HASH}'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;
@@ -64,18 +67,25 @@ def num(value: Any) -> str:
 
 def table(headers: list[str] | None, rows: Iterable[list[Any]], left: int = 1) -> str:
     """The first `left` columns are text (left-aligned), the rest numbers; headers=None: no header row."""
-    head = "".join(f"<th class='l'>{esc(h)}</th>" if i < left else f"<th>{esc(h)}</th>"
-                   for i, h in enumerate(headers or []))
-    body = "".join("<tr>" + "".join(f"<td class='l'>{esc(c)}</td>" if i < left else f"<td>{num(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    head = "".join(
+        f"<th class='l'>{esc(h)}</th>" if i < left else f"<th>{esc(h)}</th>" for i, h in enumerate(headers or [])
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='l'>{esc(c)}</td>" if i < left else f"<td>{num(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     head = f"<thead><tr>{head}</tr></thead>" if headers else ""
     return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def img(png: bytes, alt: str, name: str) -> str:
     data = base64.b64encode(png).decode()
-    return (f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
-            f"<p class='muted'>also saved beside this page as {esc(name)}</p>")
+    return (
+        f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
+        f"<p class='muted'>also saved beside this page as {esc(name)}</p>"
+    )
 
 
 def na(why: str) -> str:

@@ -89,8 +89,15 @@ def lengths(per_round: dict[int, dict[str, list[int]]], path: Path) -> bytes:
         bins = np.linspace(0, top + 1, 30)
         for r, v in per_round.items():
             if v[field]:
-                ax.hist(v[field], bins=bins, histtype="step", lw=1.5, color=colours[r],
-                        label="seeds" if r == 0 else f"round {r}", density=True)
+                ax.hist(
+                    v[field],
+                    bins=bins,
+                    histtype="step",
+                    lw=1.5,
+                    color=colours[r],
+                    label="seeds" if r == 0 else f"round {r}",
+                    density=True,
+                )
         ax.set_title(f"{field} length (words)")
         ax.legend(fontsize=7)
     return _png(fig, path)
@@ -130,8 +137,7 @@ def embedding_map(xy: np.ndarray, rounds: list[int], path: Path) -> bytes:
     rs = np.array(rounds)
     for r in sorted(set(rounds)):
         m = rs == r
-        ax.scatter(xy[m, 0], xy[m, 1], s=10, alpha=0.75, color=colours[r],
-                   label="seeds" if r == 0 else f"round {r}")
+        ax.scatter(xy[m, 0], xy[m, 1], s=10, alpha=0.75, color=colours[r], label="seeds" if r == 0 else f"round {r}")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title("Instruction embeddings (PCA)")
@@ -148,8 +154,13 @@ def usage(per_round: dict[int, dict[str, dict[str, float]]], path: Path) -> byte
     x = np.arange(len(rounds))
     bottom = np.zeros(len(rounds))
     for i, s in enumerate(steps):
-        toks = np.array([per_round[r].get(s, {}).get("prompt_tokens", 0)
-                         + per_round[r].get(s, {}).get("completion_tokens", 0) for r in rounds], dtype=float)
+        toks = np.array(
+            [
+                per_round[r].get(s, {}).get("prompt_tokens", 0) + per_round[r].get(s, {}).get("completion_tokens", 0)
+                for r in rounds
+            ],
+            dtype=float,
+        )
         a1.bar(x, toks, bottom=bottom, color=cmap(i % 10), label=s)
         bottom += toks
     a1.set_xticks(x, [f"round {r}" for r in rounds])

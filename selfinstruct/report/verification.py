@@ -26,18 +26,52 @@ def verification(run: RunData, out: Path) -> str:
     for r in run.rounds:
         kinds = Counter(t.checks.get("kind", "-") for t in r.accepted)
         said = Counter(outcome(t.checks) for t in r.accepted if t.checks)
-        rej = Counter(t.reject.kind for t in r.rejected if t.reject and t.reject.kind in
-                      ("failed_execution", "wrong_value", "unverified"))
-        rows.append([f"round {r.n}", len(r.accepted), kinds["code"], kinds["compute"], kinds["open"],
-                     said["passed"], said["agrees"], said["repaired"], rej["failed_execution"], rej["wrong_value"],
-                     rej["unverified"]])
-    head = ["round", "accepted", "code", "compute", "open", "tests passed", "value agrees", "repaired",
-            "rejected: failed_execution", "rejected: wrong_value", "rejected: unverified"]
+        rej = Counter(
+            t.reject.kind
+            for t in r.rejected
+            if t.reject and t.reject.kind in ("failed_execution", "wrong_value", "unverified")
+        )
+        rows.append(
+            [
+                f"round {r.n}",
+                len(r.accepted),
+                kinds["code"],
+                kinds["compute"],
+                kinds["open"],
+                said["passed"],
+                said["agrees"],
+                said["repaired"],
+                rej["failed_execution"],
+                rej["wrong_value"],
+                rej["unverified"],
+            ]
+        )
+    head = [
+        "round",
+        "accepted",
+        "code",
+        "compute",
+        "open",
+        "tests passed",
+        "value agrees",
+        "repaired",
+        "rejected: failed_execution",
+        "rejected: wrong_value",
+        "rejected: unverified",
+    ]
     fixed = [t for r in run.rounds for t in r.accepted if "teacher_output" in t.checks][:8]
-    sample = "".join(f"<li>{esc(t.instruction)}<br><s>{esc(t.checks['teacher_output'][:200])}</s> &rarr; "
-                     f"{esc(t.instances[0].output[:200])}</li>" for t in fixed)
-    return (para("Kinds (verify/kinds.py): code runs against tests the teacher wrote; compute has its answer "
-                 "recomputed by a program the teacher wrote; open has no program that can check it. Both "
-                 "programs run in the sandbox. A repaired output is the program's value in place of the "
-                 "teacher's own (kept in the record).")
-            + table(head, rows) + (f"<p><b>repaired outputs</b></p><ul>{sample}</ul>" if sample else ""))
+    sample = "".join(
+        f"<li>{esc(t.instruction)}<br><s>{esc(t.checks['teacher_output'][:200])}</s> &rarr; "
+        f"{esc(t.instances[0].output[:200])}</li>"
+        for t in fixed
+    )
+    return (
+        para(
+            "Kinds (verify/kinds.py): code runs against tests the teacher wrote; compute has its answer "
+            "recomputed by a program the teacher wrote; open has no program that can check it. Both "
+            "programs run in the sandbox. A repaired output is the program's value in place of the "
+            "teacher's own (kept in the record)."
+        )
+        + table(head, rows)
+        + (f"<p><b>repaired outputs</b></p><ul>{sample}</ul>" if sample else "")
+    )

@@ -12,9 +12,15 @@ import base64
 import hashlib
 import html
 
-KEYS = [("j  or  →", "next task"), ("k  or  ←", "previous task"), ("n", "next task not fully labelled"),
-        ("1  2  3", "instruction / input / output: valid"), ("q  w  e", "instruction / input / output: invalid"),
-        ("a", "all three valid"), ("x", "clear this task's labels")]
+KEYS = [
+    ("j  or  →", "next task"),
+    ("k  or  ←", "previous task"),
+    ("n", "next task not fully labelled"),
+    ("1  2  3", "instruction / input / output: valid"),
+    ("q  w  e", "instruction / input / output: invalid"),
+    ("a", "all three valid"),
+    ("x", "clear this task's labels"),
+]
 
 SCRIPT = r"""
 (function(){
@@ -89,8 +95,10 @@ api('GET','/api/tasks').then(function(d){tasks=d.tasks;labels=d.labels;
 })();
 """
 SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
-CSP = (f"default-src 'none'; script-src 'sha256-{SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; "
-       "img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    f"default-src 'none'; script-src 'sha256-{SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:12px 24px;color:#222}
@@ -112,8 +120,10 @@ max-height:22em;overflow:auto}
 def page(title: str, token: str, labels_path: str) -> str:
     e = lambda s: html.escape(str(s), quote=True)  # noqa: E731
     keys = "".join(f"<tr><td>{e(k)}</td><td>{e(what)}</td></tr>" for k, what in KEYS)
-    questions = "".join(f"<div class='q' id='q-{q}' data-state='unset'><h2>{q} valid?<span class='state'></span>"
-                        f"</h2><pre></pre></div>" for q in ("instruction", "input", "output"))
+    questions = "".join(
+        f"<div class='q' id='q-{q}' data-state='unset'><h2>{q} valid?<span class='state'></span></h2><pre></pre></div>"
+        for q in ("instruction", "input", "output")
+    )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"

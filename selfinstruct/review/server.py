@@ -31,10 +31,16 @@ def _record(task: Task, accepted: bool) -> dict[str, Any]:
     """What the labels file keeps of a task: the fields of docs/*-hand-labels.jsonl and where it went.
     Its first instance is the one judged, as the audit judges it."""
     inst = task.instances[0] if task.instances else None
-    return {"id": task.id, "round": task.round, "instruction": task.instruction,
-            "input": inst.input if inst else "", "output": inst.output if inst else "",
-            "is_classification": task.is_classification, "accepted": accepted,
-            "reject_kind": task.reject.kind if task.reject else None}
+    return {
+        "id": task.id,
+        "round": task.round,
+        "instruction": task.instruction,
+        "input": inst.input if inst else "",
+        "output": inst.output if inst else "",
+        "is_classification": task.is_classification,
+        "accepted": accepted,
+        "reject_kind": task.reject.kind if task.reject else None,
+    }
 
 
 def _sample_rejected(tasks: list[Task], n: int, seed: int) -> list[Task]:
@@ -62,9 +68,16 @@ def review_tasks(run: RunDir, rejected: int) -> list[dict[str, Any]]:
             if t.id in seen:
                 continue
             seen.add(t.id)
-            out.append({**_record(t, ok), "reject_reason": t.reject_reason, "strategy": t.strategy,
-                        "instances": [{"input": i.input, "output": i.output} for i in t.instances],
-                        "checks": t.checks, "scores": t.scores})
+            out.append(
+                {
+                    **_record(t, ok),
+                    "reject_reason": t.reject_reason,
+                    "strategy": t.strategy,
+                    "instances": [{"input": i.input, "output": i.output} for i in t.instances],
+                    "checks": t.checks,
+                    "scores": t.scores,
+                }
+            )
     return out
 
 
@@ -84,7 +97,7 @@ class ReviewApp:
         task = self.by_id.get(body.get("id"))
         fields = body.get("fields")
         if task is None or not isinstance(fields, dict):
-            raise ValueError("expected {\"id\": a task of this review, \"fields\": {...}}")
+            raise ValueError('expected {"id": a task of this review, "fields": {...}}')
         keep = ("id", "round", "instruction", "input", "output", "is_classification", "accepted", "reject_kind")
         return self.store.set({k: task[k] for k in keep}, fields, self.annotator)
 
@@ -98,8 +111,15 @@ def handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 title = f"review: {app.run.path.name}"
                 self._send(200, page(title, app.token, str(app.run.review_labels)).encode(), "text/html")
             elif self.path == "/api/tasks":
-                self._json(200, {"run": app.run.path.name, "annotator": app.annotator, "tasks": app.tasks,
-                                 "labels": app.store.read()})
+                self._json(
+                    200,
+                    {
+                        "run": app.run.path.name,
+                        "annotator": app.annotator,
+                        "tasks": app.tasks,
+                        "labels": app.store.read(),
+                    },
+                )
             elif self.path == "/api/labels":
                 self._json(200, app.store.read())
             else:
@@ -108,7 +128,9 @@ def handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             if not self._own_host():
                 return
-            if self.path != "/api/label" or not secrets.compare_digest(self.headers.get("X-Review-Token", ""), app.token):
+            if self.path != "/api/label" or not secrets.compare_digest(
+                self.headers.get("X-Review-Token", ""), app.token
+            ):
                 return self._json(403, {"error": "not this page's token"})
             size = int(self.headers.get("Content-Length") or 0)
             if not 0 < size <= MAX_BODY:
@@ -158,8 +180,11 @@ def serve_review(run: str | Path, port: int = 0, annotator: str = "", rejected: 
     app: ReviewApp = server.app  # type: ignore[attr-defined]
     host, port = cast(tuple[str, int], server.server_address)[:2]  # cast: getsockname's host is a str
     shown = sum(not t["accepted"] for t in app.tasks)
-    print(f"review: http://{host}:{port}/  ({len(app.tasks) - shown} accepted and {shown} rejected tasks; "
-          f"labels -> {app.run.review_labels}; Ctrl-C stops)", flush=True)
+    print(
+        f"review: http://{host}:{port}/  ({len(app.tasks) - shown} accepted and {shown} rejected tasks; "
+        f"labels -> {app.run.review_labels}; Ctrl-C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

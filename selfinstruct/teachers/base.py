@@ -18,8 +18,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..store import ChunkStore, usage_store, write_error
 
@@ -41,8 +42,16 @@ class Request:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a request has either a prompt or messages")
         if not self.id:
-            body = [self.prompt, self.messages, self.max_tokens, self.temperature, self.top_p, self.stop,
-                    self.seed, self.meta] + ([self.adapter] if self.adapter else [])
+            body = [
+                self.prompt,
+                self.messages,
+                self.max_tokens,
+                self.temperature,
+                self.top_p,
+                self.stop,
+                self.seed,
+                self.meta,
+            ] + ([self.adapter] if self.adapter else [])
             self.id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -107,8 +116,13 @@ def _log_asked(store: ChunkStore, chunk: list[Request]) -> None:
         raise write_error(path, e) from None
 
 
-def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk_size: int,
-             on_chunk: Callable[[list[Completion], float], None] | None = None) -> list[Completion]:
+def run_step(
+    teacher: Teacher,
+    requests: list[Request],
+    store: ChunkStore,
+    chunk_size: int,
+    on_chunk: Callable[[list[Completion], float], None] | None = None,
+) -> list[Completion]:
     """Answers `requests` through `teacher`, chunk by chunk, durably; returns all completions in order.
 
     Committed chunks are read back, not re-asked. Token usage and wall time of every chunk are
@@ -118,8 +132,8 @@ def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk
     # On a relaunch, requests whose stored answer is an error are asked once more.
     last = {row["request_id"]: row["finish_reason"] for row in store}
     retry = [r for r in requests if last.get(r.id) == "error"]
-    chunks = [requests[i:i + chunk_size] for i in range(0, len(requests), chunk_size)]
-    chunks += [retry[i:i + chunk_size] for i in range(0, len(retry), chunk_size)]
+    chunks = [requests[i : i + chunk_size] for i in range(0, len(requests), chunk_size)]
+    chunks += [retry[i : i + chunk_size] for i in range(0, len(retry), chunk_size)]
     for n, chunk in enumerate(chunks):
         key = chunk_key(chunk)
         if n >= len(chunks) - (len(retry) + chunk_size - 1) // chunk_size:
@@ -133,13 +147,20 @@ def run_step(teacher: Teacher, requests: list[Request], store: ChunkStore, chunk
         for req, out in zip(chunk, outs):
             out.meta = {**req.meta, **out.meta}
         store.write_chunk(key, [o.to_dict() for o in outs])
-        usage.write_chunk(key, [{
-            "teacher": teacher.name, "requests": len(chunk), "wall_s": round(wall, 3),
-            "prompt_tokens": sum(o.prompt_tokens for o in outs),
-            "completion_tokens": sum(o.completion_tokens for o in outs),
-            "errors": sum(o.finish_reason == "error" for o in outs),
-            "truncated": sum(o.finish_reason == "length" for o in outs),
-        }])
+        usage.write_chunk(
+            key,
+            [
+                {
+                    "teacher": teacher.name,
+                    "requests": len(chunk),
+                    "wall_s": round(wall, 3),
+                    "prompt_tokens": sum(o.prompt_tokens for o in outs),
+                    "completion_tokens": sum(o.completion_tokens for o in outs),
+                    "errors": sum(o.finish_reason == "error" for o in outs),
+                    "truncated": sum(o.finish_reason == "length" for o in outs),
+                }
+            ],
+        )
         if on_chunk:
             on_chunk(outs, wall)
     by_id = {}
@@ -156,5 +177,7 @@ def _all_failed(teacher: Teacher, store: ChunkStore, outs: list[Completion]) -> 
     # Stored first, so nothing is lost: a relaunch asks exactly these again.
     error = " ".join((outs[0].error or "no reason given").split())
     error = error if len(error) <= 400 else error[:400] + "..."
-    return TeacherError(f"teacher {teacher.name}: every request of step {store.path.stem!r} failed ({len(outs)} of "
-                        f"{len(outs)}): {error} (kept in {store.path}: a relaunch asks them again)")
+    return TeacherError(
+        f"teacher {teacher.name}: every request of step {store.path.stem!r} failed ({len(outs)} of "
+        f"{len(outs)}): {error} (kept in {store.path}: a relaunch asks them again)"
+    )

@@ -14,8 +14,9 @@ student answers here exactly as eval always scored it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import TeacherConfig
 from ..models import ModelError, load_model, load_tokenizer, pick_device
@@ -38,8 +39,9 @@ class TransformersTeacher:
         self.tok.padding_side = "left"  # the answer starts right after every prompt of a batch
         self.model = load_model(cfg.model, self.device, opts.dtype).eval()
         self._adapters: dict[str, str] = {}  # adapter folder -> its name in the peft model
-        self._stop_ids = {i for i in [self.tok.pad_token_id, *_as_list(self.model.generation_config.eos_token_id)]
-                          if i is not None}
+        self._stop_ids = {
+            i for i in [self.tok.pad_token_id, *_as_list(self.model.generation_config.eos_token_id)] if i is not None
+        }
 
     def complete(self, requests: list[Request]) -> list[Completion]:
         out: dict[int, Completion] = {}
@@ -49,7 +51,7 @@ class TransformersTeacher:
         size = self.cfg.transformers.batch_size
         for idx in groups.values():
             for start in range(0, len(idx), size):
-                batch = idx[start:start + size]
+                batch = idx[start : start + size]
                 for i, c in zip(batch, self._generate([requests[i] for i in batch])):
                     out[i] = c
         return [out[i] for i in range(len(requests))]
@@ -67,8 +69,9 @@ class TransformersTeacher:
         first = batch[0]
         # The chat template already holds the special tokens; plain prompts get the model's usual ones.
         special = first.prompt is not None
-        enc = self.tok([self._text(r) for r in batch], return_tensors="pt", padding=True,
-                       add_special_tokens=special).to(self.device)
+        enc = self.tok(
+            [self._text(r) for r in batch], return_tensors="pt", padding=True, add_special_tokens=special
+        ).to(self.device)
         kwargs: dict[str, Any] = {"max_new_tokens": first.max_tokens, "pad_token_id": self.tok.pad_token_id}
         if first.temperature > 0:
             kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)
@@ -81,7 +84,7 @@ class TransformersTeacher:
         torch.manual_seed(self._batch_seed(batch))
         with torch.inference_mode(), self._active(first.adapter):
             ids = self.model.generate(**enc, **kwargs)
-        new = ids[:, enc["input_ids"].shape[1]:].tolist()
+        new = ids[:, enc["input_ids"].shape[1] :].tolist()
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
         return [self._completion(r, row, p) for r, row, p in zip(batch, new, prompt_tokens)]
 
@@ -92,8 +95,9 @@ class TransformersTeacher:
             n = len(row)
         text, stopped = truncate_at_stop(self.tok.decode(row[:n], skip_special_tokens=True), req.stop)
         finish = "stop" if stopped or n < req.max_tokens else "length"
-        return Completion(request_id=req.id, text=text, finish_reason=finish, prompt_tokens=int(prompt_tokens),
-                          completion_tokens=n)
+        return Completion(
+            request_id=req.id, text=text, finish_reason=finish, prompt_tokens=int(prompt_tokens), completion_tokens=n
+        )
 
     @contextmanager
     def _active(self, adapter: str | None) -> Iterator[None]:
@@ -132,7 +136,7 @@ class TransformersTeacher:
     def close(self) -> None:
         self.model = None  # frees the weights once the caller drops the teacher
 
-    def __enter__(self) -> "TransformersTeacher":
+    def __enter__(self) -> TransformersTeacher:
         return self
 
     def __exit__(self, *exc: Any) -> None:

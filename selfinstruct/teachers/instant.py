@@ -34,8 +34,13 @@ class InstantTeacher:
 
     adapters = True  # no weights: a request's adapter changes its text as a student's would
 
-    def __init__(self, cfg: TeacherConfig, seed: int = 0, restate_share: float = RESTATE_SHARE,
-                 malformed_share: float = MALFORMED_SHARE):
+    def __init__(
+        self,
+        cfg: TeacherConfig,
+        seed: int = 0,
+        restate_share: float = RESTATE_SHARE,
+        malformed_share: float = MALFORMED_SHARE,
+    ):
         self.name = f"instant:{cfg.model}"
         self.restate_share, self.malformed_share = restate_share, malformed_share
 
@@ -60,8 +65,13 @@ class InstantTeacher:
         else:
             reply = self._reply(req, text, rng)
         words = len(reply.split())
-        return Completion(request_id=req.id, text=reply, finish_reason="stop",
-                          prompt_tokens=len(text.split()) * 4 // 3, completion_tokens=words * 4 // 3)
+        return Completion(
+            request_id=req.id,
+            text=reply,
+            finish_reason="stop",
+            prompt_tokens=len(text.split()) * 4 // 3,
+            completion_tokens=words * 4 // 3,
+        )
 
     def _reply(self, req: Request, text: str, rng: random.Random) -> str:
         meta = req.meta
@@ -117,8 +127,11 @@ def _last_task(text: str) -> str:
 
 
 def _instance(instruction: str, prompt: str, completion_style: bool, rng: random.Random) -> str:
-    if "Class label" in prompt and "Choose one of its possible class labels" in prompt or (
-            completion_style and prompt.rstrip().endswith("Class label:")):
+    if (
+        "Class label" in prompt
+        and "Choose one of its possible class labels" in prompt
+        or (completion_style and prompt.rstrip().endswith("Class label:"))
+    ):
         label = rng.choice(["positive", "negative", "spam", "not spam", "formal", "informal"])
         return f"{'' if completion_style else 'Class label: '}{label}\nInput: {_sentence(rng, 10)}"
     given = rng.random() < 0.7

@@ -26,8 +26,9 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Coroutine
+from typing import Any
 
 from ..config import TeacherConfig
 from ..models import ModelError, resolve_model
@@ -82,9 +83,11 @@ class OpenAITeacher:
             return []
         named = next((r.adapter for r in requests if r.adapter), None)
         if named:
-            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, which a server cannot be "
-                             "sent; serve it as a model of its own (vllm serve --lora-modules NAME=PATH) and name "
-                             "it in teacher.openai.served_model")
+            raise ModelError(
+                f"{self.name}: a request names the LoRA adapter {named}, which a server cannot be "
+                "sent; serve it as a model of its own (vllm serve --lora-modules NAME=PATH) and name "
+                "it in teacher.openai.served_model"
+            )
         return _run_sync(self._complete_all(requests))
 
     def status(self) -> dict[str, int]:
@@ -94,7 +97,7 @@ class OpenAITeacher:
     def close(self) -> None:
         pass  # clients live for one call: nothing stays open between calls
 
-    def __enter__(self) -> "OpenAITeacher":
+    def __enter__(self) -> OpenAITeacher:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -121,8 +124,9 @@ class OpenAITeacher:
     async def _post_with_retries(self, client: Any, req: Request) -> Any:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-        backoff = wait_exponential_jitter(multiplier=self.opts.backoff_s, max=self.opts.backoff_max_s,
-                                          jitter=self.opts.backoff_s)
+        backoff = wait_exponential_jitter(
+            multiplier=self.opts.backoff_s, max=self.opts.backoff_max_s, jitter=self.opts.backoff_s
+        )
 
         def wait(state: Any) -> float:
             # A server's Retry-After is honoured, within the configured ceiling.
@@ -133,8 +137,12 @@ class OpenAITeacher:
             return min(max(backoff(state), after), self.opts.backoff_max_s)
 
         path, body = self._body(req)
-        async for attempt in AsyncRetrying(stop=stop_after_attempt(self.opts.max_retries + 1), wait=wait,
-                                           retry=retry_if_exception_type(Retryable), reraise=True):
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.opts.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception_type(Retryable),
+            reraise=True,
+        ):
             with attempt:
                 return await self._post(client, path, body)
 
@@ -208,8 +216,14 @@ class OpenAITeacher:
             raise Unanswerable(f"{url}: malformed JSON in the answer: {_snippet(resp.text)}") from None
 
     def _body(self, req: Request) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "max_tokens": req.max_tokens, "temperature": req.temperature,
-                                "top_p": req.top_p, "seed": request_seed(req, self.seed), "n": 1}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "seed": request_seed(req, self.seed),
+            "n": 1,
+        }
         if req.stop:
             body["stop"] = list(req.stop)
         if self.cfg.ignore_eos:
@@ -232,8 +246,9 @@ class OpenAITeacher:
             return _error(req, self._redact(f"unparsable answer ({type(e).__name__}: {e}): {_snippet(str(data))}"))
         if finish not in ("stop", "length"):
             return _error(req, f"the server finished with {finish!r}", text, p_tok, c_tok)
-        return Completion(request_id=req.id, text=text, finish_reason=finish, prompt_tokens=p_tok,
-                          completion_tokens=c_tok)
+        return Completion(
+            request_id=req.id, text=text, finish_reason=finish, prompt_tokens=p_tok, completion_tokens=c_tok
+        )
 
     def _redact(self, message: str) -> str:
         # A server may echo our headers back in an error page.
@@ -241,8 +256,9 @@ class OpenAITeacher:
 
 
 def _error(req: Request, message: str, text: str = "", p_tok: int = 0, c_tok: int = 0) -> Completion:
-    return Completion(request_id=req.id, text=text, finish_reason="error", prompt_tokens=p_tok,
-                      completion_tokens=c_tok, error=message)
+    return Completion(
+        request_id=req.id, text=text, finish_reason="error", prompt_tokens=p_tok, completion_tokens=c_tok, error=message
+    )
 
 
 def _snippet(text: str, n: int = 200) -> str:

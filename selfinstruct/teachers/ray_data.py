@@ -71,8 +71,12 @@ class RayDataTeacher:
             if self.opts.address:
                 ray.init(address=self.opts.address, log_to_driver=False)
             else:
-                ray.init(num_cpus=self.opts.num_cpus, include_dashboard=False, log_to_driver=False,
-                         object_store_memory=256 * 2**20)  # requests and texts only: keep it small
+                ray.init(
+                    num_cpus=self.opts.num_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    object_store_memory=256 * 2**20,
+                )  # requests and texts only: keep it small
             self._started = True
         ray.data.DataContext.get_current().enable_progress_bars = False
         return ray
@@ -82,17 +86,23 @@ class RayDataTeacher:
             return []
         named = next((r.adapter for r in requests if r.adapter), None)
         if named and not takes_adapters(self.opts.inner):
-            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, which the inner backend "
-                             f"{self.opts.inner!r} cannot answer with")
+            raise ModelError(
+                f"{self.name}: a request names the LoRA adapter {named}, which the inner backend "
+                f"{self.opts.inner!r} cannot answer with"
+            )
         ray = self._ray()
         rows = [{"id": r.id, "request": json.dumps(asdict(r))} for r in requests]
         # One block per batch, so every replica gets work even on a small chunk.
         ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // self.opts.batch_size)))
         ds = ds.map_batches(
-            _Replica, batch_size=self.opts.batch_size, batch_format="numpy",
+            _Replica,
+            batch_size=self.opts.batch_size,
+            batch_format="numpy",
             fn_constructor_kwargs={"cfg": self._inner, "seed": self.seed, "threads": self.opts.threads_per_replica},
             compute=ray.data.ActorPoolStrategy(size=self.opts.replicas),
-            num_cpus=self.opts.cpus_per_replica, num_gpus=self.opts.gpus_per_replica or None)
+            num_cpus=self.opts.cpus_per_replica,
+            num_gpus=self.opts.gpus_per_replica or None,
+        )
         by_id = {row["id"]: Completion(**json.loads(row["completion"])) for row in ds.take_all()}
         missing = [r.id for r in requests if r.id not in by_id]
         if missing:
@@ -106,7 +116,7 @@ class RayDataTeacher:
             ray.shutdown()
             self._started = False
 
-    def __enter__(self) -> "RayDataTeacher":
+    def __enter__(self) -> RayDataTeacher:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..models import ModelError
 from .base import Completion, Request, Teacher
@@ -31,10 +32,12 @@ _found = False
 def register(name: str) -> Callable[[type], type]:
     def add(cls: type) -> type:
         if BACKENDS.get(name, cls) is not cls:
-            raise ValueError(f"teacher backend {name!r} is registered twice ({BACKENDS[name].__module__}, "
-                             f"{cls.__module__})")
+            raise ValueError(
+                f"teacher backend {name!r} is registered twice ({BACKENDS[name].__module__}, {cls.__module__})"
+            )
         BACKENDS[name] = cls
         return cls
+
     return add
 
 
@@ -72,8 +75,10 @@ def make_teacher(cfg: Any, seed: int = 0) -> Teacher:
     its own is answered with that one."""
     cls = backend_class(cfg.backend)
     if cfg.adapter and not takes_adapters(cfg.backend):
-        raise ModelError(f"teacher backend {cfg.backend!r} cannot answer with a LoRA adapter (teacher.adapter: "
-                         f"{cfg.adapter}); use one that can: {', '.join(n for n in BACKENDS if takes_adapters(n))}")
+        raise ModelError(
+            f"teacher backend {cfg.backend!r} cannot answer with a LoRA adapter (teacher.adapter: "
+            f"{cfg.adapter}); use one that can: {', '.join(n for n in BACKENDS if takes_adapters(n))}"
+        )
     teacher = cls(cfg, seed)
     return WithAdapter(teacher, cfg.adapter) if cfg.adapter else teacher
 
@@ -99,7 +104,7 @@ class WithAdapter:
             raise AttributeError(attr)
         return getattr(self.teacher, attr)
 
-    def __enter__(self) -> "WithAdapter":
+    def __enter__(self) -> WithAdapter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -26,7 +26,7 @@ from .registry import register
 
 START_TIMEOUT_S = 900.0  # engine start-up on a busy 2-core CPU can take minutes
 CLOSE_GRACE_S = 10.0
-_OPEN: "weakref.WeakSet[VllmTeacher]" = weakref.WeakSet()
+_OPEN: weakref.WeakSet[VllmTeacher] = weakref.WeakSet()
 
 
 def _close_all() -> None:
@@ -108,7 +108,10 @@ class VllmTeacher:
         # Its stdout goes to our stderr: vLLM logs to stdout, which stays for the CLI's output.
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "selfinstruct.teachers._vllm_host", str(from_parent), str(to_parent)],
-            pass_fds=(from_parent, to_parent), start_new_session=True, env=env, stdout=2,
+            pass_fds=(from_parent, to_parent),
+            start_new_session=True,
+            env=env,
+            stdout=2,
         )
         os.close(from_parent)
         os.close(to_parent)
@@ -124,33 +127,46 @@ class VllmTeacher:
         while not self._in.poll(1.0):  # the host may die without closing its pipe end
             waited += 1.0
             if self._proc.poll() is not None:
-                raise ModelError(f"{self.name}: the vLLM engine process exited ({self._proc.returncode}); "
-                                 "see its log above")
+                raise ModelError(
+                    f"{self.name}: the vLLM engine process exited ({self._proc.returncode}); see its log above"
+                )
             if waited > timeout:
                 raise ModelError(f"{self.name}: no answer from the vLLM engine in {timeout:.0f} s")
         try:
             kind, payload = self._in.recv()
         except EOFError:
-            raise ModelError(f"{self.name}: the vLLM engine process exited ({self._proc.wait()}); "
-                             "see its log above") from None
+            raise ModelError(
+                f"{self.name}: the vLLM engine process exited ({self._proc.wait()}); see its log above"
+            ) from None
         if kind == "error":
             raise ModelError(f"{self.name}: {payload}")
         return payload
 
     def sampling(self, req: Request) -> dict[str, Any]:
-        return {"temperature": req.temperature, "top_p": req.top_p, "max_tokens": req.max_tokens,
-                "stop": list(req.stop) or None, "seed": request_seed(req, self.seed),
-                "ignore_eos": self.cfg.ignore_eos}
+        return {
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "max_tokens": req.max_tokens,
+            "stop": list(req.stop) or None,
+            "seed": request_seed(req, self.seed),
+            "ignore_eos": self.cfg.ignore_eos,
+        }
 
     def complete(self, requests: list[Request]) -> list[Completion]:
         if not requests:
             return []
         named = next((r.adapter for r in requests if r.adapter), None)
         if named and not self.lora:  # vLLM turns LoRA on at start only
-            raise ModelError(f"{self.name}: a request names the LoRA adapter {named}, but the engine started "
-                             "without LoRA; set teacher.vllm.max_lora_rank to the adapters' rank (or teacher.adapter)")
-        items = [("prompt", r.prompt, self.sampling(r), r.adapter) if r.prompt is not None
-                 else ("messages", r.messages, self.sampling(r), r.adapter) for r in requests]
+            raise ModelError(
+                f"{self.name}: a request names the LoRA adapter {named}, but the engine started "
+                "without LoRA; set teacher.vllm.max_lora_rank to the adapters' rank (or teacher.adapter)"
+            )
+        items = [
+            ("prompt", r.prompt, self.sampling(r), r.adapter)
+            if r.prompt is not None
+            else ("messages", r.messages, self.sampling(r), r.adapter)
+            for r in requests
+        ]
         # No deadline: a large chunk on CPU may take long, and a dead host is noticed within a second.
         results = self._call(("complete", items), float("inf"))
         return [_completion(r, *res) for r, res in zip(requests, results)]
@@ -175,17 +191,17 @@ class VllmTeacher:
         self._out.close()
         self._in.close()
 
-    def __enter__(self) -> "VllmTeacher":
+    def __enter__(self) -> VllmTeacher:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def _completion(req: Request, text: str, finish: str | None, p_tok: int, c_tok: int,
-                error: str | None) -> Completion:
+def _completion(req: Request, text: str, finish: str | None, p_tok: int, c_tok: int, error: str | None) -> Completion:
     if finish not in ("stop", "length"):
         error = error or f"vLLM finished the request with {finish!r}"
         finish = "error"
-    return Completion(request_id=req.id, text=text, finish_reason=finish, prompt_tokens=p_tok,
-                      completion_tokens=c_tok, error=error)
+    return Completion(
+        request_id=req.id, text=text, finish_reason=finish, prompt_tokens=p_tok, completion_tokens=c_tok, error=error
+    )

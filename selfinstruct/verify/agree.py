@@ -5,9 +5,10 @@ check that could not run) is answered a second time, on the same input and in th
 by `filter.verify.agree_with` (default: `generate.audit_judge`, the other embedded model; its engine
 is started once per process and kept), or, where that is the teacher, by the teacher sampled at its
 temperature. The two answers agree when their MiniLM cosine reaches `agree_min`, or one short answer
-(a label, a number, a name) is found inside the other; otherwise the task is `disagree(cos=...)`. bench/agreement.py measures the signal against hand
-labels (README "Verified data"). Requests are built from (run seed, round, task id): a relaunch finds
-them answered in the store and asks nothing twice.
+(a label, a number, a name) is found inside the other; otherwise the task is `disagree(cos=...)`.
+bench/agreement.py measures the signal against hand labels (README "Verified data"). Requests are
+built from (run seed, round, task id): a relaunch finds them answered in the store and asks nothing
+twice.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def second_teacher(cfg, model: str | None):
         return None
     if model not in _SECOND:
         from ..teachers import make_teacher
+
         _SECOND[model] = make_teacher(cfg.teacher.model_copy(update={"model": model}), seed=cfg.run.seed)
         atexit.register(_SECOND[model].close)
     return _SECOND[model]
@@ -42,12 +44,18 @@ def second_answers(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
     vcfg, g, t = ctx.cfg.filter.verify, ctx.cfg.generate, ctx.cfg.teacher
     other = second_teacher(ctx.cfg, vcfg.agree_with or ctx.cfg.generate.audit_judge)
     temperature = (g.answer_temperature or 0.0) if other else max(t.temperature, 0.5)
-    requests = [make_request(render(g.templates, "answer", "chat", instruction=task.instruction,
-                                    input=task.instances[0].input), "chat",
-                             max_tokens=t.max_tokens, temperature=temperature, top_p=t.top_p,
-                             seed=seed_for(ctx.cfg.run.seed, ctx.round, "agree", task.id),
-                             meta={"task": task.id, "strategy": task.strategy})
-                for task in tasks]
+    requests = [
+        make_request(
+            render(g.templates, "answer", "chat", instruction=task.instruction, input=task.instances[0].input),
+            "chat",
+            max_tokens=t.max_tokens,
+            temperature=temperature,
+            top_p=t.top_p,
+            seed=seed_for(ctx.cfg.run.seed, ctx.round, "agree", task.id),
+            meta={"task": task.id, "strategy": task.strategy},
+        )
+        for task in tasks
+    ]
     if not requests:
         return {}
     comps = ctx.run("agree", requests, store, teacher=other)
@@ -77,10 +85,12 @@ def similarity(firsts: list[str], seconds: list[str], embedder) -> list[float]:
 def agreement(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
     """{task id: "agrees (cos=0.91)" | "disagrees (cos=0.42)" | "unverified: no second answer"}."""
     from ..filter.embed import embedder_for
+
     answers = second_answers(ctx, tasks, store)
     have = [t for t in tasks if answers.get(t.id)]
-    sims = similarity([t.instances[0].output for t in have], [answers[t.id] for t in have],
-                      embedder_for(ctx.cfg.filter.novelty))
+    sims = similarity(
+        [t.instances[0].output for t in have], [answers[t.id] for t in have], embedder_for(ctx.cfg.filter.novelty)
+    )
     out = {t.id: "unverified: no second answer" for t in tasks}
     for task, sim in zip(have, sims):
         word = "agrees" if sim >= ctx.cfg.filter.verify.agree_min else "disagrees"

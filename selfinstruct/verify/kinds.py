@@ -17,10 +17,16 @@ import ast
 import math
 import re
 
-_CODE_ASK = re.compile(r"\b(write|create|implement|define|develop|build|design|generate|code)\b.{0,60}?"
-                       r"\b(function|program|script|class|code|snippet|one-liner)\b", re.I)
-_OTHER_LANG = re.compile(r"\b(javascript|typescript|java|c\+\+|c#|sql|html|css|bash|shell|ruby|php|swift|kotlin|"
-                         r"golang|rust|perl|matlab|excel|node\.?js|react)\b|\bin (?:c|r|go)\b", re.I)
+_CODE_ASK = re.compile(
+    r"\b(write|create|implement|define|develop|build|design|generate|code)\b.{0,60}?"
+    r"\b(function|program|script|class|code|snippet|one-liner)\b",
+    re.I,
+)
+_OTHER_LANG = re.compile(
+    r"\b(javascript|typescript|java|c\+\+|c#|sql|html|css|bash|shell|ruby|php|swift|kotlin|"
+    r"golang|rust|perl|matlab|excel|node\.?js|react)\b|\bin (?:c|r|go)\b",
+    re.I,
+)
 _FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 # A number to work out (needs digits in the task), or an operation on given text (needs an input).
 _NUMERIC_CUE = re.compile(
@@ -28,11 +34,15 @@ _NUMERIC_CUE = re.compile(
     r"percent(?:age)?|area|perimeter|volume|square root|squared?|cube|factorial|multipl(?:y|ied)|divided?|"
     r"subtract|plus|minus|times|difference|remainder|prime|even|odd|largest|smallest|maximum|minimum|"
     r"highest|lowest|sort(?:ed)?|fibonacci|gcd|lcm|greatest common|least common|round(?:ed)?|interest|speed|"
-    r"distance|celsius|fahrenheit|binary|hexadecimal|decimal|fraction)\b", re.I)
+    r"distance|celsius|fahrenheit|binary|hexadecimal|decimal|fraction)\b",
+    re.I,
+)
 _TEXT_CUE = re.compile(
     r"\b(count|how many|number of|longest|shortest|sort(?:ed)?|reverse[ds]?|vowels?|consonants?|"
     r"characters?|letters?|digits?|palindrome|anagram|uppercase|lowercase|frequen(?:t|cy)|occurrences?|"
-    r"duplicates?|unique|alphabetical(?:ly)?|first|last)\b", re.I)
+    r"duplicates?|unique|alphabetical(?:ly)?|first|last)\b",
+    re.I,
+)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _WORDS = re.compile(r"[A-Za-z0-9]+(?:\.\d+)?")
 
@@ -91,8 +101,21 @@ def computes(code: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     for node in ast.walk(tree):
-        if isinstance(node, (ast.BinOp, ast.BoolOp, ast.Compare, ast.UnaryOp, ast.For, ast.While, ast.comprehension,
-                             ast.Subscript, ast.FunctionDef, ast.Lambda)):
+        if isinstance(
+            node,
+            (
+                ast.BinOp,
+                ast.BoolOp,
+                ast.Compare,
+                ast.UnaryOp,
+                ast.For,
+                ast.While,
+                ast.comprehension,
+                ast.Subscript,
+                ast.FunctionDef,
+                ast.Lambda,
+            ),
+        ):
             return True
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
@@ -119,7 +142,7 @@ def _close(a: float, b: float, shown: str) -> bool:
     if math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9):
         return True
     decimals = len(shown.split(".")[1]) if "." in shown else 0
-    return decimals > 0 and abs(a - b) <= 0.5 * 10 ** -decimals + 1e-12
+    return decimals > 0 and abs(a - b) <= 0.5 * 10**-decimals + 1e-12
 
 
 def agrees(output: str, value: str) -> bool:
@@ -137,7 +160,7 @@ def agrees(output: str, value: str) -> bool:
     want, have = [w.lower() for w in _WORDS.findall(value)], [w.lower() for w in _WORDS.findall(out)]
     if not want:
         return value in out
-    return any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1))
+    return any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
 
 
 def repaired(output: str, value: str) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 
 from ..constraints import check
 
-_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-        "ten": 10}
+_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 _N = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten)"
 
 
@@ -35,18 +34,36 @@ def _sentences(m: re.Match) -> dict[str, Any]:
 
 # (pattern, checker id, kwargs from the match); the first match per checker counts.
 RULES = [
-    (re.compile(rf"\b(?:in|with|using)\s+(?:no more than|at most|fewer than|less than|under|up to)\s+{_N}\s+words\b", re.I),
-     "length_constraints:number_words", _words_at_most),
+    (
+        re.compile(
+            rf"\b(?:in|with|using)\s+(?:no more than|at most|fewer than|less than|under|up to)\s+{_N}\s+words\b", re.I
+        ),
+        "length_constraints:number_words",
+        _words_at_most,
+    ),
     (re.compile(rf"\b{_N}\s+words\s+or\s+(?:fewer|less)\b", re.I), "length_constraints:number_words", _words_at_most),
-    (re.compile(rf"\b(?:in|with|using)\s+(?:exactly\s+|at least\s+|no more than\s+|at most\s+|up to\s+)?"
-                rf"{_N}\s+sentences?\b", re.I), "length_constraints:number_sentences", _sentences),
-    (re.compile(r"\bin\s+all\s+(?:capital|capitalized|uppercase|upper-case)\s+letters\b|\bin\s+all\s+caps\b", re.I),
-     "change_case:english_capital", lambda m: {}),
+    (
+        re.compile(
+            rf"\b(?:in|with|using)\s+(?:exactly\s+|at least\s+|no more than\s+|at most\s+|up to\s+)?"
+            rf"{_N}\s+sentences?\b",
+            re.I,
+        ),
+        "length_constraints:number_sentences",
+        _sentences,
+    ),
+    (
+        re.compile(r"\bin\s+all\s+(?:capital|capitalized|uppercase|upper-case)\s+letters\b|\bin\s+all\s+caps\b", re.I),
+        "change_case:english_capital",
+        lambda m: {},
+    ),
     (re.compile(r"\bin\s+all\s+lower-?case(?:\s+letters)?\b", re.I), "change_case:english_lowercase", lambda m: {}),
     (re.compile(r"\bwithout\s+(?:using\s+)?(?:any\s+)?commas\b", re.I), "punctuation:no_comma", lambda m: {}),
     (re.compile(r"\bin\s+(?:valid\s+)?json(?:\s+format)?\b", re.I), "detectable_format:json_format", lambda m: {}),
-    (re.compile(rf"\b(?:exactly\s+)?{_N}\s+bullet(?:ed)?\s+points\b", re.I), "detectable_format:number_bullet_lists",
-     lambda m: {"num_bullets": _n(m.group(1))}),
+    (
+        re.compile(rf"\b(?:exactly\s+)?{_N}\s+bullet(?:ed)?\s+points\b", re.I),
+        "detectable_format:number_bullet_lists",
+        lambda m: {"num_bullets": _n(m.group(1))},
+    ),
 ]
 
 
@@ -62,7 +79,7 @@ def stated(instruction: str) -> list[dict[str, Any]]:
 
 
 def outcome(instruction: str, output: str) -> str | None:
-    """"met: ..." or "unmet: <the phrase>"; None when the instruction states no constraint."""
+    """ "met: ..." or "unmet: <the phrase>"; None when the instruction states no constraint."""
     specs = stated(instruction)
     if not specs:
         return None

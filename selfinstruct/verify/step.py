@@ -74,11 +74,25 @@ def _ask(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
         kind = kind_of(t.instruction, inst.input, inst.output, t.is_classification)
         code = python_code(inst.output) if kind == "code" else None
         if kind == "compute" or code:
-            text = render(g.templates, "verify_tests" if code else "verify_program", "chat",
-                          instruction=t.instruction, input=inst.input, code=code or "")
-            requests.append(make_request(text, "chat", max_tokens=vcfg.max_tokens, temperature=0.0, top_p=1.0,
-                                         seed=seed_for(ctx.cfg.run.seed, ctx.round, "verify", t.id),
-                                         meta={"task": t.id, "kind": kind, "strategy": t.strategy}))
+            text = render(
+                g.templates,
+                "verify_tests" if code else "verify_program",
+                "chat",
+                instruction=t.instruction,
+                input=inst.input,
+                code=code or "",
+            )
+            requests.append(
+                make_request(
+                    text,
+                    "chat",
+                    max_tokens=vcfg.max_tokens,
+                    temperature=0.0,
+                    top_p=1.0,
+                    seed=seed_for(ctx.cfg.run.seed, ctx.round, "verify", t.id),
+                    meta={"task": t.id, "kind": kind, "strategy": t.strategy},
+                )
+            )
     if not requests:
         return {}
     return {c.meta.get("task"): c.text for c in ctx.run("verify", requests, store) if c.finish_reason == "stop"}
@@ -96,16 +110,24 @@ def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -
         outcome, value = _run_program(inst, answer, limits)
         if outcome == "wrong" and vcfg.repair:
             output = repaired(inst.output, value)
-            checks.update(computation=f"repaired: {_short(inst.output)} -> {_short(output)}",
-                          teacher_output=inst.output)
+            checks.update(
+                computation=f"repaired: {_short(inst.output)} -> {_short(output)}", teacher_output=inst.output
+            )
         else:
             checks["computation"] = f"{outcome}: {value}" if value else outcome
     constraints = stated.outcome(task.instruction, output)
     if constraints:
         checks["constraints"] = constraints
     instances = [Instance(inst.input, output), *task.instances[1:]]
-    return replace(task, instances=instances, id="" if output != inst.output else task.id, checks=checks,
-                   scores=dict(task.scores), parents=list(task.parents), reject=None)
+    return replace(
+        task,
+        instances=instances,
+        id="" if output != inst.output else task.id,
+        checks=checks,
+        scores=dict(task.scores),
+        parents=list(task.parents),
+        reject=None,
+    )
 
 
 def _run_tests(inst: Instance, answer: str | None, limits: Limits) -> str:
@@ -152,9 +174,16 @@ def verdict(checks: dict[str, str], vcfg: VerifyConfig | None) -> Reject | None:
     agreement = checks.get("agreement", "")
     if agreement.startswith("disagrees"):
         return Reject("disagree", agreement.removeprefix("disagrees").strip(" ()"))
-    verified = (execution.startswith("passed") or computation.startswith(("agrees", "repaired"))
-                or agreement.startswith("agrees"))
+    verified = (
+        execution.startswith("passed")
+        or computation.startswith(("agrees", "repaired"))
+        or agreement.startswith("agrees")
+    )
     if not verified and (vcfg is None or vcfg.unverified != "keep"):
-        return Reject("unverified", checks.get("kind", "open") if checks.get("kind") == "open" else
-                      (execution or computation).removeprefix("unverified: "))
+        return Reject(
+            "unverified",
+            checks.get("kind", "open")
+            if checks.get("kind") == "open"
+            else (execution or computation).removeprefix("unverified: "),
+        )
     return None

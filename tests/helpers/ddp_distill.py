@@ -21,5 +21,6 @@ metrics = train_student(read_tasks(tasks_path), out, cfg, seed=0, threads=1)
 rank = dist.get_rank() if dist.is_initialized() else 0
 world = dist.get_world_size() if dist.is_initialized() else 1
 backend = dist.get_backend() if dist.is_initialized() else None
-Path(f"{out}.rank{rank}.json").write_text(json.dumps({"rank": rank, "world_size": world, "backend": backend,
-                                                      "metrics": metrics}))
+Path(f"{out}.rank{rank}.json").write_text(
+    json.dumps({"rank": rank, "world_size": world, "backend": backend, "metrics": metrics})
+)

@@ -16,7 +16,9 @@ from selfinstruct.store import ChunkStore
 run, out = Path(sys.argv[1]), Path(sys.argv[2])
 rows = []
 for rd in sorted(run.glob("round-*")):
-    verdict = {r["meta"].get("task"): bool(parse_is_classification(r["text"])) for r in ChunkStore(rd / "classify.jsonl")}
+    verdict = {
+        r["meta"].get("task"): bool(parse_is_classification(r["text"])) for r in ChunkStore(rd / "classify.jsonl")
+    }
     teacher = json.loads((run / "manifest.json").read_text()).get("name", "")
     for step in ("propose", "classify", "instances"):
         for r in ChunkStore(rd / f"{step}.jsonl"):

@@ -40,10 +40,18 @@ class Judge(Check):
 
         ctx = batch.ctx
         if ctx is None or batch.store is None:
-            raise ValueError("filter.quality.judge is on: the filter needs a teacher to judge with (a round's, "
-                             "or the filter command's)")
-        return judge(tasks, ctx.teacher, batch.store("judge"), ctx.cfg.teacher.chunk_size, self.cfg.quality,
-                     ctx.cfg.teacher.style("judge"))
+            raise ValueError(
+                "filter.quality.judge is on: the filter needs a teacher to judge with (a round's, "
+                "or the filter command's)"
+            )
+        return judge(
+            tasks,
+            ctx.teacher,
+            batch.store("judge"),
+            ctx.cfg.teacher.chunk_size,
+            self.cfg.quality,
+            ctx.cfg.teacher.style("judge"),
+        )
 
 
 @register
@@ -86,5 +94,8 @@ def _in_order(tasks: list[Task], kept: list[Task], rejected: list[Task]) -> list
 def _made_from(record: Task, task: Task) -> bool:
     if record is task or record.id == task.id:
         return True
-    return (record.instruction == task.instruction and bool(task.instances)
-            and record.checks.get("teacher_output") == task.instances[0].output)
+    return (
+        record.instruction == task.instruction
+        and bool(task.instances)
+        and record.checks.get("teacher_output") == task.instances[0].output
+    )

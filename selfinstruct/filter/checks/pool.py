@@ -39,8 +39,9 @@ class Novelty(Check):
         if ncfg.method == "rouge":
             from ..rouge import rouge_filter
 
-            keep, best, of = rouge_filter([t.instruction for t in tasks], [t.instruction for t in pool],
-                                          ncfg.rouge_threshold)
+            keep, best, of = rouge_filter(
+                [t.instruction for t in tasks], [t.instruction for t in pool], ncfg.rouge_threshold
+            )
             key, kind = "rouge_l", "rouge_duplicate"
         else:
             from ..novelty import novelty_with_pool
