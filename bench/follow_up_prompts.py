@@ -4,7 +4,7 @@
 
 Each of the first --n seed tasks without an input (shuffled, fixed seed) is a one-turn conversation: the
 seed's instruction and its reference output. The teacher (transformers, sampled at the config's temperature
-and top_p) writes the user's next message two ways, exactly as generate/multi_turn.py builds them:
+and top_p) writes the user's next message two ways, exactly as generate/strategies/multi_turn.py builds them:
 - continue: the conversation in its own chat template, continued at a new user turn (Magpie's gen_mt.py);
 - transcript: a chat request to write the user's next message, shown the conversation as a transcript
   (prompts/follow_up_chat.jinja, what a teacher without a local chat template gets).
@@ -22,7 +22,7 @@ from pathlib import Path
 from selfinstruct.config import load_config
 from selfinstruct.filter.turns import check_turn
 from selfinstruct.formats import read_tasks
-from selfinstruct.generate.multi_turn import FOLLOW_UP_TOKENS, clean_follow_up, user_turn_continuation
+from selfinstruct.generate.strategies.multi_turn import FOLLOW_UP_TOKENS, clean_follow_up, user_turn_continuation
 from selfinstruct.models import resolve_model
 from selfinstruct.prompting import render
 from selfinstruct.records import Task

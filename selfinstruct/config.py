@@ -194,8 +194,7 @@ class TeacherConfig(Section):
         return self.step_styles.get(step, self.prompt_style)
 
 
-Strategy = Literal["self_instruct", "evol", "magpie", "verified", "multi_turn"]
-STRATEGIES: tuple[Strategy, ...] = ("self_instruct", "evol", "magpie", "verified", "multi_turn")
+Strategy = str  # a registered strategy's name (generate/strategies/: one module each)
 
 
 class Budget(Section):
@@ -215,7 +214,7 @@ class Budget(Section):
 class GenerateConfig(Section):
     rounds: PosInt = 3
     per_round: PosInt = 20  # target accepted tasks per round
-    # How new tasks are made (generate/strategies.py): one name, shares of a mix ({self_instruct: 2,
+    # How new tasks are made (generate/strategies/): one name, shares of a mix ({self_instruct: 2,
     # evol: 1, magpie: 1}), or a list with one of those per round (the last one for later rounds).
     strategy: Strategy | dict[Strategy, float] | list[Strategy | dict[Strategy, float]] = "self_instruct"
     # A round stops starting batches once its teacher tokens (in + out) reach this (0: no cap): the
@@ -259,11 +258,17 @@ class GenerateConfig(Section):
     def _mixes_have_shares(cls, spec):
         """Every round's mix is checked here, not when its round comes (round 2's bad entry once
         failed only after round 1 was done)."""
+        from .generate.strategy import registry
+
         specs = spec if isinstance(spec, list) else [spec]
         if not specs:
             raise ValueError("an empty list; give a strategy, a mix of shares, or one of those per round")
+        known = registry()
         for n, mix in enumerate(specs, 1):
             where = f" (entry {n} of the list)" if isinstance(spec, list) else ""
+            unknown = [s for s in ([mix] if isinstance(mix, str) else mix) if s not in known]
+            if unknown:
+                raise ValueError(f"unknown strategy {unknown[0]!r}{where}; known: {', '.join(known)}")
             if isinstance(mix, dict):
                 bad = [f"{k}: {v}" for k, v in mix.items() if not (math.isfinite(v) and v >= 0)]
                 if bad:
@@ -281,7 +286,7 @@ class GenerateConfig(Section):
         return n
 
     def shares(self, round_n: int) -> dict[str, float]:
-        """round_n's strategy mix as shares that sum to 1, in STRATEGIES order."""
+        """round_n's strategy mix as shares that sum to 1, in the registry's order (generate/strategy.py)."""
         spec = self.strategy
         if isinstance(spec, list):
             if not spec:
@@ -291,7 +296,9 @@ class GenerateConfig(Section):
         total = sum(v for v in mix.values() if v > 0)
         if total <= 0:
             raise ValueError(f"generate.strategy: no strategy has a share above 0 in {mix}")
-        return {s: mix[s] / total for s in STRATEGIES if mix.get(s, 0) > 0}
+        from .generate.strategy import registry
+
+        return {s: mix[s] / total for s in registry() if mix.get(s, 0) > 0}
 
 
 class NoveltyConfig(Section):

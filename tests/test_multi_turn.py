@@ -1,4 +1,4 @@
-"""The multi_turn strategy (generate/multi_turn.py): conversations of generate.turns exchanges, the
+"""The multi_turn strategy (generate/strategies/multi_turn.py): conversations of generate.turns exchanges, the
 record that holds them, the per-turn filter, the chat exports and the student's label mask, and a
 relaunch after SIGKILL that asks the teacher nothing twice. Rounds run against the instant teacher."""
 
@@ -18,7 +18,7 @@ import pytest
 from selfinstruct.config import PROJECT_ROOT, ConfigError, load_config
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks, write_tasks
-from selfinstruct.generate.multi_turn import clean_follow_up
+from selfinstruct.generate.strategies.multi_turn import clean_follow_up
 from selfinstruct.generate.round import run_round
 from selfinstruct.records import Instance, Task
 from selfinstruct.rundir import RunDir
@@ -203,7 +203,7 @@ def test_the_filter_checks_every_turn_and_names_the_one_that_failed():
 def test_the_follow_up_prompt_continues_the_teachers_chat_template(tmp_path):
     from transformers import AutoTokenizer
 
-    from selfinstruct.generate.multi_turn import follow_up_request
+    from selfinstruct.generate.strategies.multi_turn import follow_up_request
     from selfinstruct.generate.steps import StepContext
     from selfinstruct.models import resolve_model
 

@@ -1,4 +1,4 @@
-"""Evol-Instruct and Magpie rounds (generate/strategies.py): the strategy mix, evolutions that keep
+"""Evol-Instruct and Magpie rounds (generate/strategies/): the strategy mix, evolutions that keep
 their parent and are eliminated when they copy it, Magpie's prompt being exactly the teacher's
 user-turn prefix (token ids, for every embedded model), and a mixed run that survives SIGKILL.
 Round logic runs against the instant teacher (scripted); the prefixes against the real tokenizers."""
@@ -17,7 +17,9 @@ import pytest
 from selfinstruct.config import PROJECT_ROOT, ConfigError, load_config
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.round import run_round
-from selfinstruct.generate.strategies import EVOLUTIONS, clean_evolution, eliminate, split, user_turn_prefix
+from selfinstruct.generate.strategies.evol import EVOLUTIONS, clean_evolution, eliminate
+from selfinstruct.generate.strategies.magpie import user_turn_prefix
+from selfinstruct.generate.strategy import split
 from selfinstruct.records import Instance, Task
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.base import Completion

@@ -32,14 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import STRATEGIES, Budget, Config
+from ..config import Budget, Config
 from ..records import Task
 from ..round_dir import Round
 from ..rundir import RunDir, RunError
+from .strategy import registry
 
 CALIBRATION_NEED = 20  # the calibration batch's need: the default round's first batch, ~5 min on 2 cores
 MARGIN = 1.3  # round.py's: a batch tries ceil(need * 1.3) tasks
-PROPOSE_STEPS = {"propose", *STRATEGIES} - {"self_instruct"}  # a strategy's proposals are stored under its name
 
 
 @dataclass
@@ -92,10 +92,10 @@ def measure(rounds: list[Round], source: str) -> Measured:
         stats, _, carry = committed
         m.tried += len(tried_ids(rnd))
         m.passed += stats.accepted
-        m.novel += sum(stats.counts.get(k, 0) for k in ["novel", *(f"{s}_novel" for s in STRATEGIES)])
+        m.novel += sum(stats.counts.get(s.key("novel"), 0) for s in registry().values())
         for step, u in rnd.usage().items():
             tokens = u.get("prompt_tokens", 0) + u.get("completion_tokens", 0)
-            if step in PROPOSE_STEPS:
+            if step in {s.steps[0] for s in registry().values()}:  # where each strategy's proposals are
                 m.propose_tokens += tokens
             else:
                 m.other_tokens += tokens

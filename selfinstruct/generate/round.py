@@ -22,31 +22,11 @@ from ..records import Task
 from ..round_dir import Round, RoundStats
 from ..rundir import RunDir
 from ..teachers.base import error_kind
-from .multi_turn import converse
 from .progress import StepProgress
-from .steps import StepContext, classify, propose, write_instances
-from .strategies import PROPOSERS, requests_for, respond, split
+from .steps import StepContext, classify, write_instances
+from .strategy import registry, respond, split, strategy, teacher_steps
 
 console = Console(stderr=True)
-TEACHER_STEPS = (
-    "propose",
-    "verified",
-    "evol",
-    "magpie",
-    "multi_turn",
-    "classify",
-    "instances",
-    "answers",
-    "respond",
-    "follow_up",
-    "reply",
-    "judge",
-    "verify",
-    "agree",
-)
-# Strategies whose proposals are task lists (steps.propose): they get classify and written instances; the
-# others write self-contained prompts, answered directly (strategies.respond).
-LISTED = ("self_instruct", "verified")
 
 
 def run_round(
@@ -140,11 +120,11 @@ def _run_batch(
     fresh = {t.id for t in new}
     for t in novel:  # of this batch's proposals, per strategy: sizes the next batch's requests
         if t.id in fresh:
-            ctx.counts["novel" if t.strategy == "self_instruct" else f"{t.strategy}_novel"] += 1
+            ctx.counts[strategy(t.strategy).key("novel")] += 1
     take = max(quota - len(ready), 0)
     mixed = len(cfg.generate.shares(ctx.round)) > 1
     novel, later = _mixed(novel, take) if mixed else (novel[:take], novel[take:])
-    listed = [t for t in novel if t.strategy in LISTED]
+    listed = [t for t in novel if strategy(t.strategy).listed]
     with ctx.timed("classify"):
         progress.start("classify", len(listed), f"batch {batch + 1} classify")
         classify(ctx, listed, rnd.store("classify"))
@@ -152,12 +132,13 @@ def _run_batch(
         progress.start("instances", len(listed) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
         answers = rnd.store("answers") if cfg.generate.answer_step else None
         finished, failed = write_instances(ctx, listed, rnd.store("instances"), answers)
-        direct = [t for t in novel if t.strategy not in LISTED]
+        direct = [t for t in novel if not strategy(t.strategy).listed]
         if direct:
             progress.start("respond", len(direct), f"batch {batch + 1} respond")
             answered, unanswered = respond(ctx, direct, rnd.store("respond"))
-            answered, broken = converse(ctx, answered, rnd.store("follow_up"), rnd.store("reply"), progress)
-            unanswered += broken
+            for each in registry().values():  # what a strategy does after the answer (multi_turn's later turns)
+                answered, broken = each.finish(ctx, answered, rnd.store, progress)
+                unanswered += broken
             finished, failed = finished + answered, failed + unanswered
     # The judge and the verifiers (the last checks) ask this round's teacher; step_s["filter"] holds them
     # too, and "verify" its own share.
@@ -193,23 +174,17 @@ def _propose(
     for name, want in split(need, ctx.cfg.generate.shares(ctx.round)).items():
         if want <= 0:
             continue
-        count = requests_for(ctx, name, want)
-        step = "propose" if name == "self_instruct" else name
+        each = strategy(name)
+        count = each.requests(ctx, want)
+        step = each.steps[0]
         progress.start(step, count, f"batch {batch + 1} {step}")
-        if name in LISTED:
-            prompts = "prompts" if name == "self_instruct" else f"{name}_prompts"
-            new += propose(ctx, rnd.store(step), ctx.counts[prompts], count, strategy=name)
-        else:
-            made, failed = PROPOSERS[name](ctx, rnd.store(name), ctx.counts[f"{name}_prompts"], count)
-            new, dropped = new + made, dropped + failed
+        made, failed = each.propose(ctx, rnd.store(step), ctx.counts[each.key("prompts")], count)
+        new, dropped = new + made, dropped + failed
     return new, dropped
 
 
 def _teacher_tokens(rnd: Round) -> float:
     return sum(s.get("prompt_tokens", 0) + s.get("completion_tokens", 0) for s in rnd.usage().values())
-
-
-PROPOSED = ("evol", "magpie", "verified", "multi_turn")  # strategies that count their own prompts and proposals
 
 
 def _round_stats(
@@ -230,8 +205,8 @@ def _round_stats(
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     return RoundStats(
         round=n,
-        prompts=counts["prompts"] + sum(counts[f"{s}_prompts"] for s in PROPOSED),
-        proposed=counts["proposed"] + sum(counts[f"{s}_proposed"] for s in PROPOSED),
+        prompts=sum(counts[s.key("prompts")] for s in registry().values()),
+        proposed=sum(counts[s.key("proposed")] for s in registry().values()),
         candidates=counts["candidates"],
         accepted=len(accepted),
         acceptance_rate=round(len(accepted) / considered, 4),
@@ -246,21 +221,6 @@ def _round_stats(
     )
 
 
-# Where a step's requests do not name their strategy, the step does.
-STEP_STRATEGY = {
-    "propose": "self_instruct",
-    "classify": "self_instruct",
-    "instances": "self_instruct",
-    "answers": "self_instruct",
-    "evol": "evol",
-    "magpie": "magpie",
-    "verified": "verified",
-    "multi_turn": "multi_turn",
-    "follow_up": "multi_turn",
-    "reply": "multi_turn",
-}
-
-
 def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict[str, dict[str, float]]:
     """strategy -> accepted, rejected and the teacher tokens of its requests (from each stored answer;
     the judge's, shared by all, are left out)."""
@@ -269,7 +229,10 @@ def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict
         for t in tasks:
             row = out.setdefault(t.strategy, {"accepted": 0, "rejected": 0, "tokens": 0})
             row[key] += 1
-    for step, default in [*STEP_STRATEGY.items(), ("respond", None), ("verify", None), ("agree", None)]:
+    # Where a step's requests do not name their strategy, the strategy that owns the step does.
+    owner = {step: s.name for s in reversed(registry().values()) for step in s.steps}
+    for step in (s for s in teacher_steps() if s != "judge"):
+        default = owner.get(step)
         for a in rnd.final_answers(step):
             s = a.get("meta", {}).get("strategy", default)
             if s:
@@ -281,7 +244,7 @@ def _by_strategy(rnd: Round, accepted: list[Task], rejected: list[Task]) -> dict
 def _teacher_errors(rnd: Round) -> dict:
     """step -> requests, errors and their kinds (prompt too long, timeout, ...), from the stores."""
     out = {}
-    for step in TEACHER_STEPS:
+    for step in teacher_steps():
         rows = rnd.final_answers(step)
         kinds = Counter(error_kind(r.get("error")) for r in rows if r["finish_reason"] == "error")
         if rows:

@@ -80,7 +80,7 @@ class InstantTeacher:
         if "evol" in meta:  # a rewrite of the given task; sometimes a mere copy of it
             given = text.split('"""')[1].strip() if text.count('"""') >= 2 else text
             return given if rng.random() < self.restate_share else render_item(new_item(rng))
-        if "magpie" in meta:
+        if "magpie" in meta or "query" in meta:  # a user's query, written by the teacher (a strategy's own step)
             return render_item(new_item(rng))
         if "follow_up" in meta:  # multi_turn: the user's next message, a new request of its own
             return render_item(new_item(rng))

@@ -2,7 +2,7 @@
 
 The first turn is a Self-Instruct task: the teacher continues a numbered task list (its own step,
 "multi_turn", so its prompts never repeat self_instruct's in a mix) and answers each new instruction
-directly, as evol's and magpie's are answered (strategies.respond). Then, for each later turn, two
+directly, as evol's and magpie's are answered (strategy.respond). Then, for each later turn, two
 requests. The user's message: as Magpie's gen_mt.py does, the conversation so far in the teacher's own
 chat template, then the header of a new user turn, continued by the teacher up to its end-of-turn; the
 teacher writes as the user it was trained to answer. Measured on 10 seed conversations with the default
@@ -27,16 +27,17 @@ from functools import lru_cache
 from rich.console import Console
 from rich.markup import escape
 
-from ..filter import quality
-from ..filter.turns import check_turn
-from ..formats import conversation
-from ..prompting import make_request, render
-from ..records import Reject, Task
-from ..store import ChunkStore
-from ..teachers.base import Completion, Request
-from .parse import parse_instructions
-from .prompts import rng_for, sample_in_context, seed_for
-from .steps import _propose_stop
+from ...filter import quality
+from ...filter.turns import check_turn
+from ...formats import conversation
+from ...prompting import make_request, render
+from ...records import Reject, Task
+from ...store import ChunkStore
+from ...teachers.base import Completion, Request
+from ..parse import parse_instructions
+from ..prompts import rng_for, sample_in_context, seed_for
+from ..steps import _propose_stop
+from ..strategy import Strategy, register
 
 STEP = "multi_turn"
 _SENTINEL = "MULTITURNUSERMESSAGE"  # what the user would say next: the continuation ends right before it
@@ -49,6 +50,21 @@ _LABEL = re.compile(
     re.I,
 )
 _ASSISTANT = re.compile(r"\n\s*\**assistant\**\s*:", re.I)  # the teacher writing the transcript on, answer too
+
+
+@register
+class MultiTurn(Strategy):
+    name = STEP
+    steps = (STEP, "follow_up", "reply")
+
+    def first_rate(self, ctx) -> float:
+        return float(ctx.cfg.generate.max_new_per_prompt)  # its prompts are task lists, as Self-Instruct's
+
+    def propose(self, ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], list[Task]]:
+        return propose(ctx, store, first, count)
+
+    def finish(self, ctx, tasks: list[Task], store, progress=None) -> tuple[list[Task], list[Task]]:
+        return converse(ctx, tasks, store("follow_up"), store("reply"), progress)
 
 
 def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], list[Task]]:
@@ -144,7 +160,7 @@ def follow_up_request(ctx, task: Task, k: int) -> Request:
 def user_turn_continuation(model: str, messages: list[dict[str, str]]) -> tuple[str, list[str]] | None:
     """-> (the conversation in `model`'s chat template up to where the next user message begins, the text that
     ends a user turn), or None when its tokenizer or chat template is not at hand. A BOS the tokenizer adds
-    itself is left out of the text, as in Magpie's prefix (strategies.user_turn_prefix)."""
+    itself is left out of the text, as in Magpie's prefix (magpie.user_turn_prefix)."""
     tok = _chat_tokenizer(model)
     if tok is None:
         return None
@@ -161,7 +177,7 @@ def user_turn_continuation(model: str, messages: list[dict[str, str]]) -> tuple[
 def _chat_tokenizer(model: str):
     from transformers import AutoTokenizer
 
-    from ..models import ModelError, resolve_model
+    from ...models import ModelError, resolve_model
 
     try:  # never from a model hub: a name that is not here gets the transcript prompt
         tok = AutoTokenizer.from_pretrained(resolve_model(model), local_files_only=True)
