@@ -189,7 +189,7 @@ def audit(
     """Self-Instruct's validity audit of a run's accepted tasks: valid instruction, input, output.
 
     The judge is the config's teacher (by default the run's own config); each verdict keeps
-    its reason. Writes RUN/audit/audit.json (shares with 95% intervals) and verdicts.jsonl.
+    its reason. Writes RUN/audit/: the shares with 95% intervals, and every verdict.
     """
     from .audit import audit_run
 
@@ -214,7 +214,7 @@ def review(
     Keys: **j** or **→** next task, **k** or **←** previous, **n** next task not fully labelled;
     **1 2 3** instruction / input / output valid, **q w e** invalid, **a** all three valid, **x** clear.
 
-    Each label is saved at once into RUN/review/labels.jsonl (the fields of docs/*-hand-labels.jsonl);
+    Each label is saved at once into RUN/review/ (the fields of docs/*-hand-labels.jsonl);
     reopening resumes, and two tabs never overwrite each other. `audit` and `report` then show how
     well each reject kind, check and the judge agree with them.
     """

@@ -164,6 +164,10 @@ class RunDir:
         return self.path / "review" / "labels.jsonl"
 
     @property
+    def review_lock(self) -> Path:
+        return self.path / "review" / ".lock"
+
+    @property
     def student(self) -> Path:
         """`distill --data RUN`'s student: every round's accepted tasks at once."""
         return self.path / STUDENT

@@ -214,6 +214,12 @@ class ChunkStore:
 
 
 USAGE = ".usage.jsonl"  # a step store's sidecar: tokens and wall time of each chunk (teachers/base.py)
+ASKED = ".asked.log"  # another: each request id sent to the teacher, by which process (teachers/base.py)
+
+
+def asked_log(store: ChunkStore) -> Path:
+    """<step>.asked.log beside <step>.jsonl."""
+    return store.path.with_name(store.path.stem + ASKED)
 
 
 def usage_store(store: ChunkStore) -> ChunkStore:

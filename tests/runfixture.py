@@ -254,7 +254,7 @@ def _write_labels(run: RunDir) -> None:
     tasks of round 1, so the report's labels section has rejects and judge verdicts to compare."""
     from selfinstruct.review.store import LabelStore
 
-    store, rnd = LabelStore(run.review_labels), run.round(1)
+    store, rnd = LabelStore(run.review_labels, run.review_lock), run.round(1)
     for k, t in enumerate(rnd.tasks("accepted")[:6] + rnd.tasks("rejected")[:3]):
         inst = t.instances[0] if t.instances else Instance()
         store.set(

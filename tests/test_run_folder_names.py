@@ -27,6 +27,7 @@ FILES = [
     "requests.jsonl",
     "verdicts.jsonl",
     "audit.json",
+    "agree.jsonl",
     *(f for f in EXPORT_FILES.values() if "." in f),
 ]  # not "hf": a format too
 FOLDERS = {"eval", "audit", "review", "report", "export", "embeddings", "student"}

@@ -78,7 +78,9 @@ def _verify(tmp_path, tasks, answers, **over):
     teacher = Scripted(answers)
     ctx = StepContext(cfg, teacher, 1, [], [])
     tmp_path.mkdir(parents=True, exist_ok=True)
-    kept, rejected = verify_tasks(ctx, tasks, ChunkStore(tmp_path / "verify.jsonl"))
+    kept, rejected = verify_tasks(
+        ctx, tasks, ChunkStore(tmp_path / "verify.jsonl"), ChunkStore(tmp_path / "agree.jsonl")
+    )
     return kept, rejected, teacher
 
 

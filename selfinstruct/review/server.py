@@ -88,7 +88,7 @@ class ReviewApp:
             raise RunError(f"{self.run.path}: no such run directory")
         self.tasks = review_tasks(self.run, rejected)
         self.by_id = {t["id"]: t for t in self.tasks}
-        self.store = LabelStore(self.run.review_labels)
+        self.store = LabelStore(self.run.review_labels, self.run.review_lock)
         self.store.read()  # a damaged labels file stops the command here, naming its line
         self.annotator = annotator or getpass.getuser()
         self.token = secrets.token_urlsafe(24)

@@ -21,9 +21,8 @@ from ..store import write_atomic
 
 
 class LabelStore:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.lock_path = self.path.with_name(".lock")
+    def __init__(self, path: Path, lock_path: Path):
+        self.path, self.lock_path = Path(path), Path(lock_path)
 
     def read(self) -> dict[str, dict[str, Any]]:
         """id -> record; a damaged file raises InputError naming its line."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ..store import ChunkStore, usage_store, write_error
+from ..store import ChunkStore, asked_log, usage_store, write_error
 
 
 @dataclass
@@ -108,7 +108,7 @@ def chunk_key(requests: list[Request]) -> str:
 def _log_asked(store: ChunkStore, chunk: list[Request]) -> None:
     """An audit trail of what was sent to the teacher, by which process: it shows that a relaunch
     never re-asks a committed prompt (only the chunk in flight at a crash is asked again)."""
-    path = store.path.with_name(store.path.stem + ".asked.log")
+    path = asked_log(store)
     try:
         with open(path, "a") as f:
             f.writelines(f"{os.getpid()} {r.id}\n" for r in chunk)

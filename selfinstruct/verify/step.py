@@ -34,7 +34,9 @@ from .agree import agreement
 from .kinds import agrees, computes, kind_of, printed_value, python_code, repaired
 
 
-def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task], list[Task]]:
+def verify_tasks(
+    ctx, tasks: list[Task], store: ChunkStore, agree_store: ChunkStore | None = None
+) -> tuple[list[Task], list[Task]]:
     """-> (kept, rejected with their reason). Kept tasks are new records where an output was repaired."""
     vcfg = ctx.cfg.filter.verify
     todo = [t for t in tasks if "kind" not in t.checks and t.instances]  # carried tasks were verified before
@@ -43,7 +45,9 @@ def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task],
     with ThreadPoolExecutor(max(1, vcfg.workers)) as pool:
         checked = dict(zip([t.id for t in todo], pool.map(lambda t: _check(t, comps.get(t.id), vcfg, limits), todo)))
     if vcfg.unverified == "agree":
-        _agree(ctx, checked, store)
+        if agree_store is None:
+            raise ValueError("filter.verify.unverified: agree needs a store for the second answers")
+        _agree(ctx, checked, agree_store)
     kept: list[Task] = []
     rejected: list[Task] = []
     for task in tasks:
@@ -60,7 +64,7 @@ def verify_tasks(ctx, tasks: list[Task], store: ChunkStore) -> tuple[list[Task],
 def _agree(ctx, checked: dict[str, Task], store: ChunkStore) -> None:
     """Second answers for the tasks no program proved (their verdict so far: unverified)."""
     unproven = [t for t in checked.values() if (why := verdict(t.checks, None)) and why.kind == "unverified"]
-    found = agreement(ctx, unproven, ChunkStore(store.path.with_name("agree.jsonl")))
+    found = agreement(ctx, unproven, store)
     for task in unproven:
         task.checks["agreement"] = found[task.id]
 

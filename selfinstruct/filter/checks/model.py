@@ -72,7 +72,7 @@ class Verify(Check):
         assert batch.ctx is not None and batch.store is not None
         batch.start("verify", len(tasks))
         with batch.ctx.timed("verify"):
-            kept, rejected = verify_tasks(batch.ctx, tasks, batch.store("verify"))
+            kept, rejected = verify_tasks(batch.ctx, tasks, batch.store("verify"), batch.store("agree"))
         tasks[:] = _in_order(tasks, kept, rejected)
         return [t.reject for t in tasks]
 
