@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from selfinstruct.config import DEFAULT_CONFIG
 from selfinstruct.testing import accepted_ids  # noqa: E402
 from selfinstruct.testing import instant_overrides as overrides  # noqa: E402
 
@@ -49,7 +50,7 @@ def run_rounds(root: Path, per_round: int, rounds: int, chunk: int) -> list[dict
 
     rows = []
     for r in range(1, rounds + 1):
-        cfg = load_config(ROOT / "configs" / "default.yaml", overrides(root, per_round, r, chunk))
+        cfg = load_config(DEFAULT_CONFIG, overrides(root, per_round, r, chunk))
         t0 = time.perf_counter()
         out = run_generate(cfg)
         call = time.perf_counter() - t0

@@ -31,7 +31,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from selfinstruct.testing import PUBLIC_SEEDS  # noqa: E402
+from selfinstruct.testing import (
+    DEFAULT_SEEDS,
+    PUBLIC_SEEDS,  # noqa: E402
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +43,7 @@ def items(n: int):
     from selfinstruct.evaluate.command import heldout_items
     from selfinstruct.formats import read_tasks
 
-    own = ROOT / "seeds" / "seed_tasks.jsonl"
+    own = DEFAULT_SEEDS
     return (heldout_items(read_tasks(PUBLIC_SEEDS)) + heldout_items(read_tasks(own)))[:n]
 
 

@@ -19,7 +19,7 @@ import argparse
 import random
 from pathlib import Path
 
-from selfinstruct.config import load_config
+from selfinstruct.config import DEFAULT_CONFIG, load_config
 from selfinstruct.filter.turns import check_turn
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.strategies.multi_turn import FOLLOW_UP_TOKENS, clean_follow_up, user_turn_continuation
@@ -70,7 +70,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
+    ap.add_argument("--config", default=str(DEFAULT_CONFIG))
     ap.add_argument("--n", type=int, default=10)
     args = ap.parse_args()
     cfg = load_config(args.config)

@@ -21,13 +21,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from selfinstruct.config import load_config
+from selfinstruct.config import DEFAULT_CONFIG, load_config
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.steps import StepContext, classify, propose
 from selfinstruct.records import Task
 from selfinstruct.store import ChunkStore
 from selfinstruct.teachers import make_teacher
+from selfinstruct.testing import DEFAULT_SEEDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,10 +75,10 @@ def bench_propose(cfg, teacher, seeds: list[Task], n_new: int, tmp: Path) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
+    ap.add_argument("--config", default=str(DEFAULT_CONFIG))
     args = ap.parse_args()
     cfg = load_config(Path(args.config), [f"generate.templates={ROOT / 'prompts'}"])
-    seeds = read_tasks(ROOT / "seeds" / "seed_tasks.jsonl")
+    seeds = read_tasks(DEFAULT_SEEDS)
     figures = {}
     with tempfile.TemporaryDirectory() as tmp, make_teacher(cfg.teacher, seed=0) as teacher:
         for k in (3, 5, 7):

@@ -1,6 +1,9 @@
-"""Typed configuration: YAML in configs/, overridden from the CLI with dotted keys.
+"""Typed configuration: YAML (the package's configs/, or a file of yours), overridden from the CLI with
+dotted keys.
 
-`load_config("configs/default.yaml", ["teacher.temperature=0.9"])` gives a validated Config.
+`load_config("configs/default.yaml", ["teacher.temperature=0.9"])` gives a validated Config. A relative
+path that is not there from the working directory is the package's own (`packaged`): the configs,
+prompts and seeds ship inside the package, so a plain `pip install .` runs from any folder.
 Unknown keys are errors (a typo must not silently fall back to a default). The resolved config
 and its fingerprint are written next to every output; the fingerprint leaves out the fields a
 user may change when resuming a run (how many rounds, threads, progress display).
@@ -19,7 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from .config_yaml import ConfigError, parse_yaml, read_config_file, validation_message
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root: tests/ and bench/ live there
+PACKAGE_DIR = Path(__file__).resolve().parent  # configs/, prompts/ and seeds/ ship here
+DEFAULT_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"
+
+
+def packaged(path: str | Path) -> Path:
+    """`path` as given when it is absolute or there from the working directory, else the package's own
+    file of that name (configs/default.yaml, seeds/seed_tasks.jsonl, prompts)."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() or not (PACKAGE_DIR / p).exists() else PACKAGE_DIR / p
+
 
 # The ranges a setting may take: a value outside is refused when the config loads, before a run
 # folder exists (a chunk_size of 0 or a top_p of 2 made no sense anywhere downstream).
@@ -512,9 +525,9 @@ def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Loads YAML (default: configs/default.yaml) and applies `a.b=value` overrides (values are YAML).
-    Every setting is checked here, so a bad one is refused before anything is written."""
-    path = Path(path) if path else PROJECT_ROOT / "configs" / "default.yaml"
+    """Loads YAML (default: the package's configs/default.yaml) and applies `a.b=value` overrides (values
+    are YAML). Every setting is checked here, so a bad one is refused before anything is written."""
+    path = packaged(path) if path else DEFAULT_CONFIG
     data = read_config_file(path)
     keys = set()
     for item in overrides or []:

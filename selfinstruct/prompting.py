@@ -15,14 +15,14 @@ from typing import Any
 
 import jinja2
 
-from .config import PROJECT_ROOT
+from .config import PACKAGE_DIR
 from .teachers.base import Request
 
 
 @lru_cache(maxsize=8)
 def _env(folder: str) -> jinja2.Environment:
-    paths = [folder] if Path(folder).is_absolute() else [folder, str(PROJECT_ROOT / folder)]
-    paths.append(str(PROJECT_ROOT / "prompts"))
+    paths = [folder] if Path(folder).is_absolute() else [folder, str(PACKAGE_DIR / folder)]
+    paths.append(str(PACKAGE_DIR / "prompts"))
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths), undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=False
     )

@@ -8,7 +8,6 @@ for the server, vllm; nothing in the engine imports it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import httpx
 
-from selfinstruct.config import PROJECT_ROOT
+from selfinstruct.config import PACKAGE_DIR, PROJECT_ROOT
 
 # Self-Instruct's 175 public seed tasks (provenance: tests/fixtures/README.md).
 PUBLIC_SEEDS = PROJECT_ROOT / "tests" / "fixtures" / "self_instruct_seed_tasks.jsonl"
+DEFAULT_SEEDS = PACKAGE_DIR / "seeds" / "seed_tasks.jsonl"  # the default config's seeds
 SERVER_MODEL = "embedded:smollm2-135m"
 SERVER_START_TIMEOUT_S = 600
 
@@ -47,11 +47,9 @@ def instant_overrides(root: Path, per_round: int, rounds: int, chunk: int) -> li
 
 def accepted_ids(run: Path) -> list[str]:
     """Ids of the accepted tasks of every committed round (a round without its .done marker is not)."""
-    ids = []
-    for f in sorted(run.glob("round-*/accepted.jsonl")):
-        if f.with_name("accepted.jsonl.done").exists():
-            ids += [json.loads(line)["id"] for line in f.read_text().splitlines()]
-    return ids
+    from selfinstruct.rundir import RunDir
+
+    return [t.id for rnd in RunDir.reader(run).rounds() if rnd.done for t in rnd.tasks("accepted")]
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfinstruct.config import ConfigError, load_config
+from selfinstruct.config import PACKAGE_DIR, ConfigError, load_config
 from selfinstruct.rundir import RunDir, RunError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_default_and_paper_configs_load():
     cfg = load_config()
     assert cfg.teacher.backend == "vllm" and cfg.teacher.model.startswith("embedded:")
-    for p in (ROOT / "configs").glob("*.yaml"):
+    for p in (PACKAGE_DIR / "configs").glob("*.yaml"):
         load_config(p)
 
 

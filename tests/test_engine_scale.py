@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from selfinstruct.config import PROJECT_ROOT, load_config
+from selfinstruct.config import DEFAULT_CONFIG, load_config
 from selfinstruct.generate.loop import run_generate
 from selfinstruct.testing import accepted_ids, instant_overrides
 
@@ -23,7 +23,7 @@ def _rows(path):
 
 
 def test_rounds_carry_what_they_do_not_need_and_reject_nothing_as_surplus(tmp_path):
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", instant_overrides(tmp_path, 150, 3, 64))
+    cfg = load_config(DEFAULT_CONFIG, instant_overrides(tmp_path, 150, 3, 64))
     out = run_generate(cfg)
     rounds = out["rounds"]
     assert [r["accepted"] for r in rounds] == [150, 150, 150]

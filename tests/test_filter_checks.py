@@ -10,7 +10,7 @@ import re
 import pytest
 from pydantic import Field
 
-from selfinstruct.config import PROJECT_ROOT, ConfigError, Section, load_config
+from selfinstruct.config import DEFAULT_CONFIG, ConfigError, Section, load_config
 from selfinstruct.filter.check import Batch, TaskCheck, register
 from selfinstruct.filter.pipeline import Filter, filter_tasks
 from selfinstruct.formats import read_tasks
@@ -21,6 +21,7 @@ from selfinstruct.rundir import RunDir
 from selfinstruct.store import ChunkStore
 from selfinstruct.teachers.base import Completion
 from selfinstruct.teachers.instant import InstantTeacher
+from selfinstruct.testing import DEFAULT_SEEDS
 
 
 @register
@@ -42,7 +43,7 @@ class OffTopic(TaskCheck):
 
 def test_a_new_check_is_one_class_and_one_config_line_and_the_round_counts_its_rejects(tmp_path):
     cfg = load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
+        DEFAULT_CONFIG,
         [
             f"run.root={tmp_path}",
             "run.name=r",
@@ -59,7 +60,7 @@ def test_a_new_check_is_one_class_and_one_config_line_and_the_round_counts_its_r
             + "decontam, novelty, ifd, judge, verify]",
         ],
     )
-    seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
+    seeds = read_tasks(DEFAULT_SEEDS)
     with RunDir(cfg) as run:
         stats, accepted, _ = run_round(cfg, run, 1, seeds, [], InstantTeacher(cfg.teacher, 0, 0.0, 0.0))
         rejected = [t for t in run.round(1).tasks("rejected") if t.reject.kind == "off_topic"]

@@ -7,7 +7,7 @@ a relaunch reads both back from the stores and asks nothing.
 
 from __future__ import annotations
 
-from selfinstruct.config import PROJECT_ROOT, load_config
+from selfinstruct.config import DEFAULT_CONFIG, PACKAGE_DIR, load_config
 from selfinstruct.generate.steps import StepContext, write_instances
 from selfinstruct.records import Instance, Task
 from selfinstruct.store import ChunkStore
@@ -42,8 +42,8 @@ class ScriptedTeacher:
 
 def _ctx(teacher, temperature):
     cfg = load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
-        [f"generate.answer_temperature={temperature}", f"generate.templates={PROJECT_ROOT / 'prompts'}"],
+        DEFAULT_CONFIG,
+        [f"generate.answer_temperature={temperature}", f"generate.templates={PACKAGE_DIR / 'prompts'}"],
     )
     seeds = [
         Task(

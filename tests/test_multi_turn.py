@@ -18,8 +18,8 @@ import pytest
 from selfinstruct.config import PROJECT_ROOT, ConfigError, load_config
 from selfinstruct.filter.pipeline import filter_tasks
 from selfinstruct.formats import read_tasks, write_tasks
-from selfinstruct.generate.strategies.multi_turn import clean_follow_up
 from selfinstruct.generate.round import run_round
+from selfinstruct.generate.strategies.multi_turn import clean_follow_up
 from selfinstruct.records import Instance, Task
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.instant import InstantTeacher
@@ -27,12 +27,15 @@ from selfinstruct.teachers.instant import InstantTeacher
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 from engine_scale import accepted_ids, overrides  # noqa: E402
 
+from selfinstruct.config import DEFAULT_CONFIG
+from selfinstruct.testing import DEFAULT_SEEDS
+
 USER, BOT = "user", "assistant"
 
 
 def _setup(tmp_path, *sets):
     cfg = load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
+        DEFAULT_CONFIG,
         [
             f"run.root={tmp_path}",
             "run.name=r",
@@ -48,7 +51,7 @@ def _setup(tmp_path, *sets):
             *sets,
         ],
     )
-    seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
+    seeds = read_tasks(DEFAULT_SEEDS)
     for s in seeds:
         s.round = 0
     return cfg, seeds
@@ -203,8 +206,8 @@ def test_the_filter_checks_every_turn_and_names_the_one_that_failed():
 def test_the_follow_up_prompt_continues_the_teachers_chat_template(tmp_path):
     from transformers import AutoTokenizer
 
-    from selfinstruct.generate.strategies.multi_turn import follow_up_request
     from selfinstruct.generate.steps import StepContext
+    from selfinstruct.generate.strategies.multi_turn import follow_up_request
     from selfinstruct.models import resolve_model
 
     talk = _talk()

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 from selfinstruct.cli import app
 from selfinstruct.generate.student_loop import is_heldout
 from selfinstruct.records import Task
+from selfinstruct.testing import DEFAULT_SEEDS
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+SEEDS = DEFAULT_SEEDS
 
 
 def instant(root: Path, *more: str) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.config import DEFAULT_CONFIG
 from selfinstruct.records import Task
 from selfinstruct.round_dir import RoundStats
 from selfinstruct.store import ChunkStore
@@ -34,7 +35,7 @@ VOLATILE = {"wall_s", "step_s", "commit_s"}
 def _generate(tmp_path: Path) -> Path:
     args = [
         "--config",
-        str(ROOT / "configs" / "default.yaml"),
+        str(DEFAULT_CONFIG),
         "--set",
         f"run.root={tmp_path}",
         "--name",

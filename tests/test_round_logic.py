@@ -10,12 +10,13 @@ from collections import Counter
 
 import pytest
 
-from selfinstruct.config import PROJECT_ROOT, load_config
+from selfinstruct.config import DEFAULT_CONFIG, load_config
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.round import run_round
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.base import Completion
 from selfinstruct.teachers.instant import InstantTeacher
+from selfinstruct.testing import DEFAULT_SEEDS
 
 
 class ScriptedTeacher(InstantTeacher):
@@ -55,8 +56,8 @@ def _setup(tmp_path, per_round=6, **over):
         "generate.heldout_share=0",
         *[f"{k}={v}" for k, v in over.items()],
     ]
-    cfg = load_config(PROJECT_ROOT / "configs" / "default.yaml", sets)
-    seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
+    cfg = load_config(DEFAULT_CONFIG, sets)
+    seeds = read_tasks(DEFAULT_SEEDS)
     for s in seeds:
         s.round = 0
     return cfg, seeds

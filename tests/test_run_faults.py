@@ -28,6 +28,7 @@ from selfinstruct.records import Instance, Task
 from selfinstruct.report import build_report
 from selfinstruct.rundir import RunDir, RunError
 from selfinstruct.store import ChunkStore
+from selfinstruct.testing import DEFAULT_SEEDS
 
 from runfixture import cached_run
 
@@ -91,7 +92,7 @@ import numpy as np
 from selfinstruct.config import NoveltyConfig
 from selfinstruct.filter.embed import EmbeddingCache, embed_tasks
 from selfinstruct.formats import read_tasks
-tasks, cfg = read_tasks({str(ROOT / "seeds" / "seed_tasks.jsonl")!r})[:60], NoveltyConfig()
+tasks, cfg = read_tasks({str(DEFAULT_SEEDS)!r})[:60], NoveltyConfig()
 want = embed_tasks(tasks, cfg)  # the model is loaded (and any export of it cached) before the disk fills
 limit_disk(20_000)  # 60 vectors of 384 floats are ~92 KB
 first = embed_tasks(tasks[:40], cfg, EmbeddingCache({str(tmp_path)!r}, cfg))

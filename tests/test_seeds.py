@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.formats import read_tasks
-from selfinstruct.testing import PUBLIC_SEEDS
+from selfinstruct.testing import DEFAULT_SEEDS, PUBLIC_SEEDS
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds" / "seed_tasks.jsonl"
+SEEDS = DEFAULT_SEEDS
 
 
 def _norm(text: str) -> str:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from selfinstruct.config import PROJECT_ROOT, ConfigError, load_config
+from selfinstruct.config import DEFAULT_CONFIG, ConfigError, load_config
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.round import run_round
 from selfinstruct.generate.strategies.evol import EVOLUTIONS, clean_evolution, eliminate
@@ -24,7 +24,7 @@ from selfinstruct.records import Instance, Task
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.base import Completion
 from selfinstruct.teachers.instant import InstantTeacher
-from selfinstruct.testing import accepted_ids, instant_overrides
+from selfinstruct.testing import DEFAULT_SEEDS, accepted_ids, instant_overrides
 
 MIX = "generate.strategy={self_instruct: 1, evol: 1, magpie: 1}"
 CHATML = 'generate.magpie_prefix="<|im_start|>user\\n"'  # no tokenizer needed by the instant teacher
@@ -32,7 +32,7 @@ CHATML = 'generate.magpie_prefix="<|im_start|>user\\n"'  # no tokenizer needed b
 
 def _setup(tmp_path, *sets):
     cfg = load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
+        DEFAULT_CONFIG,
         [
             f"run.root={tmp_path}",
             "run.name=r",
@@ -48,7 +48,7 @@ def _setup(tmp_path, *sets):
             *sets,
         ],
     )  # the verify step is off: the instant teacher writes no programs
-    seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
+    seeds = read_tasks(DEFAULT_SEEDS)
     for s in seeds:
         s.round = 0
     return cfg, seeds

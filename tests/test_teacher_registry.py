@@ -8,7 +8,7 @@ from contextlib import closing
 
 import pytest
 
-from selfinstruct.config import PROJECT_ROOT, ConfigError, TeacherConfig, load_config
+from selfinstruct.config import DEFAULT_CONFIG, ConfigError, TeacherConfig, load_config
 from selfinstruct.generate.loop import run_generate
 from selfinstruct.models import ModelError
 from selfinstruct.teachers import (
@@ -42,7 +42,7 @@ class EchoTeacher:
 
 def _cfg(tmp_path, *sets: str):
     return load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
+        DEFAULT_CONFIG,
         [
             f"run.root={tmp_path}",
             "run.name=r",

@@ -23,6 +23,7 @@ from selfinstruct.config import TeacherConfig
 from selfinstruct.generate.progress import StepProgress
 from selfinstruct.teachers import Request, make_teacher
 from selfinstruct.teachers.instant import InstantTeacher
+from selfinstruct.testing import DEFAULT_SEEDS
 
 from test_teachers_openai_faults import ScriptedServer, _answer, _cfg
 
@@ -173,7 +174,7 @@ def _generate(root: Path, url: str, *more: str):
             "--config",
             str(ROOT / "configs" / "openai-server.yaml"),
             "--seeds",
-            str(ROOT / "seeds" / "seed_tasks.jsonl"),
+            str(DEFAULT_SEEDS),
             "--set",
             f"run.root={root}",
             "--set",

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 
-from selfinstruct.config import PROJECT_ROOT, load_config
+from selfinstruct.config import DEFAULT_CONFIG, load_config
 from selfinstruct.formats import read_tasks
 from selfinstruct.generate.round import run_round
 from selfinstruct.rundir import RunDir
 from selfinstruct.teachers.base import Completion
+from selfinstruct.testing import DEFAULT_SEEDS
 
 QUESTION = re.compile(r"What is (\d+) times (\d+)\?")
 
@@ -42,7 +43,7 @@ class Arithmetic:
 
 def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
     cfg = load_config(
-        PROJECT_ROOT / "configs" / "default.yaml",
+        DEFAULT_CONFIG,
         [
             f"run.root={tmp_path}",
             "run.name=r",
@@ -54,7 +55,7 @@ def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
         ],
     )
     assert cfg.generate.strategy == "verified" and cfg.filter.verify.enabled  # the default stack
-    seeds = read_tasks(PROJECT_ROOT / "seeds" / "seed_tasks.jsonl")
+    seeds = read_tasks(DEFAULT_SEEDS)
     teacher = Arithmetic()
     with RunDir(cfg) as run:
         stats, accepted, _ = run_round(cfg, run, 1, seeds, [], teacher)

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import PROJECT_ROOT, Config
+from ..config import Config, packaged
 from ..formats import read_tasks, write_tasks
 from ..records import InputError, Task
 from ..rundir import RunDir, sha256_file
@@ -22,9 +22,8 @@ from .student_loop import is_heldout
 
 
 def resolve_path(p: str | Path) -> Path:
-    """Relative paths are tried from the working directory, then from the project root."""
-    p = Path(p)
-    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
+    """Relative paths are tried from the working directory, then in the package (its seeds/)."""
+    return packaged(p)
 
 
 def load_seeds(cfg: Config) -> tuple[Path, str, list[Task]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PROJECT_ROOT
+from ..config import packaged
 from ..records import InputError, Task
 from ..round_dir import Round, RoundStats, read_json
 from ..rundir import RunDir, RunError
@@ -127,9 +127,7 @@ def _seeds(path: Any, heldout: Path) -> tuple[list[Task], str]:
     Seeds that generate held out for evaluation (the run's held-out file) were never in the pool."""
     if not isinstance(path, str) or not path:
         return [], "no seeds path in the run's config"
-    p = Path(path)
-    if not p.is_absolute() and not p.exists():
-        p = PROJECT_ROOT / p
+    p = packaged(path)
     if not p.is_file():
         return [], f"seed file {Path(path).name} not found"
     from ..formats import read_tasks
