@@ -13,7 +13,8 @@ invalid). Tokens per valid task = (the run's teacher tokens per accepted task x 
 step's tokens) / valid tasks kept.
 Part 2, --train (minutes): the default student (config's, Gemma 3 270M base LoRA) trained on (a) the
 public seeds less the run's held-out ones, (b) the labelled run's tasks, (c) the --after run's
-accepted tasks, each scored against the base on --after's held-out seeds with the cut-base control.
+accepted tasks, each scored against the base on --after's held-out seeds with the cut-base control,
+and (c) against (a), paired (after_minus_seeds, with its 95% interval).
 Last line: name=value figures.
 """
 
@@ -80,8 +81,10 @@ def heuristics(pairs: list[tuple[Task, dict]]) -> list[tuple[Task, dict]]:
 
 
 def train_and_score(sets: dict[str, list[Task]], heldout: list[Task], out: Path, config: Path | None) -> list[dict]:
+    """Each set's student against the base, and the run's ("after") against the seeds' student, paired."""
     from selfinstruct.distill.train import train_student
-    from selfinstruct.evaluate.command import evaluate_models, heldout_items
+    from selfinstruct.evaluate.command import evaluate_models, heldout_items, rouge_l
+    from selfinstruct.evaluate.paired import paired_bootstrap
     from selfinstruct.rundir import EvalDir
 
     cfg = load_config(config)
@@ -92,7 +95,16 @@ def train_and_score(sets: dict[str, list[Task]], heldout: list[Task], out: Path,
             tasks, out / f"student-{name}", cfg.student, seed=cfg.run.seed, threads=cfg.run.threads, resolved_config=cfg
         )
         models[name] = out / f"student-{name}"
-    rows, _ = evaluate_models(heldout_items(heldout), models, cfg.student, threads=cfg.run.threads, out=EvalDir(out))
+    items = heldout_items(heldout)
+    rows, answers = evaluate_models(items, models, cfg.student, threads=cfg.run.threads, out=EvalDir(out))
+    if "after" in answers and "seeds" in answers:
+        refs = [ref for _, _, ref in items]
+        vs = paired_bootstrap(rouge_l(answers["after"], refs), rouge_l(answers["seeds"], refs))
+        print(
+            f"after vs seeds' student: {vs['diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}] "
+            f"({vs['wins']} wins, {vs['ties']} ties, {vs['losses']} losses)"
+        )
+        rows.append({"model": "after_vs_seeds", **vs})
     return rows
 
 
@@ -195,6 +207,9 @@ def _train_part(args, before: list[Task]) -> dict:
     )
     out = {}
     for r in rows:
+        if r["model"] == "after_vs_seeds":
+            out.update(after_minus_seeds=r["diff"], after_minus_seeds_lo=r["ci_low"], after_minus_seeds_hi=r["ci_high"])
+            continue
         vs = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if "diff" in r else "-"
         cut = (
             f"{r['vs_cut_base']:+.3f} [{r['vs_cut_ci_low']:+.3f}, {r['vs_cut_ci_high']:+.3f}]"
