@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import Config, FilterConfig
+from ..config import Config, FilterConfig, packaged
 from ..records import Task
 from ..store import ChunkStore, write_atomic
 from .check import Batch, Check, entry
@@ -145,6 +145,7 @@ def filter_file(input: Path, output: Path, cfg: Config, pool: Path | None = None
 
     input, output = Path(input), Path(output)
     candidates = read_tasks(input)
+    pool = packaged(pool) if pool else None  # seeds/seed_tasks.jsonl: the package's seeds, from any folder
     pool_tasks = read_tasks(pool) if pool else []
     checks = [c for c in cfg.filter.checks if entry(c)[0].name != "verify"]
     filt = Filter(cfg.filter.model_copy(update={"checks": checks}), cache_dir=output.with_name(output.name + ".cache"))
