@@ -7,7 +7,7 @@
 For each model: the AUC of low IFD for "output valid" and for "all valid" by hand (0.5: no signal),
 and at the filter's threshold (IFD < 1 keeps) the share kept, the hand-valid share among the kept
 and among all, and the agreement with the hand's output label. The audit judge's agreement on the
-same tasks is bench/audit_agreement.py's (README). Last line: name=value figures.
+same tasks is bench/audit_agreement.py's (docs/results.md). Last line: name=value figures.
 """
 
 from __future__ import annotations

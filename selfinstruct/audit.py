@@ -9,7 +9,7 @@ Wilson 95% interval, are written beside it (rundir.AuditDir names the files; the
 
 The judge is `generate.audit_judge` (default: the run's teacher), with the teacher's engine settings,
 prompted as `teacher.step_styles.audit` says.
-Measured against 30 hand labels: see README "Validity audit".
+Measured against 30 hand labels: see docs/results.md "Validity audit".
 """
 
 from __future__ import annotations

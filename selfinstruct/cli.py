@@ -188,8 +188,8 @@ def audit(
 ) -> None:
     """Self-Instruct's validity audit of a run's accepted tasks: valid instruction, input, output.
 
-    The judge is the config's teacher (by default the run's own config); each verdict keeps
-    its reason. Writes RUN/audit/: the shares with 95% intervals, and every verdict.
+    The judge is generate.audit_judge's model, else the config's teacher (by default the run's own
+    config); each verdict keeps its reason. Writes RUN/audit/: the shares with 95% intervals, and every verdict.
     """
     from .audit import audit_run
 

@@ -158,7 +158,7 @@ class TeacherConfig(Section):
     prompt_style: Literal["completion", "chat"] = "completion"
     # Per step (propose, classify, instances, judge, audit), overriding prompt_style: an instruction-tuned
     # teacher continues a task list well in completion style but answers yes/no and writes
-    # examples better in chat style (measured for Qwen2.5-0.5B, see README).
+    # examples better in chat style (measured for Qwen2.5-0.5B, see docs/results.md).
     step_styles: dict[str, Literal["completion", "chat"]] = Field(default_factory=dict)
     temperature: NonNeg = 0.7
     top_p: Unit = 0.5
@@ -251,13 +251,13 @@ class GenerateConfig(Section):
     # (a small instruct model filled "Input: ... Output: ..." forms with copies and placeholders)
     answer_step: bool = False
     # Two-step instances: a self-contained question ("How many legs does an octopus have?") gets an
-    # input request too only with this on; a written input gave its answer away (README).
+    # input request too only with this on; a written input gave its answer away (docs/results.md).
     input_for_questions: bool = False
     # Temperature of that second request (None: teacher.temperature). Self-Instruct wrote instances
     # greedily (temperature 0); the answer is where a small teacher's slips cost the most.
     answer_temperature: NonNeg | None = None
     # teacher: a few-shot yes/no request per task; neighbours: the majority label of the nearest seed
-    # instructions (MiniLM, no request). Measured on the seeds: bench/prompt_choices.py, README.
+    # instructions (MiniLM, no request). Measured on the seeds: bench/prompt_choices.py, docs/results.md.
     classify_with: Literal["teacher", "neighbours"] = "teacher"
     classify_neighbours: PosInt = 5  # k of classify_with: neighbours
     classify_shots: Count = 8  # in-context examples of the teacher's classify request, half yes, half no (0: none)
@@ -396,7 +396,7 @@ class VerifyConfig(Section):
     # tasks no program could check (open writing, advice): kept, rejected, or kept where a second answer agrees
     unverified: Literal["keep", "reject", "agree"] = "keep"
     # the second answer's model (verify/agree.py); None: generate.audit_judge's (the teacher's own sampled
-    # second answer agreed as often on wrong outputs as on right ones: README "Verified data")
+    # second answer agreed as often on wrong outputs as on right ones: docs/results.md "Verified data")
     agree_with: str | None = None
     agree_min: float = Field(default=0.8, ge=0.0, le=1.0)  # MiniLM cosine of the two answers that counts as agreeing
     max_tokens: int = Field(default=384, ge=16)  # of a test or program request

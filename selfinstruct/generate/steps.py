@@ -249,9 +249,9 @@ def _two_step(ctx: StepContext, task: Task) -> bool:
 def _no_input(ctx: StepContext, task: Task) -> bool:
     """A self-contained question ("How many legs does an octopus have?") is answered without an
     input request: 12 of the 14 such seeds have no input, and a written one gave the answer away
-    ("An octopus has 8 legs.") or did not belong to the question (hand labels, README). So is a
+    ("An octopus has 8 legs.") or did not belong to the question (hand labels, docs/results.md). So is a
     request for code when verification is on: its tests bring the inputs, and the input written for
-    one was often the solution itself (README "Verified data")."""
+    one was often the solution itself (docs/results.md "Verified data")."""
     if not _two_step(ctx, task):
         return False
     if ctx.cfg.filter.verify.enabled and asks_for_code(task.instruction):

@@ -6,7 +6,7 @@ by `filter.verify.agree_with` (default: `generate.audit_judge`, the other embedd
 is started once per process and kept), or, where that is the teacher, by the teacher sampled at its
 temperature. The two answers agree when their MiniLM cosine reaches `agree_min`, or one short answer
 (a label, a number, a name) is found inside the other; otherwise the task is `disagree(cos=...)`.
-bench/agreement.py measures the signal against hand labels (README "Verified data"). Requests are
+bench/agreement.py measures the signal against hand labels (docs/results.md "Verified data"). Requests are
 built from (run seed, round, task id): a relaunch finds them answered in the store and asks nothing
 twice.
 """

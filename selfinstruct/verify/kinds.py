@@ -7,7 +7,7 @@ A task is one of:
 - `compute`: its answer is a value a few lines of Python compute (a number, a count, a sorted list,
   the longest word): the teacher writes that program, the sandbox runs it, the values must agree;
 - `open`: anything else (advice, explanation, writing): no program can check it.
-Rules, not the teacher, decide: a 0.5B teacher classifies at chance (README), and a rule can be
+Rules, not the teacher, decide: a 0.5B teacher classifies at chance (docs/results.md), and a rule can be
 measured against the hand labels.
 """
 
