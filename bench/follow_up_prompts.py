@@ -1,4 +1,5 @@
-"""How the default teacher writes a user's follow-up best (the multi_turn strategy's choice, docs/results.md "Strategies").
+"""How the default teacher writes a user's follow-up best (the multi_turn strategy's choice, docs/results.md
+"Strategies").
 
     .venv/bin/python bench/follow_up_prompts.py [--config configs/default.yaml] [--n 10]
 
