@@ -15,6 +15,7 @@ from selfinstruct.evaluate.lengths import cut_to, length_control, plain
 from selfinstruct.formats import read_tasks
 from selfinstruct.records import Instance, Task
 from selfinstruct.teachers.base import Completion
+from selfinstruct.testing import DEFAULT_SEEDS
 
 
 def test_the_cut_base_on_a_hand_made_example():
@@ -32,9 +33,8 @@ def test_the_cut_base_on_a_hand_made_example():
 
 
 def _seeds(n=12):
-    from pathlib import Path
 
-    return read_tasks(Path(__file__).parents[1] / "seeds" / "seed_tasks.jsonl")[:n]
+    return read_tasks(DEFAULT_SEEDS)[:n]
 
 
 def test_the_verifiable_set_built_twice_is_identical_in_any_order(tmp_path):

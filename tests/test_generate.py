@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.config import PACKAGE_DIR
 from selfinstruct.records import Task
 from selfinstruct.store import ChunkStore
 
@@ -22,7 +23,7 @@ def _args(tmp_path, name, backend="transformers", model="embedded:smollm2-135m")
     # The SmolLM2 config: the round logic is what is tested here, and its teacher is the fastest.
     return [
         "--config",
-        str(ROOT / "configs" / "smollm2.yaml"),
+        str(PACKAGE_DIR / "configs" / "smollm2.yaml"),
         "--set",
         f"run.root={tmp_path}",
         "--name",

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import load_config
+from selfinstruct.config import PACKAGE_DIR, load_config
 from selfinstruct.distill.data import load_training_tasks
 from selfinstruct.generate.round import _round_stats, print_round
 from selfinstruct.records import Instance, Task
@@ -374,7 +374,7 @@ def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
 
     args = [
         "--config",
-        str(ROOT / "configs" / "smollm2.yaml"),  # the fast teacher: the faults are the subject
+        str(PACKAGE_DIR / "configs" / "smollm2.yaml"),  # the fast teacher: the faults are the subject
         "--rounds",
         "1",
         "--per-round",

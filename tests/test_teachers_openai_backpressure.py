@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import TeacherConfig
+from selfinstruct.config import PACKAGE_DIR, TeacherConfig
 from selfinstruct.generate.progress import StepProgress
 from selfinstruct.teachers import Request, make_teacher
 from selfinstruct.teachers.instant import InstantTeacher
@@ -172,7 +172,7 @@ def _generate(root: Path, url: str, *more: str):
         [
             "generate",
             "--config",
-            str(ROOT / "configs" / "openai-server.yaml"),
+            str(PACKAGE_DIR / "configs" / "openai-server.yaml"),
             "--seeds",
             str(DEFAULT_SEEDS),
             "--set",
