@@ -1,11 +1,11 @@
-"""Self-Instruct's heuristics, the judge's prompt and score parsing, and a real judge run (slow)."""
+"""Self-Instruct's heuristics, the judge's prompt and score parsing (a real judge run: test_teachers_vllm.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from selfinstruct.config import QualityConfig, TeacherConfig
-from selfinstruct.filter.quality import check_instances, check_instruction, judge, judge_requests, parse_score
+from selfinstruct.config import QualityConfig
+from selfinstruct.filter.quality import check_instances, check_instruction, judge_requests, parse_score
 from selfinstruct.records import Instance, Reject, Task
 
 CFG = QualityConfig()
@@ -142,32 +142,6 @@ def test_judge_prompts():
     assert comp.stop == ["\n"] and comp.temperature == 0.0
     chat = judge_requests([task], CFG, "chat")[0]
     assert chat.messages[0]["role"] == "user" and "Output: sad" in chat.messages[0]["content"]
-
-
-@pytest.mark.slow
-def test_judge_with_a_real_teacher(tmp_path):
-    """The embedded SmolLM2 chat model rates two tasks; a second call re-asks nothing (durable)."""
-    from selfinstruct.store import ChunkStore
-    from selfinstruct.teachers import make_teacher
-
-    cfg = TeacherConfig(backend="vllm", model="embedded:smollm2-135m", prompt_style="chat")
-    tasks = [
-        Task("Give an antonym of the word.", [Instance("happy", "sad")]),
-        Task("Translate the sentence into French.", [Instance("I like apples.", "I like apples.")]),
-    ]
-    store = ChunkStore(tmp_path / "judge.jsonl")
-    teacher = make_teacher(cfg, 0)
-    try:
-        reasons = judge(tasks, teacher, store, 8, QualityConfig(judge=True), "chat")
-    finally:
-        teacher.close()
-    assert len(reasons) == 2
-    for t, why in zip(tasks, reasons):
-        assert why is None or why.kind in {"judge", "judge_unparsable", "judge_error"}
-        assert ("judge" in t.scores) == (why is None or why.kind == "judge")
-    rows = len(store)
-    assert judge(tasks, None, store, 8, QualityConfig(judge=True), "chat") == reasons  # no teacher needed now
-    assert len(store) == rows
 
 
 def test_repetitive_loops_of_small_teachers_are_rejected():

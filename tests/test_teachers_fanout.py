@@ -2,7 +2,7 @@
 
 A failing endpoint leaves the rotation for a cool-down, its requests are retried on another
 one, and it comes back once it answers again. Every request gets exactly one completion.
-The same with two real vLLM servers, one killed mid-run: tests/test_teachers_fanout_vllm.py.
+The same with two real vLLM servers, one killed mid-run: tests/test_teachers_openai_server.py.
 """
 
 from __future__ import annotations

