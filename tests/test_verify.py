@@ -37,6 +37,9 @@ def test_values_agree_at_the_precision_shown_and_words_in_order():
     assert agrees("The sum is 2,550.", "2550")
     assert agrees("About 3.33 hours", "3.3333333")
     assert not agrees("The sum is 5050.", "2550")
+    # A number must be the one the output states as its answer, not any number it mentions.
+    assert not agrees("15 friends in 10 groups of 3. Total number of groups = 15 * 10 * 4 = 600", "3")
+    assert agrees("The average is 3.33 (rounded to 2 decimal places)", "3.3333")
     assert agrees("Yes, it is.", "True") and not agrees("No.", "True")
     assert agrees("The longest word is 'elephant'.", "elephant")
     assert agrees("[1, 2, 3]", "[1, 2, 3]") and not agrees("[3, 2, 1]", "[1, 2, 3]")

@@ -45,6 +45,9 @@ _TEXT_CUE = re.compile(
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _WORDS = re.compile(r"[A-Za-z0-9]+(?:\.\d+)?")
+_STATED = re.compile(
+    r"(?:\bis|\bare|\bequals|=|\banswer:)\s*(?:about\s+|approximately\s+|\$)?(-?\d[\d,]*(?:\.\d+)?)", re.I
+)
 
 
 def python_code(text: str) -> str | None:
@@ -145,15 +148,22 @@ def _close(a: float, b: float, shown: str) -> bool:
     return decimals > 0 and abs(a - b) <= 0.5 * 10**-decimals + 1e-12
 
 
+def stated_numbers(output: str) -> list[str]:
+    """The numbers an output gives as its answer: its last one, and each one right after "is", "=",
+    "are", "equals" or "answer:". "10 groups of 3 ... = 15 * 10 * 4 = 600" states 15 and 600, not 3."""
+    found = _NUMBER.findall(output)
+    return [*_STATED.findall(output), *found[-1:]]
+
+
 def agrees(output: str, value: str) -> bool:
-    """Does `output` give the program's `value`? A number must appear in it (at its shown precision),
-    a boolean as yes/no/true/false, anything else as the same words in order."""
+    """Does `output` give the program's `value`? A number must be one it states as its answer (at its
+    shown precision), a boolean as yes/no/true/false, anything else as the same words in order."""
     value, out = value.strip(), output.strip()
     if not value:
         return False
     number = _number(value)
     if number is not None:
-        return any(_close(number, n, s) for s in _NUMBER.findall(out) if (n := _number(s)) is not None)
+        return any(_close(number, n, s) for s in stated_numbers(out) if (n := _number(s)) is not None)
     if value in ("True", "False"):
         said = re.findall(r"\b(yes|no|true|false)\b", out.lower())
         return bool(said) and (said[0] in ("yes", "true")) == (value == "True")
