@@ -94,6 +94,10 @@ class VllmTeacher:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(self.cfg.vllm.kv_cache_space_gb)
         env.setdefault("VLLM_HOST_IP", "127.0.0.1")
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # start-up INFO lines would drown the progress
+        # On a shared CPU one model step can stall past vLLM's 300 s: its engine then dies for good
+        # ("RPC call to execute_model timed out") and the run must be relaunched. A slow step is not
+        # a fault here; a dead parent is still caught by the host's watchdog.
+        env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
         # vllm-cpu keeps one core for its scheduler and runs the model on the rest: on 2 cores, one.
         # Binding the model's threads to every core is 1.7-1.9x faster here (measured: 16 chat
         # prompts 28.0 -> 16.9 s, a prefix-cached batch 12.0 -> 6.2 s); ignored on GPUs.
