@@ -40,6 +40,8 @@ def test_values_agree_at_the_precision_shown_and_words_in_order():
     # A number must be the one the output states as its answer, not any number it mentions.
     assert not agrees("15 friends in 10 groups of 3. Total number of groups = 15 * 10 * 4 = 600", "3")
     assert agrees("The average is 3.33 (rounded to 2 decimal places)", "3.3333")
+    assert not agrees('The longest word in the given sentence is "calm".', "sentence,")
+    assert agrees("elephant is the longest word.", "elephant")
     assert agrees("Yes, it is.", "True") and not agrees("No.", "True")
     assert agrees("The longest word is 'elephant'.", "elephant")
     assert agrees("[1, 2, 3]", "[1, 2, 3]") and not agrees("[3, 2, 1]", "[1, 2, 3]")

@@ -45,6 +45,7 @@ _TEXT_CUE = re.compile(
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _WORDS = re.compile(r"[A-Za-z0-9]+(?:\.\d+)?")
+_MARK = re.compile(r"\b(?:is|are|equals)\b|[:=]", re.I)
 _STATED = re.compile(
     r"(?:\bis|\bare|\bequals|=|\banswer:)\s*(?:about\s+|approximately\s+|\$)?(-?\d[\d,]*(?:\.\d+)?)", re.I
 )
@@ -157,7 +158,8 @@ def stated_numbers(output: str) -> list[str]:
 
 def agrees(output: str, value: str) -> bool:
     """Does `output` give the program's `value`? A number must be one it states as its answer (at its
-    shown precision), a boolean as yes/no/true/false, anything else as the same words in order."""
+    shown precision), a boolean as yes/no/true/false, anything else as the same words in order where
+    the output states its answer."""
     value, out = value.strip(), output.strip()
     if not value:
         return False
@@ -167,10 +169,15 @@ def agrees(output: str, value: str) -> bool:
     if value in ("True", "False"):
         said = re.findall(r"\b(yes|no|true|false)\b", out.lower())
         return bool(said) and (said[0] in ("yes", "true")) == (value == "True")
-    want, have = [w.lower() for w in _WORDS.findall(value)], [w.lower() for w in _WORDS.findall(out)]
+    want = [w.lower() for w in _WORDS.findall(value)]
     if not want:
         return value in out
-    return any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
+    # Where the output states its answer: at its start, or after its last is / are / equals / : / =
+    # ("The longest word in the given sentence is 'calm'." states calm, not sentence).
+    have = [w.lower() for w in _WORDS.findall(out)]
+    marks = list(_MARK.finditer(out))
+    tail = [w.lower() for w in _WORDS.findall(out[marks[-1].end() :])] if marks else have
+    return have[: len(want)] == want or any(tail[i : i + len(want)] == want for i in range(len(tail) - len(want) + 1))
 
 
 def repaired(output: str, value: str) -> str:
