@@ -37,7 +37,7 @@ from ...teachers.base import Completion, Request
 from ..parse import parse_instructions
 from ..prompts import rng_for, sample_in_context, seed_for
 from ..steps import _propose_stop
-from ..strategy import Strategy, register
+from ..strategy import Strategy, keep_new, register
 
 STEP = "multi_turn"
 _SENTINEL = "MULTITURNUSERMESSAGE"  # what the user would say next: the continuation ends right before it
@@ -88,12 +88,11 @@ def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task],
             )
         )
     ctx.counts[f"{STEP}_prompts"] += count
-    out, dropped = [], []
+    made = []
     for comp in ctx.run(STEP, requests, store):
         if comp.finish_reason == "error":
             continue
         for text in parse_instructions(comp.text, comp.finish_reason)[: g.max_new_per_prompt]:
-            ctx.counts[f"{STEP}_proposed"] += 1
             task = Task(
                 instruction=text,
                 round=ctx.round,
@@ -104,13 +103,8 @@ def propose(ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task],
             )
             if quality.needs_input(text):  # a conversation opens with a self-contained request
                 task.reject = Reject("missing_input", "turn 1 user")
-                dropped.append(task)
-            elif task.id in ctx.seen:
-                ctx.counts["duplicate_in_round"] += 1
-            else:
-                ctx.seen.add(task.id)
-                out.append(task)
-    return out, dropped
+            made.append(task)
+    return keep_new(ctx, made)
 
 
 def converse(
