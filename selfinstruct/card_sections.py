@@ -148,8 +148,10 @@ def verification(run: RunData) -> str:
         "tests passed",
         "value agrees",
         "repaired",
+        "constraint kept",
         "rejected: failed_execution",
         "rejected: wrong_value",
+        "rejected: constraint_unmet",
         "rejected: unverified",
     ]
     rows = []
@@ -167,14 +169,17 @@ def verification(run: RunData) -> str:
                 said.count("passed"),
                 said.count("agrees"),
                 said.count("repaired"),
+                said.count("constrained"),
                 rej.get("failed_execution", 0),
                 rej.get("wrong_value", 0),
+                rej.get("constraint_unmet", 0),
                 rej.get("unverified", 0),
             ]
         )
     return (
         "Code runs in the sandbox against tests the teacher wrote; a computable answer is recomputed by "
-        "a program the teacher wrote; open tasks have no program that can check them.\n\n" + table(head, rows)
+        "a program the teacher wrote; open tasks have no program that can check them, unless the engine "
+        "attached a constraint (the constrained strategy) that the IFEval checkers find kept.\n\n" + table(head, rows)
     )
 
 

@@ -309,12 +309,16 @@ def _compatible(c: Constraint, chosen: list[Constraint]) -> bool:
     return all(c.group != o.group and c.group not in o.excludes and o.group not in c.excludes for o in chosen)
 
 
-def attach(instruction: str, rng: random.Random, pool: str = "eval", k: int = 1) -> tuple[str, list[dict[str, Any]]]:
-    """-> (the instruction with k constraint phrases appended, their specs); phrasings from `pool`."""
+def attach(
+    instruction: str, rng: random.Random, pool: str = "eval", k: int = 1, types: tuple[str, ...] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """-> (the instruction with k constraint phrases appended, their specs); phrasings from `pool`,
+    constraints among `types` (checker ids; all of TYPES when None)."""
     if pool not in POOLS or k not in (1, 2):
         raise ValueError(f"pool must be one of {POOLS} and k 1 or 2 (got {pool!r}, {k})")
+    allowed = TYPES if types is None else tuple(BY_ID[t] for t in types)
     chosen: list[Constraint] = []
-    for c in rng.sample(TYPES, len(TYPES)):
+    for c in rng.sample(allowed, len(allowed)):
         if len(chosen) < k and _compatible(c, chosen):
             chosen.append(c)
     specs = []
@@ -323,6 +327,13 @@ def attach(instruction: str, rng: random.Random, pool: str = "eval", k: int = 1)
         text = rng.choice(getattr(c, pool)).format(**{key: _show(v) for key, v in kwargs.items()})
         specs.append({"id": c.id, "kwargs": kwargs, "text": text})
     return " ".join([instruction.rstrip(), *(s["text"] for s in specs)]), specs
+
+
+def detach(instruction: str, specs: list[dict[str, Any]]) -> str:
+    """The instruction without the phrases `attach` appended for `specs`."""
+    for spec in specs:
+        instruction = instruction.replace(spec["text"], " ")
+    return re.sub(r"[ \t]{2,}", " ", instruction).strip()
 
 
 def _checker(spec: dict[str, Any]):

@@ -219,3 +219,26 @@ def test_a_request_for_code_gets_no_input_request_when_verification_is_on():
     assert _no_input(on, code) and not _no_input(off, code)  # its tests bring the inputs
     assert not _no_input(on, essay) and not _no_input(off, essay)
     assert _no_input(on, Task("How many legs does an octopus have?")) is True
+
+
+def test_an_attached_constraint_verifies_an_open_task_where_its_answer_keeps_it(tmp_path):
+    import json
+    import random
+
+    from selfinstruct import constraints
+
+    poem = "Write a short poem about the sea."
+    text, specs = constraints.attach(poem, random.Random(1), pool="train", types=("length_constraints:number_words",))
+    assert text.startswith(poem) and text != poem and constraints.detach(text, specs) == poem
+    limit = specs[0]["kwargs"]["num_words"]
+    short, long = ("word " * (limit - 5)).strip(), ("word " * (limit + 5)).strip()
+    wanted = "less than" == specs[0]["kwargs"]["relation"]
+    kept_answer, broken_answer = (short, long) if wanted else (long, short)
+    tasks = [Task(text, [Instance("", a)], checks={"specs": json.dumps(specs)}) for a in (kept_answer, broken_answer)]
+    kept, rejected, teacher = _verify(tmp_path, tasks, {})  # the default: unverified open tasks rejected
+    assert [t.instances[0].output for t in kept] == [kept_answer] and kept[0].checks["kind"] == "open"
+    assert kept[0].checks["constraints"] == f"met: {specs[0]['text']}"
+    assert str(rejected[0].reject) == f"constraint_unmet({specs[0]['text']})"
+    assert not teacher.asked  # the constraint's number ("20 words in total") makes no computation of a poem
+    bare = Task(poem, [Instance("", kept_answer)])
+    assert str(_verify(tmp_path / "bare", [bare], {})[1][0].reject) == "unverified(open)"

@@ -87,16 +87,22 @@ class StepContext:
 
 
 def propose(
-    ctx: StepContext, store: ChunkStore, first: int = 0, count: int | None = None, strategy: str = "self_instruct"
+    ctx: StepContext,
+    store: ChunkStore,
+    first: int = 0,
+    count: int | None = None,
+    strategy: str = "self_instruct",
+    pools: Callable[[StepContext], tuple[list[Task], list[Task]]] | None = None,
 ) -> list[Task]:
     """Asks for new instructions; returns raw candidates (no instances yet), exact duplicates dropped.
     Prompts are numbered in the round: a batch asks [first, first + count), so each batch's are new
-    (count: generate.prompts_per_round when not given). strategy "verified" asks for tasks a program
-    can check, shown checkable examples first (verify/kinds.py)."""
+    (count: generate.prompts_per_round when not given). Another strategy than Self-Instruct uses its own
+    template (instructions_<strategy>) and in-context pools (`pools`: (seeds, generated); verified's by
+    default, the seeds and tasks a program could check, verify/kinds.py)."""
     g, t = ctx.cfg.generate, ctx.cfg.teacher
     step = "propose" if strategy == "self_instruct" else strategy
     prefix = "" if strategy == "self_instruct" else f"{strategy}_"
-    seeds, generated = (ctx.seeds, ctx.generated) if strategy == "self_instruct" else _checkable_first(ctx)
+    seeds, generated = (ctx.seeds, ctx.generated) if strategy == "self_instruct" else (pools or _checkable_first)(ctx)
     requests = []
     for i in range(first, first + (g.prompts_per_round if count is None else count)):
         # completions_per_prompt requests share one in-context sample (and their prefill, through the

@@ -9,11 +9,14 @@ from pathlib import Path
 from .load import RunData
 from .page import esc, na, para, table
 
-OUTCOMES = ("passed", "agrees", "repaired", "unverified", "open")
+OUTCOMES = ("passed", "agrees", "repaired", "constrained", "unverified", "open")
 
 
 def outcome(checks: dict[str, str]) -> str:
-    """One word for a task's verification: passed (tests), agrees, repaired, unverified, open."""
+    """One word for a task's verification: passed (tests), agrees, repaired, constrained (an attached
+    constraint kept), unverified, open."""
+    if "specs" in checks and checks.get("constraints", "").startswith("met"):
+        return "constrained"
     text = checks.get("execution") or checks.get("computation") or ""
     word = text.split(":")[0].split(" ")[0]
     return word if word in OUTCOMES else ("open" if checks.get("kind") == "open" else "unverified")
@@ -29,7 +32,7 @@ def verification(run: RunData, out: Path) -> str:
         rej = Counter(
             t.reject.kind
             for t in r.rejected
-            if t.reject and t.reject.kind in ("failed_execution", "wrong_value", "unverified")
+            if t.reject and t.reject.kind in ("failed_execution", "wrong_value", "constraint_unmet", "unverified")
         )
         rows.append(
             [
@@ -41,8 +44,10 @@ def verification(run: RunData, out: Path) -> str:
                 said["passed"],
                 said["agrees"],
                 said["repaired"],
+                said["constrained"],
                 rej["failed_execution"],
                 rej["wrong_value"],
+                rej["constraint_unmet"],
                 rej["unverified"],
             ]
         )
@@ -55,8 +60,10 @@ def verification(run: RunData, out: Path) -> str:
         "tests passed",
         "value agrees",
         "repaired",
+        "constraint kept",
         "rejected: failed_execution",
         "rejected: wrong_value",
+        "rejected: constraint_unmet",
         "rejected: unverified",
     ]
     fixed = [t for r in run.rounds for t in r.accepted if "teacher_output" in t.checks][:8]
@@ -68,7 +75,8 @@ def verification(run: RunData, out: Path) -> str:
     return (
         para(
             "Kinds (verify/kinds.py): code runs against tests the teacher wrote; compute has its answer "
-            "recomputed by a program the teacher wrote; open has no program that can check it. Both "
+            "recomputed by a program the teacher wrote; open has no program that can check it, unless the "
+            "engine attached a constraint (the constrained strategy) that the IFEval checkers find kept. Both "
             "programs run in the sandbox. A repaired output is the program's value in place of the "
             "teacher's own (kept in the record)."
         )

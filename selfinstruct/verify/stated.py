@@ -78,9 +78,11 @@ def stated(instruction: str) -> list[dict[str, Any]]:
     return specs
 
 
-def outcome(instruction: str, output: str) -> str | None:
-    """ "met: ..." or "unmet: <the phrase>"; None when the instruction states no constraint."""
-    specs = stated(instruction)
+def outcome(instruction: str, output: str, attached: list[dict[str, Any]] | None = None) -> str | None:
+    """ "met: ..." or "unmet: <the phrase>"; None when the instruction states no constraint. `attached`:
+    specs the engine appended to the instruction (checked as given, before what the text states)."""
+    specs = list(attached or [])
+    specs += [s for s in stated(instruction) if s["id"] not in {a["id"] for a in specs}]
     if not specs:
         return None
     verdicts = check(output, specs)

@@ -8,8 +8,10 @@ For each task that survived the filter (kinds.py says which verifier fits):
   program's value (program-aided, as PAL: a coder model computes better in code than in its head)
   and the record keeps the teacher's own output in checks["teacher_output"]; otherwise
   `wrong_value(expected=...)`.
-- any kind: a constraint the instruction states ("in under 50 words", "in all capital letters") is
-  checked with the IFEval checkers (stated.py); an output that breaks it is `constraint_unmet(...)`.
+- any kind: a constraint the instruction states ("in under 50 words", "in all capital letters"), or one
+  the engine attached (checks["specs"], the constrained strategy), is checked with the IFEval checkers
+  (stated.py); an output that breaks it is `constraint_unmet(...)`. An open task whose attached
+  constraint is kept counts as verified: its answer did what it was told, in the part a program can see.
 - open, or a check that could not run (no tests written, a program that computes nothing or
   crashes): kept, rejected as `unverified(...)`, or (`agree`) answered a second time and kept only
   where the two answers agree (agree.py), else `disagree(...)`, as filter.verify.unverified says.
@@ -20,10 +22,12 @@ task id), so a relaunch finds them answered in the store and asks nothing twice.
 from __future__ import annotations
 
 import ast
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ..config import VerifyConfig
+from ..constraints import detach
 from ..generate.prompts import seed_for
 from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
@@ -75,7 +79,7 @@ def _ask(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
     requests = []
     for t in tasks:
         inst = t.instances[0]
-        kind = kind_of(t.instruction, inst.input, inst.output, t.is_classification)
+        kind = _kind(t)
         code = python_code(inst.output) if kind == "code" else None
         if kind == "compute" or code:
             text = render(
@@ -105,7 +109,7 @@ def _ask(ctx, tasks: list[Task], store: ChunkStore) -> dict[str, str]:
 def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -> Task:
     """The task as a new record with its checks (and its output repaired, where that is on)."""
     inst = task.instances[0]
-    kind = kind_of(task.instruction, inst.input, inst.output, task.is_classification)
+    kind = _kind(task)
     checks = {**task.checks, "kind": kind}
     output = inst.output
     if kind == "code":
@@ -119,7 +123,7 @@ def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -
             )
         else:
             checks["computation"] = f"{outcome}: {value}" if value else outcome
-    constraints = stated.outcome(task.instruction, output)
+    constraints = stated.outcome(task.instruction, output, json.loads(task.checks.get("specs", "[]")))
     if constraints:
         checks["constraints"] = constraints
     instances = [Instance(inst.input, output), *task.instances[1:]]
@@ -132,6 +136,14 @@ def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -
         parents=list(task.parents),
         reject=None,
     )
+
+
+def _kind(task: Task) -> str:
+    """kind_of the task as its teacher wrote it: a constraint the engine attached ("Use less than 3
+    sentences") is not what the task asks for, and its number must not make a poem a computation."""
+    inst = task.instances[0]
+    text = detach(task.instruction, json.loads(task.checks.get("specs", "[]")))
+    return kind_of(text, inst.input, inst.output, task.is_classification)
 
 
 def _run_tests(inst: Instance, answer: str | None, limits: Limits) -> str:
@@ -182,6 +194,8 @@ def verdict(checks: dict[str, str], vcfg: VerifyConfig | None) -> Reject | None:
         execution.startswith("passed")
         or computation.startswith(("agrees", "repaired"))
         or agreement.startswith("agrees")
+        # an open task the engine gave a constraint (strategies/constrained.py), its answer keeping it
+        or (checks.get("kind") == "open" and "specs" in checks and checks.get("constraints", "").startswith("met"))
     )
     if not verified and (vcfg is None or vcfg.unverified != "keep"):
         return Reject(
