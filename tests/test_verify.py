@@ -242,3 +242,17 @@ def test_an_attached_constraint_verifies_an_open_task_where_its_answer_keeps_it(
     assert not teacher.asked  # the constraint's number ("20 words in total") makes no computation of a poem
     bare = Task(poem, [Instance("", kept_answer)])
     assert str(_verify(tmp_path / "bare", [bare], {})[1][0].reject) == "unverified(open)"
+
+
+def test_a_task_that_sets_its_own_length_gets_a_word_constraint_and_its_length_checked():
+    from selfinstruct.config import load_config
+    from selfinstruct.generate.strategies.constrained import _asks_to_write, with_constraint
+    from selfinstruct.verify.stated import outcome
+
+    ctx = StepContext(load_config(None), Scripted({}), 1, [], [])
+    for n in range(8):  # whatever the draw, never a second length for a four-sentence story
+        task = with_constraint(ctx, Task(f"Write a four-sentence story about a lighthouse number {n}."))
+        assert '"keywords:' in task.checks["specs"]
+    assert outcome("Write a four-sentence story.", "It rained. We stayed in.") == "unmet: four-sentence"
+    assert not _asks_to_write(Task("Write a series of writing tasks that anyone can do."))
+    assert not _asks_to_write(Task("What is your favourite colour?"))

@@ -51,6 +51,11 @@ RULES = [
         "length_constraints:number_sentences",
         _sentences,
     ),
+    (  # "a four-sentence story": at least that many (a shorter one is what the 0.5B writes)
+        re.compile(rf"\b{_N}-sentences?\b", re.I),
+        "length_constraints:number_sentences",
+        lambda m: {"relation": "at least", "num_sentences": _n(m.group(1))},
+    ),
     (
         re.compile(r"\bin\s+all\s+(?:capital|capitalized|uppercase|upper-case)\s+letters\b|\bin\s+all\s+caps\b", re.I),
         "change_case:english_capital",

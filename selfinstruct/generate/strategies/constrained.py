@@ -29,6 +29,17 @@ TYPES = (
     "keywords:existence",
     "keywords:forbidden_words",
 )
+# A task that sets its own length ("a four-sentence story", "a list of five names") gets no length or
+# list constraint: "Write a four-sentence poem. Use less than 3 sentences." contradicts itself.
+_OWN_SIZE = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)[- ](?:sentences?|lines?|words?|steps?|items?|"
+    r"paragraphs?|verses?|stanzas?|bullet|points?|tips|ideas|names|ways|reasons|questions|examples)\b|"
+    r"\b(?:haiku|limerick|sonnet|acrostic)\b",
+    re.I,
+)
+_FREE = tuple(t for t in TYPES if t.startswith("keywords:"))
+# The header of the list prompt, copied back as a task ("Each task is one clear instruction ...").
+_ECHO = re.compile(r"clear instruction|looking anything up|writing tasks|self-contained", re.I)
 # A request to write something: the teacher, asked for writing tasks, also writes questions ("What is the
 # name of the city with the most parks?"), and those it answers wrong more often than not.
 _WRITE = re.compile(
@@ -57,7 +68,8 @@ class Constrained(Strategy):
 def with_constraint(ctx, task: Task) -> Task:
     """The task with one constraint appended, drawn from (run seed, round, task): a relaunch draws the same."""
     rng = random.Random(seed_for(ctx.cfg.run.seed, ctx.round, "constrained_attach", task.id))
-    text, specs = constraints.attach(task.instruction, rng, pool="train", k=1, types=TYPES)
+    types = _FREE if _OWN_SIZE.search(task.instruction) else TYPES
+    text, specs = constraints.attach(task.instruction, rng, pool="train", k=1, types=types)
     return replace(
         task,
         instruction=text,
@@ -96,4 +108,5 @@ def writing_pools(ctx) -> tuple[list[Task], list[Task]]:
 
 
 def _asks_to_write(task: Task) -> bool:
-    return bool(_WRITE.match(task.instruction)) and not task.instruction.rstrip().endswith("?")
+    text = task.instruction
+    return bool(_WRITE.match(text)) and not text.rstrip().endswith("?") and not _ECHO.search(text)
