@@ -1,7 +1,8 @@
-"""A round of the default stack (the verified strategy, then the verify step) against a scripted teacher:
-it proposes arithmetic questions, answers half of them wrong, and writes a program for each; the sandbox
-runs the programs for real. Every accepted task is one whose answer its program confirmed, every wrong
-answer is rejected as wrong_value, and a relaunch of the round asks the teacher nothing again."""
+"""Rounds of the verify stack against a scripted teacher. The verified strategy: it proposes arithmetic
+questions, answers half of them wrong, and writes a program for each; the sandbox runs the programs for
+real. Every accepted task is one whose answer its program confirmed, every wrong answer is rejected as
+wrong_value, and a relaunch of the round asks the teacher nothing again. configs/constrained.yaml adds
+the constrained strategy: writing tasks, each given a constraint, kept where if-verifiable finds it kept."""
 
 from __future__ import annotations
 
@@ -76,3 +77,56 @@ def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
         run.round(1).path.joinpath("accepted.jsonl.done").unlink()
         run_round(cfg, again, 1, seeds, [], teacher)
     assert len(teacher.requests) == asked
+
+
+TOPICS = ["the sea", "a garden", "winter", "a city", "a river", "the moon", "a forest", "a market", "a bridge"]
+# Two sentences, 14 words, "example" and "simple" in them: it keeps some constraints and breaks others.
+REPLY = "The sea is a simple example of calm. Waves come and go all day."
+
+
+class Writer(Arithmetic):
+    """The verified strategy's questions as above; for the constrained strategy's list, writing tasks (and
+    one question, which is not one), each answered with REPLY."""
+
+    def _reply(self, r) -> str:
+        text = r.prompt if r.prompt is not None else r.messages[-1]["content"]
+        if "parents" in r.meta and "writing tasks" in text:
+            n, i = len(re.findall(r"^Task \d+:", text, re.M)), r.meta["prompt"] * 2
+            first, second = (f"Write a short note about {TOPICS[(i + k) % len(TOPICS)]}." for k in range(2))
+            return f" {first}\nTask {n + 1}: {second}\nTask {n + 2}: Who are you?"
+        if "parents" in r.meta or QUESTION.search(text):
+            return super()._reply(r)
+        return REPLY
+
+
+def test_the_constrained_mix_keeps_writing_tasks_whose_answers_keep_their_constraint(tmp_path):
+    import json
+
+    from selfinstruct import constraints
+
+    cfg = load_config(
+        DEFAULT_CONFIG.with_name("constrained.yaml"),
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "student.enabled=false",
+            "generate.per_round=8",
+            "generate.prompts_per_round=4",
+            "generate.heldout_share=0",
+            "filter.novelty.threshold=0.999",
+        ],
+    )
+    assert cfg.generate.strategy == {"verified": 1, "constrained": 1}
+    teacher = Writer()
+    with RunDir(cfg) as run:
+        stats, accepted, _ = run_round(cfg, run, 1, read_tasks(DEFAULT_SEEDS), [], teacher)
+    written = [t for t in accepted if t.strategy == "constrained"]
+    assert written and any(t.strategy == "verified" for t in accepted)
+    for t in written:
+        specs = json.loads(t.checks["specs"])
+        assert t.instruction.endswith(specs[0]["text"]) and t.checks["kind"] == "open"
+        assert t.checks["constraints"].startswith("met") and constraints.check(REPLY, specs) == [True]
+    rejected = [t for t in run.round(1).tasks("rejected") if t.strategy == "constrained"]
+    kinds = {t.reject.kind for t in rejected if t.reject}
+    assert {"constraint_unmet", "not_writing"} <= kinds
+    assert not [r for r in teacher.requests if r.meta.get("kind") and "note about" in str(r.messages)]
