@@ -16,6 +16,7 @@ A spec is JSON: {"id": checker id, "kwargs": checker arguments, "text": the phra
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
@@ -334,6 +335,17 @@ def detach(instruction: str, specs: list[dict[str, Any]]) -> str:
     for spec in specs:
         instruction = instruction.replace(spec["text"], " ")
     return re.sub(r"[ \t]{2,}", " ", instruction).strip()
+
+
+def attached(checks: dict[str, str]) -> list[dict[str, Any]]:
+    """The specs the engine attached to a task (its checks["specs"], the constrained strategy), or []."""
+    return json.loads(checks["specs"]) if "specs" in checks else []
+
+
+def own_words(instruction: str, checks: dict[str, str]) -> str:
+    """A task's instruction less any constraint the engine attached: what the task itself asks for."""
+    specs = attached(checks)
+    return detach(instruction, specs) if specs else instruction
 
 
 def _checker(spec: dict[str, Any]):

@@ -23,7 +23,6 @@ evidence only, and the reason is recorded so the share of such answers is visibl
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from collections import Counter
@@ -31,6 +30,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from ..config import QualityConfig
+from ..constraints import own_words
 from ..prompting import make_request, template
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
@@ -145,16 +145,6 @@ def needs_input(instruction: str) -> bool:
     return bool(_NEEDS_INPUT.search(instruction))
 
 
-def own_words(task: Task) -> str:
-    """The instruction less a constraint the engine attached ("Keep the number of sentences less than 3"
-    points at no material the task was given)."""
-    if "specs" not in task.checks:
-        return task.instruction
-    from ..constraints import detach
-
-    return detach(task.instruction, json.loads(task.checks["specs"]))
-
-
 def self_contained_question(instruction: str) -> bool:
     """A question that points at no given material: it needs no input."""
     return instruction.rstrip().endswith("?") and not needs_input(instruction)
@@ -217,7 +207,10 @@ def _leaks(inst: Instance, task: Task) -> bool:
 INSTANCE_RULES: dict[str, Callable[[Instance, Task], bool | str | None]] = {
     "empty_output": lambda inst, task: not inst.output.strip(),
     "refusal": lambda inst, task: bool(_REFUSAL.match(inst.output) or _REFUSAL.match(inst.input)),
-    "missing_input": lambda inst, task: not inst.input.strip() and needs_input(own_words(task)),
+    # an attached "Keep the number of sentences less than 3" points at no material the task was given
+    "missing_input": lambda inst, task: (
+        not inst.input.strip() and needs_input(own_words(task.instruction, task.checks))
+    ),
     "placeholder": lambda inst, task: bool(
         _PLACEHOLDER.match(inst.output) or (inst.input.strip() and _PLACEHOLDER.match(inst.input))
     ),

@@ -22,12 +22,11 @@ task id), so a relaunch finds them answered in the store and asks nothing twice.
 from __future__ import annotations
 
 import ast
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ..config import VerifyConfig
-from ..constraints import detach
+from ..constraints import attached, own_words
 from ..generate.prompts import seed_for
 from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
@@ -123,7 +122,7 @@ def _check(task: Task, answer: str | None, vcfg: VerifyConfig, limits: Limits) -
             )
         else:
             checks["computation"] = f"{outcome}: {value}" if value else outcome
-    constraints = stated.outcome(task.instruction, output, json.loads(task.checks.get("specs", "[]")))
+    constraints = stated.outcome(task.instruction, output, attached(task.checks))
     if constraints:
         checks["constraints"] = constraints
     instances = [Instance(inst.input, output), *task.instances[1:]]
@@ -142,8 +141,7 @@ def _kind(task: Task) -> str:
     """kind_of the task as its teacher wrote it: a constraint the engine attached ("Use less than 3
     sentences") is not what the task asks for, and its number must not make a poem a computation."""
     inst = task.instances[0]
-    text = detach(task.instruction, json.loads(task.checks.get("specs", "[]")))
-    return kind_of(text, inst.input, inst.output, task.is_classification)
+    return kind_of(own_words(task.instruction, task.checks), inst.input, inst.output, task.is_classification)
 
 
 def _run_tests(inst: Instance, answer: str | None, limits: Limits) -> str:

@@ -82,7 +82,7 @@ def with_constraint(ctx, task: Task) -> Task:
 
 def bare(task: Task) -> Task:
     """The task as the teacher wrote it, its attached constraint taken off (for in-context lists)."""
-    return replace(task, instruction=constraints.detach(task.instruction, json.loads(task.checks.get("specs", "[]"))))
+    return replace(task, instruction=constraints.own_words(task.instruction, task.checks))
 
 
 def writing_pools(ctx) -> tuple[list[Task], list[Task]]:
@@ -99,8 +99,11 @@ def writing_pools(ctx) -> tuple[list[Task], list[Task]]:
         and not s.is_classification
         and kind_of(s.instruction, "", s.instances[0].output) == "open"
     ]
-    writing = [s for s in ctx.seeds if s.instances and _asks_to_write(s) and not asks_for_code(s.instruction)]
-    writing = [s for s in writing if not s.instances[0].input.strip()]
+    writing = [
+        s
+        for s in ctx.seeds
+        if s.instances and not s.instances[0].input.strip() and _asks_to_write(s) and not asks_for_code(s.instruction)
+    ]
     need = 2 * ctx.cfg.generate.in_context_seed
     pool = writing + [s for s in open_seeds if s not in writing][: max(0, need - len(writing))]
     kept = [bare(t) for t in ctx.generated if t.strategy == "constrained"]
