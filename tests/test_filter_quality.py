@@ -145,13 +145,30 @@ def test_judge_prompts():
 
 
 def test_repetitive_loops_of_small_teachers_are_rejected():
-    from selfinstruct.filter.quality import repetition
+    from selfinstruct.filter.repeats import repetition
 
     assert repetition("one p: what a p: what a p: what a p: what a p: what a p: what a p:").kind == "repetitive"
     looped = "Give a simple example of a person who is not a person who is not a person who is not a person who"
     assert str(repetition(looped)).startswith("repetitive(0.")
     assert repetition("Write a short story about a lighthouse keeper who finds a message in a bottle.") is None
     assert repetition("Add 2 and 2.") is None
+
+
+def test_an_answer_that_repeats_a_line_or_item_is_rejected():
+    from selfinstruct.filter.repeats import repeated_line
+
+    assert repeated_line("1. The Garden\n2. Moonlight\n3. the garden.") == "'the garden' twice"
+    assert repeated_line("* Emily\n* Sarah\n* Tom\n* Sarah") == "'sarah' twice"
+    poem = "The sea is wide and blue.\nThe gulls cry out above.\nThe sea is wide and blue."
+    assert repeated_line(poem) == "'the sea is wide and blue' twice"
+    prose = "I love the rain in spring. It smells new. I love the rain in spring."
+    assert repeated_line(prose) == "'i love the rain in spring' twice"
+    # distinct items, short sentences said twice, and code are not repeats
+    assert repeated_line("1. Emily\n2. Sarah\n3. Tom") is None
+    assert repeated_line("Yes. Yes. It is.") is None
+    code = "```python\nx = 1\nreturn x\nreturn x\n```\nThe function returns x.\nIt is short.\nDone."
+    assert repeated_line(code) is None
+    assert repeated_line("total = 0\nprint(total)\nprint(total)") is None
 
 
 def test_placeholder_instances_copied_from_the_answer_form_are_rejected():
@@ -209,6 +226,7 @@ def test_each_rule_is_named_by_its_reject_switched_off_by_name_and_counted():
         "chatter",
         "echoes_instruction",
         "repetitive",
+        "repeated_lines",
     ]
     task = Task("Add the two numbers.", [Instance("2, 3", "5"), Instance("1, 1", ""), Instance("4, 4", "...")])
     counts = Counter()

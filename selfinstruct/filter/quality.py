@@ -35,6 +35,7 @@ from ..prompting import make_request, template
 from ..records import Instance, Reject, Task
 from ..store import ChunkStore
 from ..teachers.base import Request, run_step
+from .repeats import repeated_line, repeats
 from .rouge import rouge_filter
 
 _SENTENCE_END = re.compile(r"[.?!:;)\]\"'`\u201d\u2019]$")
@@ -89,23 +90,6 @@ def _first_char(text: str) -> str:
     return text.lstrip()[:1]
 
 
-def repetition(text: str, n: int = 3, min_distinct: float = 0.5) -> Reject | None:
-    """Small teachers loop ("what a p: what a p: what a p: ..."): flag text whose word n-grams
-    are mostly repeats. Short texts have too few n-grams to judge and pass."""
-    share = _repeats(text, n, min_distinct)
-    return Reject("repetitive", share) if share else None
-
-
-def _repeats(text: str, n: int = 3, min_distinct: float = 0.5) -> str | None:
-    """ "0.42 distinct" when the text's word n-grams are mostly repeats, else None."""
-    words = text.lower().split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    if len(grams) < 8:
-        return None
-    share = len(set(grams)) / len(grams)
-    return f"{share:.2f} distinct" if share < min_distinct else None
-
-
 # An instruction's rules, asked in this order; each is named by the reject it gives, and
 # filter.quality.skip switches it off. A rule: (text, cfg) -> falsy to pass, True or a detail to fail.
 INSTRUCTION_RULES: dict[str, Callable[[str, QualityConfig], bool | str | None]] = {
@@ -118,7 +102,7 @@ INSTRUCTION_RULES: dict[str, Callable[[str, QualityConfig], bool | str | None]] 
     "unfinished": lambda text, cfg: (
         "no closing punctuation" if cfg.sentence_end and not _SENTENCE_END.search(text.rstrip()) else None
     ),
-    "repetitive": lambda text, cfg: _repeats(text),
+    "repetitive": lambda text, cfg: repeats(text),
 }
 
 
@@ -219,7 +203,9 @@ INSTANCE_RULES: dict[str, Callable[[Instance, Task], bool | str | None]] = {
     "truncated_instance": lambda inst, task: inst.input.strip().endswith(":") or inst.output.strip().endswith(":"),
     "chatter": lambda inst, task: "input" if _CHATTER.match(inst.input) else None,
     "echoes_instruction": lambda inst, task: not task.is_classification and echoes_instruction(inst, task.instruction),
-    "repetitive": lambda inst, task: _repeats(inst.output) or _repeats(inst.input),
+    "repetitive": lambda inst, task: repeats(inst.output) or repeats(inst.input),
+    # a list that gives one item twice, a poem or story that says a line again (filter/repeats.py)
+    "repeated_lines": lambda inst, task: repeated_line(inst.output),
 }
 RULES = (*INSTRUCTION_RULES, *(r for r in INSTANCE_RULES if r not in INSTRUCTION_RULES))
 
