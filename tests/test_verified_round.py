@@ -130,3 +130,65 @@ def test_the_constrained_mix_keeps_writing_tasks_whose_answers_keep_their_constr
     kinds = {t.reject.kind for t in rejected if t.reject}
     assert {"constraint_unmet", "not_writing"} <= kinds
     assert not [r for r in teacher.requests if r.meta.get("kind") and "note about" in str(r.messages)]
+
+
+# The text the rewrite strategy's input step writes, and the answer on it (two sentences: it keeps "less
+# than 3 sentences" and breaks "at least 3").
+TEXT = "Hi team, the meeting moved to Friday at noon, please bring your notes and your ideas for the launch."
+SUMMARY = "The meeting is now on Friday at noon. Bring notes and launch ideas."
+
+
+class Rewriter(Arithmetic):
+    """The verified strategy's questions as above; for the rewrite strategy's list, tasks on a given email (and
+    one request to write from nothing, which is not one); TEXT as the input and SUMMARY as the answer."""
+
+    def _reply(self, r) -> str:
+        text = r.prompt if r.prompt is not None else r.messages[-1]["content"]
+        if "parents" in r.meta and "rewrite, summarize" in text:
+            n, i = len(re.findall(r"^Task \d+:", text, re.M)), r.meta["prompt"] * 2
+            first, second = (f"Summarize the following email about {TOPICS[(i + k) % len(TOPICS)]}." for k in range(2))
+            return f" {first}\nTask {n + 1}: {second}\nTask {n + 2}: Write a poem about spring."
+        if "parents" in r.meta or QUESTION.search(text):
+            return super()._reply(r)
+        return TEXT if "Summarize" in text and "Input:" not in text and TEXT not in text else SUMMARY
+
+
+def test_the_rewrite_strategy_writes_a_text_answers_on_it_and_checks_the_attached_constraint(tmp_path):
+    import json
+
+    from selfinstruct import constraints
+
+    cfg = load_config(
+        DEFAULT_CONFIG,
+        [
+            f"run.root={tmp_path}",
+            "run.name=r",
+            "student.enabled=false",
+            "generate.strategy={verified: 1, rewrite: 1}",
+            "generate.per_round=8",
+            "generate.prompts_per_round=4",
+            "generate.heldout_share=0",
+            "filter.novelty.threshold=0.999",
+        ],
+    )
+    teacher = Rewriter()
+    with RunDir(cfg) as run:
+        stats, accepted, _ = run_round(cfg, run, 1, read_tasks(DEFAULT_SEEDS), [], teacher)
+    rewritten = [t for t in accepted if t.strategy == "rewrite"]
+    assert rewritten and any(t.strategy == "verified" for t in accepted)
+    for t in rewritten:
+        specs = json.loads(t.checks["specs"])
+        assert t.instruction.endswith(specs[0]["text"]) and t.checks["constraints"].startswith("met")
+        assert t.instances[0].input == TEXT and t.instances[0].output == SUMMARY
+        assert constraints.check(SUMMARY, specs) == [True]
+    rejected = [t for t in run.round(1).tasks("rejected") if t.strategy == "rewrite"]
+    assert {"constraint_unmet", "not_rewriting"} <= {t.reject.kind for t in rejected if t.reject}
+    # the input was asked for the task in its own words, the answer with its constraint
+    inputs = [r for r in teacher.requests if r.meta.get("k") == 0 and "Summarize" in str(r.messages)]
+    assert inputs and not any(spec_text in str(r.messages) for r in inputs for spec_text in _attached(rewritten))
+
+
+def _attached(tasks) -> list[str]:
+    import json
+
+    return [json.loads(t.checks["specs"])[0]["text"] for t in tasks]

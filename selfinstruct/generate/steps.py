@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from ..config import Config
+from ..constraints import own_words
 from ..filter.quality import needs_input, self_contained_question
 from ..prompting import make_request, render
 from ..records import Instance, Reject, Task
@@ -293,12 +294,14 @@ def write_instances(
             step = "instances_output_first" if task.is_classification else "instances"
             step = "instances_input" if _two_step(ctx, task) else step
             examples = shots[bool(task.is_classification)]
+            # the input is written for the task itself: an attached "Answer in less than 3 sentences." is the answer's
+            shown = own_words(task.instruction, task.checks) if step == "instances_input" else task.instruction
             text = render(
                 g.templates,
                 step,
                 ctx.style("instances"),
                 examples=examples,
-                instruction=task.instruction,
+                instruction=shown,
                 needs_input=needs_input(task.instruction),
             )
             requests.append(

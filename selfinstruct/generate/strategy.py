@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # Steps every strategy's tasks may pass through, owned by none: direct answers, the judge, the verifiers.
 SHARED_STEPS = ("respond", "judge", "verify", "agree")
 # The built-in strategies, in the order a mix is split in (ties go to the first); plug-ins follow by name.
-BUILT_IN = ("self_instruct", "evol", "magpie", "verified", "multi_turn", "constrained")
+BUILT_IN = ("self_instruct", "evol", "magpie", "verified", "multi_turn", "constrained", "rewrite")
 
 
 class Strategy:
