@@ -1,5 +1,5 @@
 """Instance writing with generate.answer_step, against a scripted teacher (the round logic is the
-subject; the real teachers run in test_generate.py and test_student_loop.py).
+subject; the real teachers run in test_run_faults.py, test_round_golden.py and test_student_loop.py).
 
 One request writes a task's input, a second answers the task on it, at generate.answer_temperature;
 a relaunch reads both back from the stores and asks nothing.

@@ -1,7 +1,7 @@
 """run_round's own logic in seconds, against a scripted teacher (no model: the instant teacher with
 its slips switched off, or made to fail on purpose), with the real parsers, MiniLM novelty, faiss
 index and stores: the 1.3x instance margin, carry-over instead of surplus, the acceptance rate and
-the round's stats. The end-to-end tests (test_generate.py, test_round_golden.py) run real models."""
+the round's stats. The end-to-end tests (test_round_golden.py, test_run_faults.py) run real models."""
 
 from __future__ import annotations
 

@@ -369,7 +369,9 @@ def _asked_by(run: Path, pid: int) -> set[str]:
 def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
     """generate is killed mid-round, its run copied elsewhere under another name, and relaunched
     there with a file size limit the embedding cache cannot fit under: it finishes the round, asks
-    the teacher nothing already answered, and leaves no .tmp. Then a damaged propose.jsonl is named."""
+    the teacher nothing already answered, holds every request once and each accepted task once, and
+    leaves no .tmp. A third launch of the finished run asks nothing. Then a damaged propose.jsonl is
+    named. (The one kill-and-relaunch test on a real teacher: test_generate.py's was merged in here.)"""
     import time
 
     args = [
@@ -437,6 +439,18 @@ def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
     assert (moved / "round-1" / "accepted.jsonl.done").exists()
     assert "embeddings-" in err and "disk full" in err and "Traceback" not in err
     assert "teacher errors" in err and not _leftovers(moved)
+    for store in (p for p in moved.glob("round-*/*.jsonl.chunks") if ".usage." not in p.name):  # each once
+        ids = [r["request_id"] for r in ChunkStore(store.with_suffix(""), readonly=True) if "request_id" in r]
+        assert len(ids) == len(set(ids)), f"{store.name} holds duplicates"
+    accepted = [Task.from_dict(r) for r in ChunkStore(moved / "round-1" / "accepted.jsonl", readonly=True)]
+    assert accepted and all(t.instances and t.reject_reason is None for t in accepted), out[-2000:]
+    assert len({" ".join(t.instruction.lower().split()) for t in accepted}) == len(accepted)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    assert manifest["rounds_done"] == 1 and len(manifest["commands"]) == 2
+
+    asked = sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log"))
+    assert _cli(*relaunch).returncode == 0  # the finished run launched again: no teacher work at all
+    assert sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log")) == asked
 
     propose = moved / "round-1" / "propose.jsonl"
     os.truncate(propose, propose.stat().st_size - 10)
