@@ -146,7 +146,9 @@ class Rewriter(Arithmetic):
         text = r.prompt if r.prompt is not None else r.messages[-1]["content"]
         if "parents" in r.meta and "rewrite, summarize" in text:
             n, i = len(re.findall(r"^Task \d+:", text, re.M)), r.meta["prompt"] * 2
-            first, second = (f"Summarize the following email about {TOPICS[(i + k) % len(TOPICS)]}." for k in range(2))
+            first = f"Summarize the following email about {TOPICS[i % len(TOPICS)]}."
+            # the seeds nearest this one are mostly classifications: still a rewrite, not one
+            second = f"Rewrite the following email about {TOPICS[(i + 1) % len(TOPICS)]} and tell whether it is spam."
             return f" {first}\nTask {n + 1}: {second}\nTask {n + 2}: Write a poem about spring."
         if "parents" in r.meta or QUESTION.search(text):
             return super()._reply(r)
@@ -179,10 +181,11 @@ def test_the_rewrite_strategy_writes_a_text_answers_on_it_and_checks_the_attache
     for t in rewritten:
         specs = json.loads(t.checks["specs"])
         assert t.instruction.endswith(specs[0]["text"]) and t.checks["constraints"].startswith("met")
-        assert t.instances[0].input == TEXT and t.instances[0].output == SUMMARY
+        assert t.instances[0].input == TEXT and t.instances[0].output == SUMMARY and t.is_classification is False
         assert constraints.check(SUMMARY, specs) == [True]
     rejected = [t for t in run.round(1).tasks("rejected") if t.strategy == "rewrite"]
     assert {"constraint_unmet", "not_rewriting"} <= {t.reject.kind for t in rejected if t.reject}
+    assert not any(t.is_classification for t in rejected)  # no rewrite is written output-first
     # the input was asked for the task in its own words, the answer with its constraint
     inputs = [r for r in teacher.requests if r.meta.get("k") == 0 and "Summarize" in str(r.messages)]
     assert inputs and not any(spec_text in str(r.messages) for r in inputs for spec_text in _attached(rewritten))

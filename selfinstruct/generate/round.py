@@ -125,9 +125,10 @@ def _run_batch(
     mixed = len(cfg.generate.shares(ctx.round)) > 1
     novel, later = _mixed(novel, take) if mixed else (novel[:take], novel[take:])
     listed = [t for t in novel if strategy(t.strategy).listed]
+    undecided = [t for t in listed if t.is_classification is None]  # a strategy may know (rewrite: never)
     with ctx.timed("classify"):
-        progress.start("classify", len(listed), f"batch {batch + 1} classify")
-        classify(ctx, listed, rnd.store("classify"))
+        progress.start("classify", len(undecided), f"batch {batch + 1} classify")
+        classify(ctx, undecided, rnd.store("classify"))
     with ctx.timed("instances"):
         progress.start("instances", len(listed) * cfg.generate.instances_per_task, f"batch {batch + 1} instances")
         answers = rnd.store("answers") if cfg.generate.answer_step else None

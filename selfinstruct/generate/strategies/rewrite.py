@@ -11,6 +11,7 @@ teacher's answer depends on the text in front of it, not on what it knows.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ...records import Reject, Task
 from ...store import ChunkStore
@@ -38,7 +39,9 @@ class Rewrite(Strategy):
         asks, other = [], []
         for task in made:
             if asks_to_rewrite(task.instruction):
-                asks.append(with_constraint(ctx, task))
+                # not a classification, whatever its neighbours are: "Summarize the review" sits among the
+                # seeds' sentiment tasks, and an output-first instance would write a label, not a text
+                asks.append(replace(with_constraint(ctx, task), is_classification=False))
             else:
                 task.reject = Reject("not_rewriting", task.instruction[:40])
                 other.append(task)
