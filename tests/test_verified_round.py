@@ -18,6 +18,12 @@ from selfinstruct.testing import DEFAULT_SEEDS
 QUESTION = re.compile(r"What is (\d+) times (\d+)\?")
 
 
+def _round_config(tmp_path, path, *more: str):
+    """`path` for one scripted round in tmp_path: no student, no held-out seeds, novelty only for copies."""
+    common = ["run.name=r", "student.enabled=false", "generate.prompts_per_round=4", "generate.heldout_share=0"]
+    return load_config(path, [f"run.root={tmp_path}", *common, "filter.novelty.threshold=0.999", *more])
+
+
 class Arithmetic:
     name = "scripted:arithmetic"
 
@@ -43,18 +49,7 @@ class Arithmetic:
 
 
 def test_a_verified_round_keeps_only_answers_its_programs_confirm(tmp_path):
-    cfg = load_config(
-        DEFAULT_CONFIG,
-        [
-            f"run.root={tmp_path}",
-            "run.name=r",
-            "student.enabled=false",
-            "generate.per_round=6",
-            "generate.prompts_per_round=4",
-            "generate.heldout_share=0",
-            "filter.novelty.threshold=0.999",
-        ],
-    )
+    cfg = _round_config(tmp_path, DEFAULT_CONFIG, "generate.per_round=6")
     assert cfg.generate.strategy == "verified" and cfg.filter.verify.enabled  # the default stack
     seeds = read_tasks(DEFAULT_SEEDS)
     teacher = Arithmetic()
@@ -104,18 +99,7 @@ def test_the_constrained_mix_keeps_writing_tasks_whose_answers_keep_their_constr
 
     from selfinstruct import constraints
 
-    cfg = load_config(
-        DEFAULT_CONFIG.with_name("constrained.yaml"),
-        [
-            f"run.root={tmp_path}",
-            "run.name=r",
-            "student.enabled=false",
-            "generate.per_round=8",
-            "generate.prompts_per_round=4",
-            "generate.heldout_share=0",
-            "filter.novelty.threshold=0.999",
-        ],
-    )
+    cfg = _round_config(tmp_path, DEFAULT_CONFIG.with_name("constrained.yaml"), "generate.per_round=8")
     assert cfg.generate.strategy == {"verified": 1, "constrained": 1}
     teacher = Writer()
     with RunDir(cfg) as run:
@@ -160,19 +144,7 @@ def test_the_rewrite_strategy_writes_a_text_answers_on_it_and_checks_the_attache
 
     from selfinstruct import constraints
 
-    cfg = load_config(
-        DEFAULT_CONFIG,
-        [
-            f"run.root={tmp_path}",
-            "run.name=r",
-            "student.enabled=false",
-            "generate.strategy={verified: 1, rewrite: 1}",
-            "generate.per_round=8",
-            "generate.prompts_per_round=4",
-            "generate.heldout_share=0",
-            "filter.novelty.threshold=0.999",
-        ],
-    )
+    cfg = _round_config(tmp_path, DEFAULT_CONFIG, "generate.strategy={verified: 1, rewrite: 1}", "generate.per_round=8")
     teacher = Rewriter()
     with RunDir(cfg) as run:
         stats, accepted, _ = run_round(cfg, run, 1, read_tasks(DEFAULT_SEEDS), [], teacher)

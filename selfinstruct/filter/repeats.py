@@ -46,10 +46,11 @@ def repeated_line(text: str) -> str | None:
     which a fifth or more are said again: the first repeat, quoted; else None."""
     prose = _FENCE.sub("\n", text)
     lines = [ln for ln in prose.splitlines() if ln.strip() and not _CODE_LINE.search(ln)]
-    items = [_norm(ln) for ln in lines if _MARKER.match(ln)]
+    normed = [(bool(_MARKER.match(ln)), _norm(ln)) for ln in lines]
+    items = [u for listed, u in normed if listed]
     if len(lines) >= 3:
         # a line of one or two words counts only as a list item: a letter signs with the name in its header
-        units = [_norm(ln) for ln in lines if _MARKER.match(ln) or len(_norm(ln).split()) >= 3]
+        units = [u for listed, u in normed if listed or len(u.split()) >= 3]
     else:
         units = [u for u in (_norm(s) for s in _SENTENCE.split(" ".join(lines))) if len(u.split()) >= 4]
     first = _first_repeat(items)

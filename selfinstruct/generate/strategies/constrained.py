@@ -55,14 +55,20 @@ class Constrained(Strategy):
 
     def propose(self, ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], list[Task]]:
         made = steps.propose(ctx, store, first, count, strategy=self.name, pools=writing_pools)
-        asks, other = [], []
-        for task in made:
-            if _asks_to_write(task):
-                asks.append(with_constraint(ctx, task))
-            else:
-                task.reject = Reject("not_writing", task.instruction[:40])
-                other.append(task)
-        return asks, other
+        asks, other = sort_out(made, _asks_to_write, "not_writing")
+        return [with_constraint(ctx, task) for task in asks], other
+
+
+def sort_out(made: list[Task], wanted, why: str) -> tuple[list[Task], list[Task]]:
+    """-> (the proposals `wanted` keeps, the others rejected as `why`, with their start as the detail)."""
+    asks, other = [], []
+    for task in made:
+        if wanted(task):
+            asks.append(task)
+        else:
+            task.reject = Reject(why, task.instruction[:40])
+            other.append(task)
+    return asks, other
 
 
 def with_constraint(ctx, task: Task) -> Task:

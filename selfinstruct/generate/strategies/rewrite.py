@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from ...records import Reject, Task
+from ...records import Task
 from ...store import ChunkStore
 from .. import steps
 from ..strategy import Strategy, register
-from .constrained import bare, with_constraint
+from .constrained import bare, sort_out, with_constraint
 
 # What a rewriting task asks: a change to a given text, not a fact about it (a translation is left out: the
 # teacher's other languages are weak, and nothing here checks them).
@@ -36,16 +36,10 @@ class Rewrite(Strategy):
 
     def propose(self, ctx, store: ChunkStore, first: int, count: int) -> tuple[list[Task], list[Task]]:
         made = steps.propose(ctx, store, first, count, strategy=self.name, pools=rewrite_pools)
-        asks, other = [], []
-        for task in made:
-            if asks_to_rewrite(task.instruction):
-                # not a classification, whatever its neighbours are: "Summarize the review" sits among the
-                # seeds' sentiment tasks, and an output-first instance would write a label, not a text
-                asks.append(replace(with_constraint(ctx, task), is_classification=False))
-            else:
-                task.reject = Reject("not_rewriting", task.instruction[:40])
-                other.append(task)
-        return asks, other
+        asks, other = sort_out(made, lambda task: asks_to_rewrite(task.instruction), "not_rewriting")
+        # not a classification, whatever its neighbours are: "Summarize the review" sits among the seeds'
+        # sentiment tasks, and an output-first instance would write a label, not a text
+        return [replace(with_constraint(ctx, task), is_classification=False) for task in asks], other
 
 
 def asks_to_rewrite(instruction: str) -> bool:
