@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# uv installs the same pinned set as pip in seconds (parallel, no bytecode pass, a shared cache)
+# uv installs the same pinned set as pip in seconds (parallel, bytecode compiled on both cores, a shared cache)
 # where pip takes minutes; pip stays the fallback when uv cannot be had. INSTALLER=pip forces pip.
 INSTALLER=${INSTALLER:-uv}
 if [ "$INSTALLER" = uv ] && ! .venv/bin/python -m pip install -q --disable-pip-version-check "uv>=0.9,<1" >/dev/null 2>&1; then
@@ -22,7 +22,7 @@ pip_install() {
   # torchvision/torchaudio/torchcodec it declares is expected (they are left out on purpose).
   local log
   log=$(mktemp)
-  if [ "$INSTALLER" = uv ] && ! .venv/bin/uv pip install -q --python .venv/bin/python "${FIND_LINKS[@]}" \
+  if [ "$INSTALLER" = uv ] && ! .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python "${FIND_LINKS[@]}" \
       -c requirements/constraints.txt "$@" >"$log" 2>&1; then
     # uv reads no pip.conf: where pip is configured for an index uv cannot see, pip does the rest.
     echo "install.sh: uv could not install $*; installing with pip (slower)" >&2
