@@ -16,6 +16,7 @@ Last line: name=value figures.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -76,7 +77,8 @@ def main() -> None:
     _, heldout = split_heldout(cfg, path, seeds)
     models: dict = {"base": None}
     for name, tasks in {"seeds": read_tasks(PUBLIC_SEEDS), **chosen}.items():
-        folder = args.out / f"student-{name}"
+        # named by what it learns from: a relaunch with the other annotator's labels trains anew
+        folder = args.out / f"student-{name}-{hashlib.sha256(''.join(t.id for t in tasks).encode()).hexdigest()[:8]}"
         print(f"training on {name}: {len(tasks)} tasks", flush=True)
         if not (folder / "adapter_config.json").exists():  # a relaunch reuses a finished student
             train_student(tasks, folder, cfg.student, seed=cfg.run.seed, threads=cfg.run.threads, resolved_config=cfg)
