@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
 from pathlib import Path
 
 from heuristics_vs_labels import share  # one formatting of a share with its interval, for every label bench
+from verified import labelled, valid  # a label file's rows as tasks, and "all three right"
 
 from selfinstruct.config import load_config
 from selfinstruct.formats import read_tasks
-from selfinstruct.records import Instance, Task
+from selfinstruct.records import Task
 from selfinstruct.testing import PUBLIC_SEEDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -33,18 +33,9 @@ RUNS = ("mix-run", "verified-default-run", "checked-run", "constrained-default-r
 
 
 def pool(annotator: str) -> list[tuple[Task, dict]]:
-    rows = [
-        json.loads(line) for run in RUNS for line in (DOCS / f"{run}-labels-{annotator}.jsonl").open() if line.strip()
-    ]
-    return [
-        (Task(r["instruction"], [Instance(r["input"], r["output"])], is_classification=r.get("is_classification")), r)
-        for r in rows
-        if r.get("accepted", True)
-    ]
-
-
-def valid(row: dict) -> bool:
-    return bool(row["instruction_ok"] and row["input_ok"] and row["output_ok"])
+    """The accepted tasks of every labelled run, with their rows (annotator's labels)."""
+    files = [DOCS / f"{run}-labels-{annotator}.jsonl" for run in RUNS]
+    return [(t, r) for f in files for t, r in labelled(f) if r.get("accepted", True)]
 
 
 def sets(pairs: list[tuple[Task, dict]]) -> dict[str, list[Task]]:

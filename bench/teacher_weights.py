@@ -16,6 +16,7 @@ rate and its decode rate at 4 sequences a step (that round's mean was 4.1). Last
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import subprocess
@@ -49,11 +50,16 @@ GREEDY = [
 ]
 
 
-def prompts(n: int, start: int) -> list[str]:
-    """n prompts of PP tokens, each unique from its first token on (no prefix or prompt cache can help)."""
+@functools.cache
+def tokenizer():
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve_model(MODEL))
+    return AutoTokenizer.from_pretrained(resolve_model(MODEL))
+
+
+def prompts(n: int, start: int) -> list[str]:
+    """n prompts of PP tokens, each unique from its first token on (no prefix or prompt cache can help)."""
+    tok = tokenizer()
     words = "the code function data value list return error file system user input output loop test class".split()
     out = []
     for i in range(start, start + n):
@@ -141,9 +147,7 @@ def main() -> None:
 
 
 def _summary(levels, v_rows, l_rows, v_text, l_text) -> str:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(resolve_model(MODEL))
+    tok = tokenizer()
     same = sum(a == b for a, b in zip(v_text, l_text))
     head = sum(tok(a)["input_ids"][:20] == tok(b)["input_ids"][:20] for a, b in zip(v_text, l_text))
     at = 4 if 4 in levels else levels[0]
