@@ -224,6 +224,15 @@ class Budget(Section):
         return {"tokens": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
+class TailOptions(Section):
+    """Bounded tails (generate/tails.py): from round 2, each step's token limit is this quantile of the
+    lengths of its answers that ended by themselves in earlier rounds, times margin (quantile null: off)."""
+
+    quantile: Unit | None = 0.95
+    margin: float = Field(default=1.25, ge=1.0, allow_inf_nan=False)
+    min_answers: PosInt = 30  # a step with fewer finished answers so far keeps teacher.max_tokens
+
+
 class GenerateConfig(Section):
     rounds: PosInt = 3
     per_round: PosInt = 20  # target accepted tasks per round
@@ -234,6 +243,7 @@ class GenerateConfig(Section):
     # same budget for every strategy (bench/strategies.py).
     max_teacher_tokens: Count = 0
     budget: Budget = Field(default_factory=Budget)
+    tails: TailOptions = Field(default_factory=TailOptions)
     evol_temperature: NonNeg = 0.7
     magpie_temperature: NonNeg = 1.0  # Magpie samples the query at 1.0 (top_p 1): the template is its only prompt
     magpie_prefix: str | None = None  # the user-turn prefix, for a teacher whose tokenizer is not local

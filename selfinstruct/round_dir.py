@@ -56,6 +56,7 @@ class RoundStats:
     long_seeds: list[dict[str, Any]] = field(default_factory=list)
     # A round of evol or magpie (or a mix): strategy -> accepted, rejected, teacher tokens of its requests
     by_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
+    token_limits: dict[str, int] = field(default_factory=dict)  # bounded tails: step -> max tokens asked
 
     @property
     def tokens(self) -> float:
@@ -71,6 +72,8 @@ class RoundStats:
         d = asdict(self)
         if not d["by_strategy"]:
             d.pop("by_strategy")  # a Self-Instruct round's stats read as they always have
+        if not d["token_limits"]:
+            d.pop("token_limits")
         return d
 
     @classmethod

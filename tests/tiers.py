@@ -33,6 +33,7 @@ UNIT_FILES = {
     "test_sandbox.py",
     "test_seeds.py",
     "test_store.py",
+    "test_tails.py",
     "test_teacher_registry.py",
     "test_teachers_fanout.py",
     "test_teachers_openai_backpressure.py",
@@ -75,6 +76,8 @@ INTEGRATION_TESTS = {
     "test_teachers_openai_backpressure.py::test_a_failing_round_keeps_the_rounds_before_it",
     "test_teachers_openai_backpressure.py::test_requests_in_flight_settle_near_what_the_server_takes",
     "test_teachers_openai_backpressure.py::test_without_adaptation_it_keeps_max_in_flight_and_the_server_rejects_most",
+    "test_tails.py::test_the_bench_replays_a_run_with_its_limits",  # imports torch with the roofline bench
+    "test_tails.py::test_round_two_asks_within_the_limits_round_one_measured_and_says_so",  # MiniLM novelty
     "test_tiers.py::test_every_loader_is_wrapped_once_its_module_is_imported",  # imports torch and vllm
     "test_verify.py::test_a_task_no_program_could_check_is_rejected_before_its_instance_is_written",
     "test_verify.py::test_open_tasks_kept_only_where_a_second_answer_agrees",

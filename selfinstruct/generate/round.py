@@ -25,6 +25,7 @@ from ..teachers.base import error_kind
 from .progress import StepProgress
 from .steps import StepContext, classify, write_instances
 from .strategy import registry, respond, split, strategy, teacher_steps
+from .tails import step_limits
 
 console = Console(stderr=True)
 
@@ -67,6 +68,7 @@ def run_round(
             weights=weights,
             filter=filter or Filter(cfg.filter, cache_dir=run.embeddings),
             novel_per_prompt=novel_per_prompt,
+            token_limits=step_limits(run, n, cfg.generate.tails),
         )
         ctx.seen.update(t.id for t in carry)
         ctx.counts["carried_in"] = len(carry)
@@ -89,6 +91,7 @@ def run_round(
     stats = _round_stats(n, ctx.counts, accepted, rejected, rnd, time.time() - t0, ctx.timings)
     stats.carried = len(carry)
     stats.long_seeds = _long_seeds(rnd, seeds + generated)
+    stats.token_limits = dict(ctx.token_limits)
     if set(cfg.generate.shares(n)) != {"self_instruct"}:
         stats.by_strategy = _by_strategy(rnd, accepted, rejected)
     rnd.commit(accepted, rejected, carry, stats)
@@ -302,6 +305,12 @@ def print_round(stats: RoundStats) -> None:
         )
     if stats.tokens_per_accepted:
         table.add_row("teacher tokens per accepted task", f"{stats.tokens_per_accepted:,}")
+    if stats.token_limits:
+        limits = ", ".join(
+            f"{step} {limit} ({stats.counts.get(f'{step}_truncated', 0)} truncated)"
+            for step, limit in stats.token_limits.items()
+        )
+        table.add_row("token limits (bounded tails)", limits)
     for name, row in stats.by_strategy.items():
         table.add_row(
             f"  {name}",

@@ -31,6 +31,7 @@ from ..teachers.base import Completion, Teacher, run_step
 from ..verify.kinds import asks_for_code
 from .parse import parse_input, parse_instance, parse_instructions, parse_is_classification
 from .prompts import few_shot_examples, rng_for, sample_in_context, seed_for
+from .tails import bounded
 
 if TYPE_CHECKING:
     from ..filter.pipeline import Filter
@@ -50,6 +51,7 @@ class StepContext:
     filter: Filter | None = None  # the run's, kept between batches and rounds (its pool index, its held-out tasks)
     novel_per_prompt: float | None = None  # measured by the last round: sizes this round's first batch
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+    token_limits: dict[str, int] = field(default_factory=dict)  # per step, from earlier rounds (tails.py)
 
     def style(self, step: str) -> str:
         return self.cfg.teacher.style(step)
@@ -81,6 +83,7 @@ class StepContext:
         """A step's requests through the teacher (or another model: verify's second answers), counted."""
         on_chunk = self.on_chunk  # a local: mypy keeps its narrowing inside the lambda
         cb = (lambda outs, wall: on_chunk(name, outs, wall)) if on_chunk else None
+        requests = bounded(requests, self.token_limits.get(name))
         outs = run_step(teacher or self.teacher, requests, store, self.cfg.teacher.chunk_size, on_chunk=cb)
         self.counts[f"{name}_errors"] += sum(o.finish_reason == "error" for o in outs)
         self.counts[f"{name}_truncated"] += sum(o.finish_reason == "length" for o in outs)
