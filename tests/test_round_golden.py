@@ -11,12 +11,18 @@ SELFINSTRUCT_WRITE_GOLDEN=1 rewrites it, for a change that means to alter behavi
 its commit).
 
 The default config's prompt choices (3 instructions a prompt, classify by neighbours, held-out
-seeds with decontamination), with SmolLM2 on transformers for speed; two rounds of 4."""
+seeds with decontamination), with SmolLM2 on transformers for speed; two rounds of 4. The run is
+killed after its first chunk, moved and resumed on a full disk: the snapshot was written by runs
+that were never stopped, so one test checks both that nothing changed and that a resume changes nothing."""
 
 import json
 import os
+import resource
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,14 +38,10 @@ GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden_run.json"
 VOLATILE = {"wall_s", "step_s", "commit_s"}
 
 
-def _generate(tmp_path: Path) -> Path:
-    args = [
+def golden_args() -> list[str]:
+    return [
         "--config",
         str(DEFAULT_CONFIG),
-        "--set",
-        f"run.root={tmp_path}",
-        "--name",
-        "golden",
         "--rounds",
         "2",
         "--per-round",
@@ -68,16 +70,15 @@ def _generate(tmp_path: Path) -> Path:
         "--set",
         "filter.verify.enabled=false",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "selfinstruct.cli", "generate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return tmp_path / "golden"
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _launch(run: Path) -> list[str]:
+    """The golden generate command for `run` (its root and name)."""
+    where = ["--set", f"run.root={run.parent}", "--name", run.name]
+    return [sys.executable, "-m", "selfinstruct.cli", "generate", *where, *golden_args()]
 
 
 def _task(t: Task) -> dict:
@@ -117,8 +118,31 @@ def snapshot(run: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_same_accepted_rejects_and_stats_as_before(tmp_path):
-    got = snapshot(_generate(tmp_path))
+def test_killed_moved_and_resumed_on_a_full_disk_it_ends_as_the_snapshot(tmp_path):
+    """generate is killed mid-round, its run copied elsewhere under another name, and relaunched
+    there with a file size limit the embedding cache cannot fit under. It ends with the snapshot's
+    accepted sets, rejects and stats (a resumed run is the run that was never stopped), asks the
+    teacher nothing already answered, holds every request once and leaves no .tmp. A third launch
+    asks nothing; then a damaged propose.jsonl is named. The one kill-and-relaunch test on a real
+    teacher (test_generate.py's and test_run_faults.py's were merged into it)."""
+    first = tmp_path / "disk-a" / "golden"
+    proc = subprocess.Popen(_launch(first), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not _committed(first):
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _committed(first)
+    moved = tmp_path / "disk-b" / "moved"
+    shutil.copytree(first, moved)
+
+    second = subprocess.Popen(
+        _launch(moved), env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_full_disk
+    )
+    out, err = second.communicate(timeout=900)
+    assert second.returncode == 0, err[-3000:]
+    got = snapshot(moved)
     if os.environ.get("SELFINSTRUCT_WRITE_GOLDEN") == "1":
         GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
     want = json.loads(GOLDEN.read_text())
@@ -127,3 +151,44 @@ def test_same_accepted_rejects_and_stats_as_before(tmp_path):
     for n in want:
         for part in ("accepted", "rejected", "carry", "stats"):
             assert got[n][part] == want[n][part], f"round {n}: {part} differs from the snapshot"
+
+    assert before and not _asked_by(moved, second.pid) & before, "the moved run asked the teacher again"
+    assert "embeddings-" in err and "disk full" in err and "Traceback" not in err
+    assert "teacher errors" in err and not list(moved.rglob("*.tmp"))
+    for store in (p for p in moved.glob("round-*/*.jsonl.chunks") if ".usage." not in p.name):  # each once
+        ids = [r["request_id"] for r in ChunkStore(store.with_suffix(""), readonly=True) if "request_id" in r]
+        assert len(ids) == len(set(ids)), f"{store.name} holds duplicates"
+    manifest = json.loads((moved / "manifest.json").read_text())
+    assert manifest["rounds_done"] == 2 and len(manifest["commands"]) == 2
+
+    asked = sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log"))
+    assert subprocess.run(_launch(moved), env=ENV, capture_output=True).returncode == 0  # finished: asks nothing
+    assert sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log")) == asked
+
+    propose = moved / "round-1" / "propose.jsonl"
+    os.truncate(propose, propose.stat().st_size - 10)
+    r = subprocess.run(_launch(moved), env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0 and f"damaged store: {propose}: data file is shorter" in r.stderr, r.stderr[-3000:]
+
+
+def _full_disk() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death by signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+
+def _committed(run: Path) -> set[str]:
+    return {
+        r["request_id"]
+        for p in run.glob("round-*/*.jsonl.chunks")
+        if not p.name.endswith(".usage.jsonl.chunks")
+        for r in ChunkStore(p.with_suffix(""), readonly=True)
+    }
+
+
+def _asked_by(run: Path, pid: int) -> set[str]:
+    return {
+        rid
+        for log in run.glob("round-*/*.asked.log")
+        for p, rid in (line.split() for line in log.read_text().splitlines())
+        if int(p) == pid
+    }

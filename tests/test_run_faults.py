@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import PACKAGE_DIR, load_config
+from selfinstruct.config import load_config
 from selfinstruct.distill.data import load_training_tasks
 from selfinstruct.generate.round import _round_stats, print_round
 from selfinstruct.records import Instance, Task
@@ -344,115 +344,4 @@ def test_export_of_a_run_generate_is_working_on(run):
     assert res.exit_code == 0 and "partial" not in res.output
 
 
-# All at once, through the CLI, on a real teacher ----------------------------------------------------
-
-
-def _committed(run: Path) -> set[str]:
-    return {
-        r["request_id"]
-        for p in run.glob("round-*/*.jsonl.chunks")
-        if not p.name.endswith(".usage.jsonl.chunks")
-        for r in ChunkStore(p.with_suffix(""), readonly=True)
-    }
-
-
-def _asked_by(run: Path, pid: int) -> set[str]:
-    return {
-        rid
-        for log in run.glob("round-*/*.asked.log")
-        for p, rid in (line.split() for line in log.read_text().splitlines())
-        if int(p) == pid
-    }
-
-
-@pytest.mark.slow
-def test_killed_run_moved_to_a_full_disk_resumes_asking_nothing_again(tmp_path):
-    """generate is killed mid-round, its run copied elsewhere under another name, and relaunched
-    there with a file size limit the embedding cache cannot fit under: it finishes the round, asks
-    the teacher nothing already answered, holds every request once and each accepted task once, and
-    leaves no .tmp. A third launch of the finished run asks nothing. Then a damaged propose.jsonl is
-    named. (The one kill-and-relaunch test on a real teacher: test_generate.py's was merged in here.)"""
-    import time
-
-    args = [
-        "--config",
-        str(PACKAGE_DIR / "configs" / "smollm2.yaml"),  # the fast teacher: the faults are the subject
-        "--rounds",
-        "1",
-        "--per-round",
-        "2",
-        "--set",
-        "teacher.backend=transformers",
-        "--set",
-        "teacher.model=embedded:smollm2-135m",
-        "--set",
-        "generate.prompts_per_round=4",
-        "--set",
-        "generate.max_batches=2",
-        "--set",
-        "teacher.max_tokens=48",
-        "--set",
-        "teacher.chunk_size=1",
-        "--set",
-        f"run.threads={os.environ.get('SELFINSTRUCT_TEST_THREADS', '2')}",
-    ]
-    first = tmp_path / "disk-a" / "r"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "selfinstruct.cli",
-            "generate",
-            "--set",
-            f"run.root={first.parent}",
-            "--name",
-            "r",
-            *args,
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and len(_committed(first)) < 2:
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.stdout.read()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = _committed(first)
-    moved = tmp_path / "disk-b" / "moved"
-    shutil.copytree(first, moved)
-
-    relaunch = ["generate", "--set", f"run.root={moved.parent}", "--name", "moved", *args]
-    second = subprocess.Popen(
-        [sys.executable, "-m", "selfinstruct.cli", *relaunch],
-        env=ENV,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=_limit_file_size(64_000),
-    )
-    out, err = second.communicate(timeout=600)
-    assert second.returncode == 0, err[-3000:]
-    assert not _asked_by(moved, second.pid) & before, "the moved run asked the teacher again"
-    assert (moved / "round-1" / "accepted.jsonl.done").exists()
-    assert "embeddings-" in err and "disk full" in err and "Traceback" not in err
-    assert "teacher errors" in err and not _leftovers(moved)
-    for store in (p for p in moved.glob("round-*/*.jsonl.chunks") if ".usage." not in p.name):  # each once
-        ids = [r["request_id"] for r in ChunkStore(store.with_suffix(""), readonly=True) if "request_id" in r]
-        assert len(ids) == len(set(ids)), f"{store.name} holds duplicates"
-    accepted = [Task.from_dict(r) for r in ChunkStore(moved / "round-1" / "accepted.jsonl", readonly=True)]
-    assert accepted and all(t.instances and t.reject_reason is None for t in accepted), out[-2000:]
-    assert len({" ".join(t.instruction.lower().split()) for t in accepted}) == len(accepted)
-    manifest = json.loads((moved / "manifest.json").read_text())
-    assert manifest["rounds_done"] == 1 and len(manifest["commands"]) == 2
-
-    asked = sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log"))
-    assert _cli(*relaunch).returncode == 0  # the finished run launched again: no teacher work at all
-    assert sum(len(p.read_text().splitlines()) for p in moved.glob("round-*/*.asked.log")) == asked
-
-    propose = moved / "round-1" / "propose.jsonl"
-    os.truncate(propose, propose.stat().st_size - 10)
-    r = _cli(*relaunch)
-    assert r.returncode == 0 and f"damaged store: {propose}: data file is shorter" in r.stderr, r.stderr[-3000:]
+# The killed run moved to a full disk, on a real teacher: test_round_golden.py (it must also end as the snapshot).
