@@ -29,6 +29,7 @@ UNIT_FILES = {
     "test_models.py",
     "test_option_faults.py",
     "test_parse.py",
+    "test_progress.py",
     "test_roofline_bench.py",
     "test_sandbox.py",
     "test_seeds.py",

@@ -1,5 +1,7 @@
 """One rich progress bar per teacher step, with request counts, generated tokens/s and what the
-teacher reports live (the openai backend: `in_flight=N`, its current limit on requests in flight)."""
+teacher reports live (the openai backend: `in_flight=N`, its current limit on requests in flight).
+Where stderr is not a terminal (a log file, a pipe), bars are not drawn until the round ends, so
+each teacher chunk is also one plain line there."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class StepProgress:
         )
         self.tasks: dict[str, TaskID] = {}
         self.tokens: dict[str, tuple[int, float]] = {}
+        self.plain = not self.progress.console.is_terminal
 
     def __enter__(self) -> StepProgress:
         self.progress.start()
@@ -77,3 +80,8 @@ class StepProgress:
         self.tokens[step] = (tok, secs)
         rate = f"{tok / secs:.0f} tok/s" if secs else ""
         self.progress.update(self.tasks[step], advance=len(outs), rate=rate, status=self.status_text())
+        if self.plain:
+            bar = next(t for t in self.progress.tasks if t.id == self.tasks[step])
+            line = f"{bar.description}: {bar.completed:.0f}/{bar.total:.0f} requests, {rate or '-'}, {secs:.0f} s"
+            line += f" {self.status_text()}".rstrip()
+            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
