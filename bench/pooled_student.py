@@ -3,7 +3,7 @@ only, all of them, a random sample as large as the valid ones, the invalid ones 
 student trained on the 175 public (human-written) seeds. Asks whether the engine's data fails the student
 by its amount, its validity or its kinds, without a new generate run.
 
-    .venv/bin/python bench/pooled_student.py [--sets valid,all,same_size,invalid] [--labels A]
+    .venv/bin/python bench/pooled_student.py [--sets valid,all,same_size,invalid] [--labels A] [--runs mix-run,...]
 
 The pool: the accepted tasks of every `docs/*-labels-<A|B>.jsonl` run file (one annotator's labels:
 "valid" = instruction, input and output all right). Every student is the default one (config's Gemma 3
@@ -32,9 +32,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 RUNS = ("mix-run", "verified-default-run", "checked-run", "constrained-default-run")
 
 
-def pool(annotator: str) -> list[tuple[Task, dict]]:
+def pool(annotator: str, runs: tuple[str, ...] = RUNS) -> list[tuple[Task, dict]]:
     """The accepted tasks of every labelled run, with their rows (annotator's labels)."""
-    files = [DOCS / f"{run}-labels-{annotator}.jsonl" for run in RUNS]
+    files = [DOCS / f"{run}-labels-{annotator}.jsonl" for run in runs]
     return [(t, r) for f in files for t, r in labelled(f) if r.get("accepted", True)]
 
 
@@ -57,12 +57,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default="valid,all,same_size,invalid")
     ap.add_argument("--labels", default="A", help="whose labels say valid: A or B")
+    ap.add_argument("--runs", default=",".join(RUNS), help="the label files pooled: docs/<run>-labels-<A|B>.jsonl")
     ap.add_argument("--out", type=Path, default=Path("bench/out/pooled_student"))
     args = ap.parse_args()
     cfg = load_config(None)
-    pairs = pool(args.labels)
+    runs = tuple(args.runs.split(","))
+    pairs = pool(args.labels, runs)
     good = sum(valid(r) for _, r in pairs)
-    print(f"pool: {len(pairs)} accepted tasks of {len(RUNS)} runs, valid by {args.labels}: {share(good, len(pairs))}")
+    print(f"pool: {len(pairs)} accepted tasks of {len(runs)} runs, valid by {args.labels}: {share(good, len(pairs))}")
     chosen = {name: tasks for name, tasks in sets(pairs).items() if name in args.sets.split(",")}
     path, _, seeds = load_seeds(cfg)
     _, heldout = split_heldout(cfg, path, seeds)
