@@ -9,35 +9,19 @@ import math
 
 import numpy as np
 
-from selfinstruct.config import DEFAULT_CONFIG, TailOptions, load_config
-from selfinstruct.formats import read_tasks
+from selfinstruct.config import TailOptions
 from selfinstruct.generate.round import print_round, run_round
 from selfinstruct.generate.tails import bounded, step_limits
 from selfinstruct.round_dir import RoundStats
 from selfinstruct.rundir import RunDir
 from selfinstruct.store import usage_store, write_atomic
 from selfinstruct.teachers.base import Completion, Request
-from selfinstruct.testing import DEFAULT_SEEDS
 
-from test_round_logic import ScriptedTeacher
+from test_round_logic import ScriptedTeacher, _setup
 
 
-def _cfg(tmp_path, *sets):
-    return load_config(
-        DEFAULT_CONFIG,
-        [
-            f"run.root={tmp_path}",
-            "run.name=r",
-            "teacher.backend=instant",
-            "student.enabled=false",
-            "generate.strategy=self_instruct",
-            "filter.verify.enabled=false",
-            "generate.prompts_per_round=8",
-            "generate.max_batches=3",
-            "generate.heldout_share=0",
-            *sets,
-        ],
-    )
+def _cfg(tmp_path, **over):
+    return _setup(tmp_path, **over)[0]  # test_round_logic's scripted-round config
 
 
 def _answers(run, n, step, rows, limits=None):
@@ -86,14 +70,8 @@ class LimitedTeacher(ScriptedTeacher):
 
 
 def test_round_two_asks_within_the_limits_round_one_measured_and_says_so(tmp_path, capsys):
-    cfg = _cfg(
-        tmp_path,
-        "generate.per_round=6",
-        "generate.tails.min_answers=5",
-        "generate.tails.quantile=0.2",
-        "generate.tails.margin=1",
-    )
-    seeds = read_tasks(DEFAULT_SEEDS)
+    tails = {"generate.tails.min_answers": 5, "generate.tails.quantile": 0.2, "generate.tails.margin": 1}
+    cfg, seeds = _setup(tmp_path, per_round=6, **tails)
     with RunDir(cfg) as run:
         first = LimitedTeacher(cfg.teacher)
         stats1, acc1, carry = run_round(cfg, run, 1, seeds, [], first)
