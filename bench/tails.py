@@ -20,23 +20,17 @@ import argparse
 import json
 from pathlib import Path
 
-from teacher_roofline import calls, fit
+from teacher_roofline import call_rows, calls, fit
 
 from selfinstruct.config import TailOptions
 from selfinstruct.generate.tails import step_limits
 from selfinstruct.rundir import RunDir
-from selfinstruct.store import ChunkStore, usage_stores
 
 
-def kept_texts(run: Path, labels: Path | None) -> tuple[set[str], set[str]]:
+def kept_texts(run: RunDir, labels: Path | None) -> tuple[set[str], set[str]]:
     """(outputs of accepted tasks, those of them valid by hand), whitespace-normalised."""
     norm = lambda s: " ".join(s.split())  # noqa: E731
-    accepted = {
-        norm(i["output"])
-        for rnd in sorted(run.glob("round-*"))
-        for t in ChunkStore(rnd / "accepted.jsonl", readonly=True)
-        for i in t["instances"]
-    }
+    accepted = {norm(i.output) for t in run.accepted_tasks() for i in t.instances}
     valid: set[str] = set()
     if labels:
         rows = [json.loads(line) for line in labels.open() if line.strip()]
@@ -47,29 +41,23 @@ def kept_texts(run: Path, labels: Path | None) -> tuple[set[str], set[str]]:
 def replay(run: RunDir, opts: TailOptions, kept: tuple[set[str], set[str]]) -> dict[str, float]:
     out = dict.fromkeys(("steps", "steps_bounded", "tokens", "tokens_saved", "finished", "lost"), 0.0)
     out |= {"lost_accepted": 0.0, "lost_valid": 0.0}
-    rounds = sorted(int(p.name.split("-")[1]) for p in run.path.glob("round-*") if p.name.split("-")[1].isdigit())
-    for n in rounds[1:]:
-        limits = step_limits(run, n, opts)
-        folder = run.path / f"round-{n}"
-        for step, usage in usage_stores(folder, readonly=True):
-            rows = list(ChunkStore(folder / f"{step}.jsonl", readonly=True))
+    for rnd in run.rounds()[1:]:
+        limits = step_limits(run, rnd.n, opts)
+        for step, part, _ in call_rows(rnd.path):
             limit = limits.get(step)
-            start = 0
-            for use in usage:
-                part, start = rows[start : start + use["requests"]], start + use["requests"]
-                done = [r.get("completion_tokens") or 0 for r in part]
-                out["steps"] += max(done, default=0)
-                out["steps_bounded"] += max((min(c, limit or c) for c in done), default=0)
-                out["tokens"] += sum(done)
-                out["tokens_saved"] += sum(max(c - (limit or c), 0) for c in done)
-                for r in part:
-                    finished = r.get("finish_reason") == "stop"
-                    out["finished"] += finished
-                    if finished and limit and (r.get("completion_tokens") or 0) > limit:
-                        text = " ".join(r["text"].split())
-                        out["lost"] += 1
-                        out["lost_accepted"] += text in kept[0]
-                        out["lost_valid"] += text in kept[1]
+            done = [r.get("completion_tokens") or 0 for r in part]
+            out["steps"] += max(done, default=0)
+            out["steps_bounded"] += max((min(c, limit or c) for c in done), default=0)
+            out["tokens"] += sum(done)
+            out["tokens_saved"] += sum(max(c - (limit or c), 0) for c in done)
+            for r in part:
+                finished = r.get("finish_reason") == "stop"
+                out["finished"] += finished
+                if finished and limit and (r.get("completion_tokens") or 0) > limit:
+                    text = " ".join(r["text"].split())
+                    out["lost"] += 1
+                    out["lost_accepted"] += text in kept[0]
+                    out["lost_valid"] += text in kept[1]
     return out
 
 
@@ -83,8 +71,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     run = RunDir.reader(args.run)
-    kept = kept_texts(args.run, args.labels)
-    every = [c for rnd in sorted(args.run.glob("round-*")) if rnd.is_dir() for c in calls(rnd)]
+    kept = kept_texts(run, args.labels)
+    every = [c for rnd in run.rounds() for c in calls(rnd.path)]
     _, step_s, _ = fit(every)
     print(f"{args.run}: decode step {step_s:.3f} s (fitted on its {len(every)} teacher calls)")
     figures = {}

@@ -70,8 +70,8 @@ def model_size(model: str) -> dict[str, float]:
     return {"body": float(body), "head": float(h * vocab)}
 
 
-def calls(round_path: Path) -> list[dict]:
-    """One row per teacher call: prompt and completion tokens, decode steps (its longest answer), wall."""
+def call_rows(round_path: Path) -> list[tuple[str, list[dict], dict]]:
+    """(step, its answer rows, its usage row) for every teacher call of a round, from its stores."""
     out = []
     for step, usage in usage_stores(round_path, readonly=True):
         store = ChunkStore(round_path / f"{step}.jsonl", readonly=True)
@@ -80,18 +80,26 @@ def calls(round_path: Path) -> list[dict]:
             sizes, uses = [len(rows)], [{"wall_s": sum(u.get("wall_s", 0) for u in uses)}]
         start = 0
         for n, use in zip(sizes, uses):
-            part, start = rows[start : start + n], start + n
-            done = [r.get("completion_tokens") or 0 for r in part]
-            out.append(
-                {
-                    "step": step,
-                    "n": n,
-                    "prompt": sum(r.get("prompt_tokens") or 0 for r in part),
-                    "completion": sum(done),
-                    "steps": max(done, default=0),
-                    "wall": use["wall_s"],
-                }
-            )
+            out.append((step, rows[start : start + n], use))
+            start += n
+    return out
+
+
+def calls(round_path: Path) -> list[dict]:
+    """One row per teacher call: prompt and completion tokens, decode steps (its longest answer), wall."""
+    out = []
+    for step, part, use in call_rows(round_path):
+        done = [r.get("completion_tokens") or 0 for r in part]
+        out.append(
+            {
+                "step": step,
+                "n": len(part),
+                "prompt": sum(r.get("prompt_tokens") or 0 for r in part),
+                "completion": sum(done),
+                "steps": max(done, default=0),
+                "wall": use["wall_s"],
+            }
+        )
     return out
 
 

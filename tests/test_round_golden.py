@@ -126,11 +126,13 @@ def test_killed_moved_and_resumed_on_a_full_disk_it_ends_as_the_snapshot(tmp_pat
     asks nothing; then a damaged propose.jsonl is named. The one kill-and-relaunch test on a real
     teacher (test_generate.py's and test_run_faults.py's were merged into it)."""
     first = tmp_path / "disk-a" / "golden"
-    proc = subprocess.Popen(_launch(first), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "first.log"  # a file, not a pipe nobody reads while waiting: it never fills and blocks
+    with log.open("w") as sink:
+        proc = subprocess.Popen(_launch(first), env=ENV, stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not _committed(first):
         time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read()
+    assert proc.poll() is None, log.read_text()[-3000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = _committed(first)
@@ -140,7 +142,7 @@ def test_killed_moved_and_resumed_on_a_full_disk_it_ends_as_the_snapshot(tmp_pat
     second = subprocess.Popen(
         _launch(moved), env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_full_disk
     )
-    out, err = second.communicate(timeout=900)
+    _, err = second.communicate(timeout=900)
     assert second.returncode == 0, err[-3000:]
     got = snapshot(moved)
     if os.environ.get("SELFINSTRUCT_WRITE_GOLDEN") == "1":
